@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { DEFAULT_ENGINE_SOURCE, EngineSourceSchema } from './engine-source.ts';
+import { ResourceIdSchema } from './ids.ts';
+import { ModelRefSchema, Sha256Schema } from './model-ref.ts';
+import { named } from './registry.ts';
+
+export const EngineConfigSchema = named(
+  z.strictObject({
+    source: EngineSourceSchema.default(DEFAULT_ENGINE_SOURCE),
+    device: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
+    cuda_architectures: z
+      .array(z.string().regex(/^\d{2,3}[a-z]?(-real|-virtual)?$/, 'must be like "86" or "89-real"'))
+      .min(1)
+      .optional(),
+    curl: z.boolean().default(false),
+  }),
+  'EngineConfig',
+  'How llama.cpp is obtained and built on this node.',
+);
+
+export const PoolConfigSchema = named(
+  z.strictObject({
+    id: ResourceIdSchema,
+    model: ModelRefSchema,
+    sha256: Sha256Schema.optional(),
+    ctx: z.int().min(256).max(1_048_576),
+    slots: z.int().min(1).max(256),
+    gpus: z
+      .array(z.int().min(0).max(255))
+      .min(1)
+      .refine((gpus) => new Set(gpus).size === gpus.length, 'must not repeat a GPU index')
+      .optional(),
+    replicas: z.int().min(1).max(16).default(1),
+  }),
+  'PoolConfig',
+  'One pool: a model served by replicas of llama-server with ctx and slots, optionally on chosen GPUs.',
+);
+export type PoolConfig = z.output<typeof PoolConfigSchema>;
+
+export const NodeConfigSchema = named(
+  z
+    .strictObject({
+      node_id: ResourceIdSchema.optional(),
+      runtime_dir: z.string().min(1).optional(),
+      cache_dir: z.string().min(1).optional(),
+      engine: EngineConfigSchema.default({ source: DEFAULT_ENGINE_SOURCE, device: 'auto', curl: false }),
+      pools: z.array(PoolConfigSchema).min(1),
+    })
+    .superRefine((config, ctx) => {
+      const seen = new Map<string, number>();
+      config.pools.forEach((pool, index) => {
+        const first = seen.get(pool.id);
+        if (first !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'id'],
+            message: `duplicate pool id "${pool.id}" (also pools[${first}].id)`,
+          });
+        else seen.set(pool.id, index);
+        if (config.engine.device === 'cpu' && pool.gpus !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['pools', index, 'gpus'], message: 'set, but engine.device is "cpu"' });
+        }
+      });
+    }),
+  'NodeConfig',
+  'The node/pool YAML file named by LLORCH_CONFIG.',
+);
+export type NodeConfig = z.output<typeof NodeConfigSchema>;
+export type NodeConfigInput = z.input<typeof NodeConfigSchema>;

@@ -1,0 +1,225 @@
+import { API_VERSION } from '../meta.ts';
+import { buildDocument, type OperationSpec, type ResponseSpec } from './document.ts';
+
+const envelope = (description: string): ResponseSpec => ({ description, json: 'ErrorEnvelope' });
+const openaiError = (description: string): ResponseSpec => ({ description, json: 'OpenAIErrorResponse' });
+const backpressure: ResponseSpec = {
+  description: 'Admission queue full; retry after the advised delay.',
+  json: 'ErrorEnvelope',
+  headers: ['Retry-After', 'X-Backoff-Ms'],
+};
+const openaiBackpressure: ResponseSpec = { ...backpressure, json: 'OpenAIErrorResponse' };
+const unauthorized = envelope('Missing or unknown API key (CLOUD profile).');
+
+function openaiCompletion(path: string, operationId: string, body: string, full: string, chunk: string): OperationSpec {
+  return {
+    method: 'post',
+    path,
+    operationId,
+    summary: `OpenAI-compatible ${path}; stream: true answers with ${chunk} frames and data: [DONE].`,
+    tags: ['openai'],
+    body,
+    responses: {
+      200: { description: 'The completion, or its stream.', json: full, sse: chunk },
+      400: openaiError('Invalid request; the message names the field.'),
+      401: openaiError('Missing or unknown API key.'),
+      404: openaiError('No ready pool serves this model.'),
+      429: openaiBackpressure,
+      503: openaiError('No pool is available.'),
+    },
+  };
+}
+
+export const dataPlaneOperations: readonly OperationSpec[] = [
+  {
+    method: 'get',
+    path: '/health',
+    operationId: 'getHealth',
+    summary: 'Liveness.',
+    tags: ['ops'],
+    security: 'none',
+    responses: { 200: { description: 'Alive.', json: 'Health' } },
+  },
+  {
+    method: 'get',
+    path: '/ready',
+    operationId: 'getReady',
+    summary: 'Readiness: at least one pool is ready.',
+    tags: ['ops'],
+    security: 'none',
+    responses: {
+      200: { description: 'Ready.', json: 'Readiness' },
+      503: { description: 'Not ready.', json: 'Readiness' },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics.',
+    tags: ['ops'],
+    security: 'none',
+    responses: { 200: { description: 'Prometheus text exposition.', text: true } },
+  },
+  {
+    method: 'get',
+    path: '/v1/models',
+    operationId: 'listModels',
+    summary: 'Every model served by a ready pool.',
+    tags: ['openai'],
+    responses: {
+      200: { description: 'Model list.', json: 'ModelList' },
+      401: openaiError('Missing or unknown API key.'),
+    },
+  },
+  openaiCompletion(
+    '/v1/chat/completions',
+    'createChatCompletion',
+    'ChatCompletionRequest',
+    'ChatCompletion',
+    'ChatCompletionChunk',
+  ),
+  openaiCompletion('/v1/completions', 'createCompletion', 'CompletionRequest', 'Completion', 'CompletionChunk'),
+  {
+    method: 'post',
+    path: '/v2/tasks',
+    operationId: 'createTask',
+    summary: 'Admit a task into the queue.',
+    tags: ['tasks'],
+    body: 'TaskRequest',
+    responses: {
+      202: { description: 'Admitted.', json: 'AdmissionResponse' },
+      400: envelope('Invalid request (INVALID_PARAMS, DEADLINE_UNMET); the message names the field.'),
+      401: unauthorized,
+      404: envelope('No pool serves model_ref (MODEL_NOT_AVAILABLE).'),
+      409: envelope('A live task already has this task_id (CONFLICT).'),
+      429: backpressure,
+      503: envelope('No pool is available (POOL_UNAVAILABLE).'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v2/tasks/{id}/events',
+    operationId: 'streamTaskEvents',
+    summary: 'started → token* (metrics interleaved) → exactly one of end | error.',
+    tags: ['tasks'],
+    responses: {
+      200: { description: 'The task event stream.', sse: 'TaskEvent' },
+      401: unauthorized,
+      404: envelope('Unknown task (NOT_FOUND).'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v2/tasks/{id}/cancel',
+    operationId: 'cancelTask',
+    summary: 'Cancel a queued or running task; no token follows.',
+    tags: ['tasks'],
+    responses: { 204: { description: 'Canceled.' }, 401: unauthorized, 404: envelope('Unknown task (NOT_FOUND).') },
+  },
+  {
+    method: 'get',
+    path: '/v2/sessions/{id}',
+    operationId: 'getSession',
+    summary: 'Session TTL, turns and budgets.',
+    tags: ['sessions'],
+    responses: {
+      200: { description: 'The session.', json: 'SessionInfo' },
+      401: unauthorized,
+      404: envelope('Unknown or expired session (NOT_FOUND).'),
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v2/sessions/{id}',
+    operationId: 'deleteSession',
+    summary: 'Forget a session.',
+    tags: ['sessions'],
+    responses: { 204: { description: 'Deleted.' }, 401: unauthorized, 404: envelope('Unknown session (NOT_FOUND).') },
+  },
+  {
+    method: 'get',
+    path: '/v2/meta/capabilities',
+    operationId: 'getCapabilities',
+    summary: 'Engines, models, slots and admission policy seen now.',
+    tags: ['meta'],
+    responses: { 200: { description: 'Capabilities.', json: 'Capabilities' }, 401: unauthorized },
+  },
+  {
+    method: 'get',
+    path: '/v2/meta/version',
+    operationId: 'getVersion',
+    summary: 'API and build version.',
+    tags: ['meta'],
+    responses: { 200: { description: 'Version.', json: 'VersionInfo' }, 401: unauthorized },
+  },
+  {
+    method: 'get',
+    path: '/v2/pools',
+    operationId: 'listPools',
+    summary: 'Every pool of every pool-managerd, as last polled.',
+    tags: ['pools'],
+    responses: { 200: { description: 'Pools.', json: 'PoolList' }, 401: unauthorized },
+  },
+  {
+    method: 'get',
+    path: '/v2/pools/{id}/health',
+    operationId: 'getPoolHealth',
+    summary: 'Health of one pool.',
+    tags: ['pools'],
+    responses: {
+      200: { description: 'Pool health.', json: 'PoolHealth' },
+      401: unauthorized,
+      404: envelope('Unknown pool.'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v2/pools/{id}/drain',
+    operationId: 'drainPool',
+    summary: 'Forwarded to the owning pool-managerd.',
+    tags: ['pools'],
+    body: 'DrainRequest',
+    responses: {
+      200: { description: 'Drained; the pool is offline.', json: 'DrainResponse' },
+      400: envelope('Invalid request.'),
+      401: unauthorized,
+      404: envelope('Unknown pool.'),
+      503: envelope('The owning pool-managerd is unreachable.'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v2/pools/{id}/reload',
+    operationId: 'reloadPool',
+    summary: 'Forwarded to the owning pool-managerd.',
+    tags: ['pools'],
+    body: 'ReloadRequest',
+    responses: {
+      200: { description: 'Reload outcome (rolled_back when the new model failed).', json: 'ReloadResponse' },
+      400: envelope('Invalid request.'),
+      401: unauthorized,
+      404: envelope('Unknown pool.'),
+      409: envelope('A reload or drain is already in progress.'),
+      503: envelope('The owning pool-managerd is unreachable.'),
+    },
+  },
+];
+
+export function buildDataPlaneDocument(): Record<string, unknown> {
+  return buildDocument({
+    title: 'llama-orch orchestratord data plane',
+    version: API_VERSION,
+    description:
+      'Client-facing API of orchestratord: OpenAI-compatible /v1 routes and native /v2 tasks with SSE events. Generated from libs/contracts; do not edit by hand.',
+    securitySchemes: {
+      bearerAuth: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'API key (CLOUD profile; optional from loopback in HOME).',
+      },
+      apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key, as a header.' },
+    },
+    operations: dataPlaneOperations,
+  });
+}

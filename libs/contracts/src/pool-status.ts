@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { ResourceIdSchema } from './ids.ts';
+import { ModelRefSchema } from './model-ref.ts';
+import { named } from './registry.ts';
+
+export const PoolStateSchema = named(
+  z.enum(['provisioning', 'starting', 'ready', 'draining', 'offline', 'failed']),
+  'PoolState',
+  'provisioning → starting → ready → draining → offline | failed.',
+);
+export type PoolState = z.infer<typeof PoolStateSchema>;
+
+export const DeviceSchema = named(z.enum(['cpu', 'cuda']), 'Device', 'What the engine computes on.');
+
+export const PoolStatusSchema = named(
+  z
+    .strictObject({
+      pool_id: ResourceIdSchema,
+      node_id: ResourceIdSchema,
+      state: PoolStateSchema,
+      live: z.boolean(),
+      ready: z.boolean(),
+      draining: z.boolean(),
+      model: z.string().min(1),
+      engine: z.literal('llamacpp'),
+      engine_version: z.string().nullable(),
+      slots_total: z.int().min(0),
+      slots_free: z.int().min(0),
+      ctx_max: z.int().min(0),
+      device: DeviceSchema,
+      vram_total_bytes: z.int().min(0).nullable(),
+      vram_free_bytes: z.int().min(0).nullable(),
+      last_error: z.string().nullable(),
+      updated_at: z.iso.datetime({ offset: true }),
+    })
+    .superRefine((status, ctx) => {
+      if (status.slots_free > status.slots_total) {
+        ctx.addIssue({ code: 'custom', path: ['slots_free'], message: 'cannot exceed slots_total' });
+      }
+      if (status.ready && (!status.live || status.state !== 'ready')) {
+        ctx.addIssue({ code: 'custom', path: ['ready'], message: 'a ready pool is live and in state "ready"' });
+      }
+    }),
+  'PoolStatus',
+  'Answer of pool-managerd GET /v2/pools/{id}/status.',
+);
+export type PoolStatus = z.infer<typeof PoolStatusSchema>;
+
+export const PoolListSchema = named(
+  z.strictObject({ pools: z.array(PoolStatusSchema) }),
+  'PoolList',
+  'Answer of GET /v2/pools.',
+);
+export type PoolList = z.infer<typeof PoolListSchema>;
+
+export const PoolHealthSchema = named(
+  z.strictObject({
+    pool_id: ResourceIdSchema,
+    live: z.boolean(),
+    ready: z.boolean(),
+    draining: z.boolean(),
+    metrics: z.looseObject({ queue_depth: z.int().min(0), slots_total: z.int().min(0), slots_free: z.int().min(0) }),
+    last_error: z.string().nullable(),
+  }),
+  'PoolHealth',
+  'Answer of orchestratord GET /v2/pools/{id}/health.',
+);
+export type PoolHealth = z.infer<typeof PoolHealthSchema>;
+
+export const DrainRequestSchema = named(
+  z.strictObject({ deadline_ms: z.int().min(0).max(3_600_000) }),
+  'DrainRequest',
+  'Body of POST /v2/pools/{id}/drain: how long in-flight work may run before it is aborted.',
+);
+export type DrainRequest = z.infer<typeof DrainRequestSchema>;
+
+export const DrainResponseSchema = named(
+  z.strictObject({
+    pool_id: ResourceIdSchema,
+    state: PoolStateSchema,
+    aborted: z.int().min(0),
+    duration_ms: z.int().min(0),
+  }),
+  'DrainResponse',
+  'Answer of POST /v2/pools/{id}/drain once the pool is offline.',
+);
+export type DrainResponse = z.infer<typeof DrainResponseSchema>;
+
+export const ReloadRequestSchema = named(
+  z.strictObject({
+    model_ref: ModelRefSchema,
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+  }),
+  'ReloadRequest',
+  'Body of POST /v2/pools/{id}/reload.',
+);
+export type ReloadRequest = z.infer<typeof ReloadRequestSchema>;
+
+export const ReloadResponseSchema = named(
+  z.strictObject({
+    pool_id: ResourceIdSchema,
+    ok: z.boolean(),
+    rolled_back: z.boolean(),
+    model: z.string().min(1),
+    message: z.string().optional(),
+  }),
+  'ReloadResponse',
+  'Answer of POST /v2/pools/{id}/reload; rolled_back means the old model still serves.',
+);
+export type ReloadResponse = z.infer<typeof ReloadResponseSchema>;
+
+export const DispatchRequestSchema = named(
+  z.strictObject({
+    endpoint: z.enum(['/v1/chat/completions', '/v1/completions', '/completion']),
+    body: z.record(z.string(), z.unknown()),
+  }),
+  'DispatchRequest',
+  "Body of pool-managerd POST /v2/pools/{id}/dispatch: an engine request relayed verbatim; the answer is the engine's bytes.",
+);
+export type DispatchRequest = z.infer<typeof DispatchRequestSchema>;

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+
+/** Metadata of a named wire shape: its OpenAPI component name and what it is. */
+export interface ContractMeta {
+  readonly id: string;
+  readonly description: string;
+}
+
+/**
+ * Every named wire shape registers here; the OpenAPI documents take their `components.schemas` from this
+ * registry, so the runtime schemas and the documents cannot drift apart.
+ */
+export const contractRegistry = z.registry<ContractMeta>();
+
+export function named<S extends z.ZodType>(schema: S, id: string, description: string): S {
+  contractRegistry.add(schema as z.ZodType, { id, description });
+  return schema;
+}
