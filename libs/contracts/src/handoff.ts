@@ -6,16 +6,15 @@ import { named } from './registry.ts';
 
 export const HANDOFF_SCHEMA_VERSION = 1;
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Engines bind loopback only (invariant 3): a handoff pointing anywhere else is refused. */
 export const LoopbackUrlSchema = named(
-  z.url({ protocol: /^http$/ }).superRefine((url, ctx) => {
-    const parsed = new URL(url);
-    if (!LOOPBACK_HOSTS.has(parsed.hostname))
-      ctx.addIssue({ code: 'custom', message: `engine must bind loopback, got host ${parsed.hostname}` });
-    if (parsed.port === '') ctx.addIssue({ code: 'custom', message: 'needs an explicit port' });
-  }),
+  z
+    .string()
+    .regex(
+      /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):([1-9]\d{0,4})$/,
+      'must be http://127.0.0.1:<port>: engines bind loopback only',
+    )
+    .refine((url) => Number(url.slice(url.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535'),
   'LoopbackUrl',
   'http://127.0.0.1:<port> of an engine.',
 );

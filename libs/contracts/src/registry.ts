@@ -12,7 +12,16 @@ export interface ContractMeta {
  */
 export const contractRegistry = z.registry<ContractMeta>();
 
+const byId = new Map<string, z.ZodType>();
+
 export function named<S extends z.ZodType>(schema: S, id: string, description: string): S {
+  if (byId.has(id)) throw new Error(`contract shape ${id} is registered twice`);
   contractRegistry.add(schema as z.ZodType, { id, description });
+  byId.set(id, schema);
   return schema;
+}
+
+/** Every named wire shape, by id, in registration order. */
+export function contractShapes(): ReadonlyMap<string, z.ZodType> {
+  return byId;
 }

@@ -96,7 +96,7 @@ export const AdmissionResponseSchema = named(
     queue_position: z.int().min(0),
     predicted_start_ms: z.int().min(0),
     backoff_ms: z.int().min(0),
-    streams: z.strictObject({ sse: z.string().startsWith('/v2/tasks/') }),
+    streams: z.strictObject({ sse: z.string().regex(/^\/v2\/tasks\/[^/]+\/events$/, 'must be /v2/tasks/{id}/events') }),
   }),
   'AdmissionResponse',
   '202 answer of POST /v2/tasks.',

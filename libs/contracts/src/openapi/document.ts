@@ -32,9 +32,10 @@ export interface DocumentSpec {
   readonly operations: readonly OperationSpec[];
 }
 
-const SCHEMA_PREFIX = '#/components/schemas/';
+export const SCHEMA_PREFIX = '#/components/schemas/';
 
-function registrySchemas(): Record<string, JsonSchema> {
+/** JSON Schema (draft 2020-12) of every registered shape, with refs as `#/components/schemas/<id>`. */
+export function contractJsonSchemas(): Record<string, JsonSchema> {
   const out = z.toJSONSchema(contractRegistry, {
     target: 'draft-2020-12',
     io: 'input',
@@ -118,7 +119,7 @@ export function buildDocument(spec: DocumentSpec): JsonSchema {
     (paths[op.path] ??= {})[op.method] = operation;
   }
 
-  const all = registrySchemas();
+  const all = contractJsonSchemas();
   const closure = new Set<string>();
   const pending = [...used];
   for (let id = pending.pop(); id !== undefined; id = pending.pop()) {

@@ -1,3 +1,4 @@
 export { buildDataPlaneDocument, dataPlaneOperations } from './data-plane.ts';
 export { buildControlPlaneDocument, controlPlaneOperations } from './control-plane.ts';
-export type { OperationSpec } from './document.ts';
+export { contractJsonSchemas, SCHEMA_PREFIX, type OperationSpec } from './document.ts';
+export { standaloneSchema } from './standalone.ts';
