@@ -39,7 +39,7 @@ module.exports = {
     {
       name: 'harness-starts-bins-as-processes',
       severity: 'error',
-      comment: 'test-harness may import libs, never a bin\'s source.',
+      comment: "test-harness may import libs, never a bin's source.",
       from: { path: '^test-harness/' },
       to: { path: '^bin/' },
     },

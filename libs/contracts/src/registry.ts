@@ -16,7 +16,7 @@ const byId = new Map<string, z.ZodType>();
 
 export function named<S extends z.ZodType>(schema: S, id: string, description: string): S {
   if (byId.has(id)) throw new Error(`contract shape ${id} is registered twice`);
-  contractRegistry.add(schema as z.ZodType, { id, description });
+  contractRegistry.add(schema, { id, description });
   byId.set(id, schema);
   return schema;
 }
