@@ -1,0 +1,108 @@
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import { loadNodeConfig } from '@llama-orch/config';
+import {
+  DEFAULT_HF_ENDPOINT,
+  EngineProvisioner,
+  buildPlan,
+  detectHostFacts,
+  planToJson,
+  type HostFacts,
+  type ProvisionTarget,
+} from '@llama-orch/provisioning';
+import { parseCli, USAGE, type ProvisionerCli } from './config.ts';
+import { downloadLine, ProgressLine } from './progress.ts';
+
+async function target(cli: ProvisionerCli): Promise<ProvisionTarget> {
+  const loaded = await loadNodeConfig(cli.configFile);
+  if (!loaded.ok) throw new Error(loaded.message);
+  const config = loaded.value;
+  const cacheDir = cli.cacheDir === undefined ? config.cache_dir : resolve(cli.cacheDir);
+  return {
+    nodeId: config.node_id,
+    cacheDir,
+    handoffDir: cli.handoffDir === undefined ? join(config.runtime_dir, 'engines') : resolve(cli.handoffDir),
+    engine: config.engine,
+    pools: config.pools,
+    hfEndpoint: cli.hfEndpoint ?? DEFAULT_HF_ENDPOINT,
+  };
+}
+
+function masked(host: HostFacts, mask: readonly number[] | undefined): HostFacts {
+  return mask === undefined ? host : { ...host, gpus: host.gpus.filter((g) => mask.includes(g.index)) };
+}
+
+async function plan(cli: ProvisionerCli): Promise<number> {
+  const host = masked(await detectHostFacts(process.env), cli.gpuMask);
+  const result = buildPlan(await target(cli), host, cli.pools);
+  process.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
+  return 0;
+}
+
+async function up(cli: ProvisionerCli): Promise<number> {
+  const logger = pino({ name: 'engine-provisioner' }, pino.destination(2));
+  const host = masked(await detectHostFacts(process.env), cli.gpuMask);
+  const line = new ProgressLine(process.stderr);
+  const provisioner = new EngineProvisioner(await target(cli), {
+    host,
+    logger,
+    healthTimeoutMs: cli.healthTimeoutMs,
+    hfToken: cli.hfToken,
+    ...(cli.pools ? { pools: cli.pools } : {}),
+    events: {
+      onProgress: (phase, percent) => line.update(`llama.cpp ${phase}${percent === null ? '' : ` ${percent}%`}`),
+      onLog: (message) => line.done(message),
+      onDownload: (poolId, progress) => line.update(downloadLine(poolId, progress)),
+      onReplica: (poolId, replicaId, state) => {
+        if (state === 'running') line.done(`engine ${poolId}-${replicaId} ready`);
+      },
+    },
+  });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping !== null) return;
+    logger.info({ signal }, 'stopping engines');
+    stopping = provisioner.stop();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await provisioner.start();
+  } catch (error) {
+    line.done();
+    await provisioner.stop();
+    process.stderr.write(`engine-provisioner: ${(error as Error).message}\n`);
+    return 1;
+  }
+  process.stderr.write(`engine-provisioner: ${provisioner.replicas.length} engine(s) running; Ctrl-C stops them\n`);
+  await new Promise<void>((resolveWait) => {
+    const check = setInterval(() => {
+      if (stopping !== null) {
+        clearInterval(check);
+        void stopping.then(resolveWait);
+      }
+    }, 100);
+  });
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const outcome = parseCli(process.argv.slice(2), process.env);
+  if (outcome.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (outcome.kind === 'error') {
+    process.stderr.write(`engine-provisioner: ${outcome.message}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return outcome.cli.command === 'plan' ? await plan(outcome.cli) : await up(outcome.cli);
+  } catch (error) {
+    process.stderr.write(`engine-provisioner: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,26 @@
+export { EngineProvisioner, PlanRefusedError, type ProvisionerOptions, type ProvisionerState } from './provisioner.ts';
+export { buildPlan, planToJson, type Plan, type ProvisionTarget } from './plan/plan.ts';
+export { chooseDevice, type DeviceChoice, type Finding } from './plan/device.ts';
+export { detectHostFacts, type HostFacts } from './host/host-facts.ts';
+export { parseNvidiaSmi, NVIDIA_SMI_QUERY, type GpuInfo } from './host/nvidia-smi.ts';
+export {
+  ensureEngine,
+  ensureSourceTree,
+  probeEngineVersion,
+  type EngineBinary,
+  type EngineEvents,
+} from './engine/ensure-engine.ts';
+export { EngineBuildError } from './engine/build-error.ts';
+export { buildPercent } from './engine/progress.ts';
+export { sourceLayout } from './engine/source-layout.ts';
+export { ensureModel, type ReadyModel } from './model/ensure-model.ts';
+export { modelLocation, DEFAULT_HF_ENDPOINT, type ModelLocation } from './model/model-location.ts';
+export { ModelError } from './model/model-error.ts';
+export { buildDemoModel, DEMO_MODEL_DEFAULTS } from './model/demo-model.ts';
+export { checkGgufFile, readGgufHeader } from './model/gguf-reader.ts';
+export type { DownloadProgress } from './model/download.ts';
+export { ReplicaSupervisor, type ReplicaState } from './launch/replica-supervisor.ts';
+export { EngineStartError } from './launch/engine-process.ts';
+export { DEFAULT_BACKOFF, restartDelay, type BackoffPolicy } from './launch/backoff.ts';
+export { llamaServerCommand } from './launch/llama-server-args.ts';
+export type { Logger } from './logger.ts';

@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { buildDemoModel } from './demo-model.ts';
+import { downloadResumable, type DownloadProgress } from './download.ts';
+import { checkGgufFile } from './gguf-reader.ts';
+import { ModelError } from './model-error.ts';
+import type { ModelLocation } from './model-location.ts';
+import { sha256File } from './sha256-file.ts';
+
+export interface ModelOptions {
+  readonly expectedSha256?: string | undefined;
+  /** llama.cpp source tree, for the demo model's vocabulary. */
+  readonly vocabSourceDir: () => Promise<string>;
+  readonly dispatcher?: Dispatcher;
+  readonly onProgress?: (progress: DownloadProgress) => void;
+  readonly authToken?: string | undefined;
+}
+
+export interface ReadyModel {
+  readonly path: string;
+  readonly sha256: string | null;
+}
+
+async function writeAtomic(path: string, data: Buffer | string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+async function requireGguf(path: string): Promise<void> {
+  const check = await checkGgufFile(path);
+  if (!check.ok) throw new ModelError(check.message);
+}
+
+/** A verified file gets `<file>.sha256` beside it (cache entries) so later starts need not hash it again. */
+async function verified(path: string, expected: string | undefined): Promise<string | null> {
+  const record = await readFile(`${path}.sha256`, 'utf8').catch(() => null);
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => null,
+  );
+  if (record !== null && size !== null) {
+    const [digest, recordedSize] = record.trim().split(' ');
+    if (recordedSize === String(size) && (expected === undefined || digest === expected)) return digest ?? null;
+  }
+  return null;
+}
+
+async function checkDigest(path: string, expected: string | undefined, what: string): Promise<string> {
+  const actual = await sha256File(path);
+  if (expected !== undefined && actual !== expected) {
+    throw new ModelError(`${what}: sha256 mismatch: expected ${expected}, got ${actual}`);
+  }
+  return actual;
+}
+
+/** Make the model file ready: written (demo), checked (file) or downloaded and verified; always GGUF. */
+export async function ensureModel(location: ModelLocation, options: ModelOptions): Promise<ReadyModel> {
+  switch (location.kind) {
+    case 'demo': {
+      const cached = await verified(location.path, undefined);
+      if (cached !== null) return { path: location.path, sha256: cached };
+      const vocab = await readFile(join(await options.vocabSourceDir(), 'models', 'ggml-vocab-llama-spm.gguf'));
+      const model = buildDemoModel(vocab);
+      const digest = createHash('sha256').update(model).digest('hex');
+      await writeAtomic(location.path, model);
+      await writeAtomic(`${location.path}.sha256`, `${digest} ${model.length}\n`);
+      return { path: location.path, sha256: digest };
+    }
+    case 'file': {
+      const info = await stat(location.path).catch(() => null);
+      if (info === null || !info.isFile()) throw new ModelError(`model file ${location.path} does not exist`);
+      await requireGguf(location.path);
+      const digest =
+        options.expectedSha256 === undefined
+          ? null
+          : await checkDigest(location.path, options.expectedSha256, location.path);
+      return { path: location.path, sha256: digest };
+    }
+    case 'download': {
+      const cached = await verified(location.path, options.expectedSha256);
+      if (cached !== null) return { path: location.path, sha256: cached };
+      const partial = `${location.path}.partial`;
+      await mkdir(dirname(location.path), { recursive: true });
+      await downloadResumable(location.url, partial, {
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.authToken ? { headers: { authorization: `Bearer ${options.authToken}` } } : {}),
+      });
+      try {
+        const digest = await checkDigest(partial, options.expectedSha256, location.url);
+        const gguf = await checkGgufFile(partial);
+        if (!gguf.ok) throw new ModelError(`${location.url} is not a GGUF model: ${gguf.message}`);
+        await rename(partial, location.path);
+        await writeAtomic(`${location.path}.sha256`, `${digest} ${(await stat(location.path)).size}\n`);
+        return { path: location.path, sha256: digest };
+      } catch (error) {
+        await rm(partial, { force: true });
+        throw error;
+      }
+    }
+  }
+}

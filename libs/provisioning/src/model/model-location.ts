@@ -1,0 +1,36 @@
+import { basename, join } from 'node:path';
+import type { ModelRef } from '@llama-orch/contracts';
+import { shortHash } from '../engine/source-layout.ts';
+
+export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
+
+/** Where a model comes from and where it lives once fetched and verified. */
+export type ModelLocation =
+  | { readonly kind: 'demo'; readonly path: string; readonly seed: number }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'download'; readonly url: string; readonly path: string };
+
+export function modelLocation(
+  ref: ModelRef,
+  cacheDir: string,
+  sourceIdentity: string,
+  hfEndpoint: string,
+): ModelLocation {
+  const models = join(cacheDir, 'models');
+  switch (ref.kind) {
+    case 'demo':
+      return { kind: 'demo', seed: 42, path: join(models, `demo-${shortHash(sourceIdentity)}-s42.gguf`) };
+    case 'file':
+      return { kind: 'file', path: ref.path };
+    case 'hf':
+      return {
+        kind: 'download',
+        url: `${hfEndpoint.replace(/\/+$/, '')}/${ref.org}/${ref.repo}/resolve/main/${ref.file.split('/').map(encodeURIComponent).join('/')}`,
+        path: join(models, 'hf', ref.org, ref.repo, ...ref.file.split('/')),
+      };
+    case 'https': {
+      const name = basename(new URL(ref.url).pathname) || 'model.gguf';
+      return { kind: 'download', url: ref.url, path: join(models, 'url', `${shortHash(ref.url)}-${name}`) };
+    }
+  }
+}

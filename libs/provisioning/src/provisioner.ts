@@ -1,0 +1,172 @@
+import { join } from 'node:path';
+import { DEFAULT_ENGINE_SOURCE, HANDOFF_SCHEMA_VERSION, parseEngineSource } from '@llama-orch/contracts';
+import type { Dispatcher } from 'undici';
+import { ensureEngine, type EngineBinary, type EngineEvents } from './engine/ensure-engine.ts';
+import { sourceLayout } from './engine/source-layout.ts';
+import type { HostFacts } from './host/host-facts.ts';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './launch/backoff.ts';
+import { reapStaleEngines } from './launch/reap-stale.ts';
+import { ReplicaSupervisor, type ReplicaState } from './launch/replica-supervisor.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import type { DownloadProgress } from './model/download.ts';
+import { ensureModel } from './model/ensure-model.ts';
+import { buildPlan, type Plan, type ProvisionTarget } from './plan/plan.ts';
+import { ensureSourceTree } from './engine/ensure-engine.ts';
+
+export interface ProvisionerOptions {
+  readonly host: HostFacts;
+  readonly logger?: Logger;
+  readonly pools?: readonly string[];
+  readonly backoff?: BackoffPolicy;
+  readonly healthTimeoutMs?: number;
+  readonly stopGraceMs?: number;
+  readonly dispatcher?: Dispatcher;
+  readonly hfToken?: string | undefined;
+  readonly events?: EngineEvents & {
+    readonly onDownload?: (poolId: string, progress: DownloadProgress) => void;
+    readonly onReplica?: (poolId: string, replicaId: string, state: ReplicaState) => void;
+  };
+}
+
+/** Refused before anything runs: the plan has error findings (missing tools, incomplete CUDA, …). */
+export class PlanRefusedError extends Error {
+  readonly plan: Plan;
+
+  constructor(plan: Plan) {
+    super(
+      `cannot provision: ${plan.findings
+        .filter((f) => f.level === 'error')
+        .map((f) => f.message)
+        .join('; ')}`,
+    );
+    this.name = 'PlanRefusedError';
+    this.plan = plan;
+  }
+}
+
+export type ProvisionerState = 'idle' | 'preparing' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** engine-provisioner as a service: ensure the engine and models, keep every replica of the node running. */
+export class EngineProvisioner {
+  readonly plan: Plan;
+  #state: ProvisionerState = 'idle';
+  #replicas: ReplicaSupervisor[] = [];
+  #engine: EngineBinary | null = null;
+  readonly #logger: Logger;
+
+  readonly target: ProvisionTarget;
+  private readonly options: ProvisionerOptions;
+
+  constructor(target: ProvisionTarget, options: ProvisionerOptions) {
+    this.target = target;
+    this.options = options;
+    this.plan = buildPlan(target, options.host, options.pools);
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  get state(): ProvisionerState {
+    return this.#state;
+  }
+  get engine(): EngineBinary | null {
+    return this.#engine;
+  }
+  get replicas(): readonly ReplicaSupervisor[] {
+    return this.#replicas;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`provisioner already ${this.#state}`);
+    if (this.plan.findings.some((f) => f.level === 'error')) {
+      this.#state = 'failed';
+      throw new PlanRefusedError(this.plan);
+    }
+    this.#state = 'preparing';
+    const { target, plan } = this;
+    const { host } = this.options;
+    try {
+      for (const finding of plan.findings)
+        this.#logger.info({ code: finding.code, level: finding.level }, finding.message);
+      this.#logger.info({ device: plan.device.chosen }, plan.device.reason);
+      const engine = await ensureEngine(plan, target.cacheDir, host, this.options.events ?? {});
+      this.#engine = engine;
+      await reapStaleEngines(
+        target.handoffDir,
+        plan.pools.map((p) => p.pool.id),
+        this.#logger,
+      );
+
+      for (const { pool, model: location, replicas } of plan.pools) {
+        const model = await ensureModel(location, {
+          expectedSha256: pool.sha256,
+          vocabSourceDir: () => this.#vocabularySource(),
+          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+          onProgress: (progress) => this.options.events?.onDownload?.(pool.id, progress),
+          authToken: this.options.hfToken,
+        });
+        for (const { replicaId } of replicas) {
+          const replica = new ReplicaSupervisor({
+            poolId: pool.id,
+            replicaId,
+            launch: {
+              binary: engine.path,
+              modelPath: model.path,
+              ctx: pool.ctx,
+              slots: pool.slots,
+              device: plan.device.chosen,
+              gpus: pool.gpus ?? [],
+            },
+            handoffDir: target.handoffDir,
+            logFile: join(target.cacheDir, 'logs', `engine-${target.nodeId}-${pool.id}-${replicaId}.log`),
+            handoff: {
+              schema_version: HANDOFF_SCHEMA_VERSION,
+              pool_id: pool.id,
+              replica_id: replicaId,
+              engine: 'llamacpp',
+              engine_version: `${engine.version}-${plan.device.chosen}`,
+              provisioning_mode: plan.source.mode,
+              model: { ref: pool.model, path: model.path, sha256: model.sha256 },
+              ctx: pool.ctx,
+              slots_total: pool.slots,
+              device: plan.device.chosen,
+              gpus: plan.device.chosen === 'cuda' ? [...(pool.gpus ?? [])] : [],
+            },
+            backoff: this.options.backoff ?? DEFAULT_BACKOFF,
+            healthTimeoutMs: this.options.healthTimeoutMs ?? 120_000,
+            stopGraceMs: this.options.stopGraceMs ?? 5_000,
+            logger: this.#logger,
+            onStateChange: (state) => this.options.events?.onReplica?.(pool.id, replicaId, state),
+          });
+          this.#replicas.push(replica);
+          await replica.start();
+        }
+      }
+      this.#state = 'running';
+    } catch (error) {
+      await this.#stopReplicas();
+      this.#state = 'failed';
+      throw error;
+    }
+  }
+
+  /** The llama.cpp tree whose vocabulary the demo model uses (the default npm source for binary engines). */
+  async #vocabularySource(): Promise<string> {
+    if (this.plan.source.sourceDir !== null) return this.plan.source.sourceDir;
+    const fallback = parseEngineSource(DEFAULT_ENGINE_SOURCE);
+    if (!fallback.ok) throw new Error(fallback.message);
+    const layout = sourceLayout(fallback.value, this.target.cacheDir);
+    await ensureSourceTree(layout, this.target.cacheDir);
+    return layout.sourceDir ?? '';
+  }
+
+  async #stopReplicas(): Promise<void> {
+    await Promise.all(this.#replicas.map((r) => r.stop()));
+  }
+
+  /** Stop every engine gracefully (SIGTERM, then SIGKILL after the grace period) and remove the handoffs. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'stopping') return;
+    this.#state = 'stopping';
+    await this.#stopReplicas();
+    this.#state = 'stopped';
+  }
+}
