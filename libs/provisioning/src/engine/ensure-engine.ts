@@ -121,8 +121,11 @@ export async function probeEngineVersion(binary: string): Promise<string> {
   const line = text.split('\n').find((l) => l.startsWith('version:'));
   if (result.code !== 0 || line === undefined)
     throw new EngineBuildError(`${binary} --version did not print a version`, null, tail(text));
-  const match = /version:\s*(\S+)\s*\(([0-9a-f]+)\)/.exec(line);
-  return match ? `b${match[1]}-${match[2]}` : line.replace('version:', '').trim();
+  // "version: 0.5.0-dev (build 1, commit de3ff81)" (recent) or "version: 6500 (a1b2c3d)" (older releases)
+  const recent = /version:\s*(\S+)\s*\(build \d+, commit ([0-9a-f]+)\)/.exec(line);
+  if (recent) return `${recent[1]}+${recent[2]}`;
+  const match = /version:\s*(\d+)\s*\(([0-9a-f]+)\)/.exec(line);
+  return match ? `b${match[1]}+${match[2]}` : line.replace('version:', '').trim();
 }
 
 /**

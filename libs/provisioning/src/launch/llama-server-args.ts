@@ -23,8 +23,9 @@ export function llamaServerCommand(spec: LaunchSpec, port: number | '{port}'): L
     String(port),
     '-m',
     spec.modelPath,
+    // llama-server splits -c across its slots; ctx in our config is what each request may use.
     '-c',
-    String(spec.ctx),
+    String(spec.ctx * spec.slots),
     '-np',
     String(spec.slots),
     '--metrics',

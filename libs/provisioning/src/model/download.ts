@@ -1,7 +1,5 @@
 import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { ModelError } from './model-error.ts';
 
@@ -63,24 +61,44 @@ export async function downloadResumable(url: string, partial: string, options: D
     let bytes = start;
     const began = Date.now();
     let lastReport = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        bytes += chunk.length;
-        const now = Date.now();
-        if (options.onProgress && (now - lastReport > 250 || bytes === total)) {
-          lastReport = now;
-          const rate = ((bytes - start) * 1000) / Math.max(1, now - began);
-          options.onProgress({
-            bytes,
-            total,
-            bytesPerSecond: rate,
-            etaSeconds: total !== null && rate > 0 ? (total - bytes) / rate : null,
-          });
-        }
-        done(null, chunk);
-      },
-    });
-    await pipeline(response.body, meter, createWriteStream(partial, { flags: resuming ? 'a' : 'w' }));
+    // Flowing mode with an ended (not destroyed) sink: every chunk that arrived is on disk even when the
+    // connection is cut, so the next start resumes from there.
+    const sink = createWriteStream(partial, { flags: resuming ? 'a' : 'w' });
+    const body = response.body;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let failure: Error | null = null;
+        body.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (!sink.write(chunk)) {
+            body.pause();
+            sink.once('drain', () => body.resume());
+          }
+          const now = Date.now();
+          if (options.onProgress && (now - lastReport > 250 || bytes === total)) {
+            lastReport = now;
+            const rate = ((bytes - start) * 1000) / Math.max(1, now - began);
+            options.onProgress({
+              bytes,
+              total,
+              bytesPerSecond: rate,
+              etaSeconds: total !== null && rate > 0 ? (total - bytes) / rate : null,
+            });
+          }
+        });
+        body.once('end', () => sink.end());
+        body.once('error', (error: Error) => {
+          failure = error;
+          sink.end();
+        });
+        sink.once('error', reject);
+        sink.once('close', () => (failure === null ? resolve() : reject(failure)));
+      });
+    } catch (error) {
+      throw new ModelError(
+        `download of ${url} was interrupted after ${bytes} bytes (${(error as Error).message}); it resumes on the next start`,
+      );
+    }
     if (total !== null && bytes !== total)
       throw new ModelError(`download of ${url} ended early: ${bytes} of ${total} bytes`);
     return;

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { buildDemoModel, checkGgufFile, DEMO_MODEL_DEFAULTS, readGgufHeader } from '../src/index.ts';
+import { toFloat16Bits } from '../src/model/demo-model.ts';
+import { GgufValueType } from '../src/model/gguf-format.ts';
+import { tinyVocabGguf } from './vocab-fixture.ts';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('the demo GGUF writer', () => {
+  test('writes a llama model with the vocabulary of the given file and the planned shape', () => {
+    const model = buildDemoModel(tinyVocabGguf());
+    const header = readGgufHeader(model);
+    assert.equal(header.version, 3);
+    assert.equal(header.tensorCount, BigInt(2 + 9 * DEMO_MODEL_DEFAULTS.layers));
+    const get = (key: string) => header.metadata.get(key);
+    assert.deepEqual(get('general.architecture'), { type: GgufValueType.STRING, value: 'llama' });
+    assert.deepEqual(get('llama.embedding_length'), { type: GgufValueType.UINT32, value: 64 });
+    assert.deepEqual(get('tokenizer.ggml.eos_token_id'), { type: GgufValueType.UINT32, value: 2 });
+    const tokens = get('tokenizer.ggml.tokens');
+    assert.ok(tokens?.type === GgufValueType.ARRAY && tokens.items.length === 300);
+  });
+
+  test('is deterministic for a seed and differs between seeds', () => {
+    const vocab = tinyVocabGguf();
+    assert.equal(sha(buildDemoModel(vocab)), sha(buildDemoModel(vocab)));
+    assert.notEqual(sha(buildDemoModel(vocab)), sha(buildDemoModel(vocab, { ...DEMO_MODEL_DEFAULTS, seed: 7 })));
+  });
+
+  test('encodes half floats as IEEE 754 binary16', () => {
+    assert.equal(toFloat16Bits(1), 0x3c00);
+    assert.equal(toFloat16Bits(-2), 0xc000);
+    assert.equal(toFloat16Bits(0.5), 0x3800);
+    assert.equal(toFloat16Bits(65504), 0x7bff);
+    assert.equal(toFloat16Bits(1e6), 0x7c00);
+    assert.equal(toFloat16Bits(0), 0);
+  });
+});
+
+describe('the GGUF check', () => {
+  test('accepts a GGUF file and names what is wrong with anything else', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llorch-gguf-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const good = join(dir, 'good.gguf');
+    await writeFile(good, tinyVocabGguf(10));
+    assert.deepEqual(await checkGgufFile(good), { ok: true, version: 3 });
+
+    const html = join(dir, 'model.gguf');
+    await writeFile(html, '<!DOCTYPE html><html>Repository not found</html>');
+    const bad = await checkGgufFile(html);
+    assert.deepEqual(bad, { ok: false, message: `${html} is not a GGUF model (starts with "<!DO", expected "GGUF")` });
+
+    const v1 = join(dir, 'old.gguf');
+    const old = tinyVocabGguf(10);
+    old.writeUInt32LE(1, 4);
+    await writeFile(v1, old);
+    assert.deepEqual(await checkGgufFile(v1), {
+      ok: false,
+      message: `${v1} is GGUF version 1; llama.cpp reads versions 2 and 3`,
+    });
+
+    const missing = await checkGgufFile(join(dir, 'nope.gguf'));
+    assert.ok(!missing.ok && missing.message.includes('ENOENT'));
+  });
+});
