@@ -39,6 +39,8 @@ export interface ProvisionerCli {
   readonly healthTimeoutMs: number;
   readonly hfEndpoint: string | undefined;
   readonly hfToken: string | undefined;
+  /** The environment the engines and tool probes run in. */
+  readonly env: NodeJS.ProcessEnv;
 }
 
 export type CliOutcome =
@@ -89,6 +91,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOu
       healthTimeoutMs: vars.value.ENGINE_PROVISIONER_HEALTH_TIMEOUT_MS ?? 120_000,
       hfEndpoint: vars.value.HF_ENDPOINT,
       hfToken: vars.value.HF_TOKEN,
+      env: Object.freeze({ ...env }),
     }),
   };
 }

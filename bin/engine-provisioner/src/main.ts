@@ -33,7 +33,7 @@ function masked(host: HostFacts, mask: readonly number[] | undefined): HostFacts
 }
 
 async function plan(cli: ProvisionerCli): Promise<number> {
-  const host = masked(await detectHostFacts(process.env), cli.gpuMask);
+  const host = masked(await detectHostFacts(cli.env), cli.gpuMask);
   const result = buildPlan(await target(cli), host, cli.pools);
   process.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
   return 0;
@@ -41,10 +41,11 @@ async function plan(cli: ProvisionerCli): Promise<number> {
 
 async function up(cli: ProvisionerCli): Promise<number> {
   const logger = pino({ name: 'engine-provisioner' }, pino.destination(2));
-  const host = masked(await detectHostFacts(process.env), cli.gpuMask);
+  const host = masked(await detectHostFacts(cli.env), cli.gpuMask);
   const line = new ProgressLine(process.stderr);
   const provisioner = new EngineProvisioner(await target(cli), {
     host,
+    env: cli.env,
     logger,
     healthTimeoutMs: cli.healthTimeoutMs,
     hfToken: cli.hfToken,
@@ -88,6 +89,7 @@ async function up(cli: ProvisionerCli): Promise<number> {
 }
 
 async function main(): Promise<number> {
+  // eslint-disable-next-line no-restricted-syntax -- the one read of the environment, handed to config.ts
   const outcome = parseCli(process.argv.slice(2), process.env);
   if (outcome.kind === 'help') {
     process.stdout.write(USAGE);

@@ -25,7 +25,7 @@ const KEEP = 64 * 1024;
 export async function exec(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   const child = spawn(command, args, {
     cwd: options.cwd,
-    env: options.env ?? process.env,
+    ...(options.env ? { env: options.env } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
     signal: options.signal,
   });

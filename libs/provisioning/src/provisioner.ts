@@ -15,6 +15,8 @@ import { ensureSourceTree } from './engine/ensure-engine.ts';
 
 export interface ProvisionerOptions {
   readonly host: HostFacts;
+  /** Environment the engines start from. */
+  readonly env: NodeJS.ProcessEnv;
   readonly logger?: Logger;
   readonly pools?: readonly string[];
   readonly backoff?: BackoffPolicy;
@@ -133,6 +135,7 @@ export class EngineProvisioner {
             backoff: this.options.backoff ?? DEFAULT_BACKOFF,
             healthTimeoutMs: this.options.healthTimeoutMs ?? 120_000,
             stopGraceMs: this.options.stopGraceMs ?? 5_000,
+            baseEnv: this.options.env,
             logger: this.#logger,
             onStateChange: (state) => this.options.events?.onReplica?.(pool.id, replicaId, state),
           });

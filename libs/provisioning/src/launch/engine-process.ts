@@ -42,6 +42,8 @@ export async function startEngine(options: {
   readonly port: number;
   readonly logFile: string;
   readonly healthTimeoutMs: number;
+  /** The environment the engine starts from (the provisioner's own); `env` is added to it. */
+  readonly baseEnv: NodeJS.ProcessEnv;
 }): Promise<StartedEngine> {
   const [command, ...args] = options.argv;
   if (command === undefined) throw new EngineStartError('empty engine command', '');
@@ -49,7 +51,7 @@ export async function startEngine(options: {
   const log = createWriteStream(options.logFile, { flags: 'a' });
   await once(log, 'open');
   log.write(`\n# ${new Date().toISOString()} $ ${options.argv.join(' ')}\n`);
-  const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', log, log] });
+  const child = spawn(command, args, { env: { ...options.baseEnv, ...options.env }, stdio: ['ignore', log, log] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: null, signal: null }));

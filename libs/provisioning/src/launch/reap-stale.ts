@@ -4,6 +4,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HandoffSchema, validate } from '@llama-orch/contracts';
 import type { Logger } from '../logger.ts';
 
+function parseJson(text: string | null): unknown {
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -32,13 +40,7 @@ export async function reapStaleEngines(
   for (const name of names) {
     if (!name.endsWith('.json')) continue;
     const text = await readFile(join(handoffDir, name), 'utf8').catch(() => null);
-    let parsed: unknown = null;
-    try {
-      parsed = text === null ? null : JSON.parse(text);
-    } catch {
-      parsed = null;
-    }
-    const handoff = validate(HandoffSchema, parsed);
+    const handoff = validate(HandoffSchema, parseJson(text));
     if (!handoff.ok || !poolIds.includes(handoff.value.pool_id)) continue;
     const { pid } = handoff.value;
     if (alive(pid) && (await isLlamaServer(pid))) {

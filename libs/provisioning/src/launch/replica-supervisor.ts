@@ -19,6 +19,7 @@ export interface ReplicaOptions {
   readonly backoff: BackoffPolicy;
   readonly healthTimeoutMs: number;
   readonly stopGraceMs: number;
+  readonly baseEnv: NodeJS.ProcessEnv;
   readonly logger: Logger;
   readonly onStateChange?: (state: ReplicaState, detail: { pid?: number; error?: string }) => void;
 }
@@ -72,6 +73,7 @@ export class ReplicaSupervisor {
       port,
       logFile: this.options.logFile,
       healthTimeoutMs: this.options.healthTimeoutMs,
+      baseEnv: this.options.baseEnv,
     });
     await writeHandoff(this.options.handoffDir, {
       ...this.options.handoff,
