@@ -8,8 +8,9 @@ export function home(): number {
   process.stderr.write(
     [
       'llorch home: the HOME profile is not built yet.',
-      'What exists today: libs/contracts (every wire shape and the OpenAPI documents) and libs/config (the pool YAML).',
-      'Still to come: engine-provisioner (build llama.cpp, fetch models), pool-managerd, orchestratord, then `llorch home`.',
+      'What exists today: engine-provisioner, which builds llama.cpp and runs engines for a pool config:',
+      '  npx engine-provisioner up --config <pools.yaml>',
+      'Still to come: pool-managerd, orchestratord, then `llorch home` with its OpenAI-compatible endpoint.',
       'Run `npm test` to check the foundation.',
       '',
     ].join('\n'),
