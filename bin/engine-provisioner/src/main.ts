@@ -4,6 +4,7 @@ import { loadNodeConfig } from '@llama-orch/config';
 import {
   DEFAULT_HF_ENDPOINT,
   EngineProvisioner,
+  StoppedError,
   buildPlan,
   detectHostFacts,
   planToJson,
@@ -60,31 +61,33 @@ async function up(cli: ProvisionerCli): Promise<number> {
     },
   });
 
-  let stopping: Promise<void> | null = null;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping !== null) return;
-    logger.info({ signal }, 'stopping engines');
-    stopping = provisioner.stop();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const control: { stopping: Promise<void> | null } = { stopping: null };
+  const stopRequested = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (control.stopping !== null) return;
+      logger.info({ signal }, 'stopping engines');
+      line.done();
+      control.stopping = provisioner.stop();
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
   try {
     await provisioner.start();
   } catch (error) {
     line.done();
+    if (error instanceof StoppedError) {
+      await control.stopping;
+      return 0;
+    }
     await provisioner.stop();
     process.stderr.write(`engine-provisioner: ${(error as Error).message}\n`);
     return 1;
   }
   process.stderr.write(`engine-provisioner: ${provisioner.replicas.length} engine(s) running; Ctrl-C stops them\n`);
-  await new Promise<void>((resolveWait) => {
-    const check = setInterval(() => {
-      if (stopping !== null) {
-        clearInterval(check);
-        void stopping.then(resolveWait);
-      }
-    }, 100);
-  });
+  await stopRequested;
+  await control.stopping;
   return 0;
 }
 

@@ -9,6 +9,7 @@ export interface ExecOptions {
   readonly logFile?: string;
   /** Called with each line of output (stdout and stderr). */
   readonly onLine?: (line: string) => void;
+  /** Aborting kills the command and everything it started (it runs in its own process group). */
   readonly signal?: AbortSignal;
 }
 
@@ -23,12 +24,23 @@ const KEEP = 64 * 1024;
 
 /** Run a command to completion; never throws for a non-zero exit (that is a value), only for a missing binary. */
 export async function exec(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  options.signal?.throwIfAborted();
   const child = spawn(command, args, {
     cwd: options.cwd,
     ...(options.env ? { env: options.env } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
-    signal: options.signal,
+    detached: options.signal !== undefined,
   });
+  const killGroup = (): void => {
+    if (child.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  options.signal?.addEventListener('abort', killGroup, { once: true });
   const log = options.logFile === undefined ? null : createWriteStream(options.logFile, { flags: 'a' });
   let stdout = '';
   let stderr = '';
@@ -47,6 +59,7 @@ export async function exec(command: string, args: readonly string[], options: Ex
   child.stdout.on('data', (c: Buffer) => onData(c, 'out'));
   child.stderr.on('data', (c: Buffer) => onData(c, 'err'));
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  options.signal?.removeEventListener('abort', killGroup);
   if (partial !== '' && options.onLine) options.onLine(partial);
   if (log) {
     log.end();

@@ -7,9 +7,11 @@ export {
   ensureEngine,
   ensureSourceTree,
   probeEngineVersion,
+  StoppedError,
   type EngineBinary,
   type EngineEvents,
 } from './engine/ensure-engine.ts';
+export { HandoffDirBusyError } from './launch/instance-lock.ts';
 export { EngineBuildError } from './engine/build-error.ts';
 export { buildPercent } from './engine/progress.ts';
 export { sourceLayout } from './engine/source-layout.ts';

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { DEFAULT_ENGINE_SOURCE, HANDOFF_SCHEMA_VERSION, parseEngineSource } from '@llama-orch/contracts';
 import type { Dispatcher } from 'undici';
-import { ensureEngine, type EngineBinary, type EngineEvents } from './engine/ensure-engine.ts';
+import { ensureEngine, StoppedError, type EngineBinary, type EngineEvents } from './engine/ensure-engine.ts';
+import { claimHandoffDir } from './launch/instance-lock.ts';
 import { sourceLayout } from './engine/source-layout.ts';
 import type { HostFacts } from './host/host-facts.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './launch/backoff.ts';
@@ -55,6 +56,9 @@ export class EngineProvisioner {
   #replicas: ReplicaSupervisor[] = [];
   #engine: EngineBinary | null = null;
   readonly #logger: Logger;
+  readonly #abort = new AbortController();
+  #starting: Promise<void> | null = null;
+  #releaseInstance: (() => Promise<void>) | null = null;
 
   readonly target: ProvisionTarget;
   private readonly options: ProvisionerOptions;
@@ -76,8 +80,14 @@ export class EngineProvisioner {
     return this.#replicas;
   }
 
-  async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`provisioner already ${this.#state}`);
+  /** Resolves once every replica is healthy; rejects with the first failure (or StoppedError after stop()). */
+  start(): Promise<void> {
+    if (this.#state !== 'idle') return Promise.reject(new Error(`provisioner already ${this.#state}`));
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     if (this.plan.findings.some((f) => f.level === 'error')) {
       this.#state = 'failed';
       throw new PlanRefusedError(this.plan);
@@ -85,11 +95,16 @@ export class EngineProvisioner {
     this.#state = 'preparing';
     const { target, plan } = this;
     const { host } = this.options;
+    const signal = this.#abort.signal;
+    const checkpoint = (what: string): void => {
+      if (signal.aborted) throw new StoppedError(what);
+    };
     try {
+      this.#releaseInstance = await claimHandoffDir(target.handoffDir);
       for (const finding of plan.findings)
         this.#logger.info({ code: finding.code, level: finding.level }, finding.message);
       this.#logger.info({ device: plan.device.chosen }, plan.device.reason);
-      const engine = await ensureEngine(plan, target.cacheDir, host, this.options.events ?? {});
+      const engine = await ensureEngine(plan, target.cacheDir, host, { ...this.options.events, signal });
       this.#engine = engine;
       await reapStaleEngines(
         target.handoffDir,
@@ -98,7 +113,9 @@ export class EngineProvisioner {
       );
 
       for (const { pool, model: location, replicas } of plan.pools) {
+        checkpoint(`the model of pool ${pool.id}`);
         const model = await ensureModel(location, {
+          signal,
           expectedSha256: pool.sha256,
           vocabSourceDir: () => this.#vocabularySource(),
           ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
@@ -139,6 +156,7 @@ export class EngineProvisioner {
             logger: this.#logger,
             onStateChange: (state) => this.options.events?.onReplica?.(pool.id, replicaId, state),
           });
+          checkpoint(`the start of ${pool.id}-${replicaId}`);
           this.#replicas.push(replica);
           await replica.start();
         }
@@ -146,9 +164,16 @@ export class EngineProvisioner {
       this.#state = 'running';
     } catch (error) {
       await this.#stopReplicas();
-      this.#state = 'failed';
-      throw error;
+      await this.#release();
+      this.#state = signal.aborted ? 'stopped' : 'failed';
+      throw signal.aborted && !(error instanceof StoppedError) ? new StoppedError('start-up') : error;
     }
+  }
+
+  async #release(): Promise<void> {
+    const release = this.#releaseInstance;
+    this.#releaseInstance = null;
+    await release?.();
   }
 
   /** The llama.cpp tree whose vocabulary the demo model uses (the default npm source for binary engines). */
@@ -157,7 +182,7 @@ export class EngineProvisioner {
     const fallback = parseEngineSource(DEFAULT_ENGINE_SOURCE);
     if (!fallback.ok) throw new Error(fallback.message);
     const layout = sourceLayout(fallback.value, this.target.cacheDir);
-    await ensureSourceTree(layout, this.target.cacheDir);
+    await ensureSourceTree(layout, this.target.cacheDir, this.#abort.signal);
     return layout.sourceDir ?? '';
   }
 
@@ -167,9 +192,18 @@ export class EngineProvisioner {
 
   /** Stop every engine gracefully (SIGTERM, then SIGKILL after the grace period) and remove the handoffs. */
   async stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping') return;
+    if (this.#state === 'stopped' || this.#state === 'stopping' || this.#state === 'idle') {
+      this.#state = 'stopped';
+      return;
+    }
+    if (this.#state === 'preparing') {
+      this.#abort.abort();
+      await this.#starting?.catch(() => undefined);
+      return;
+    }
     this.#state = 'stopping';
     await this.#stopReplicas();
+    await this.#release();
     this.#state = 'stopped';
   }
 }

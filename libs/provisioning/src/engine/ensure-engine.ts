@@ -15,6 +15,16 @@ import { shortHash, type SourceLayout } from './source-layout.ts';
 export interface EngineEvents {
   readonly onProgress?: (phase: 'fetch' | 'configure' | 'build', percent: number | null) => void;
   readonly onLog?: (message: string) => void;
+  /** Aborting stops a running fetch or build (its process is killed); nothing is cached. */
+  readonly signal?: AbortSignal;
+}
+
+/** The provisioner was stopped while it was still preparing. */
+export class StoppedError extends Error {
+  constructor(what: string) {
+    super(`stopped during ${what}`);
+    this.name = 'StoppedError';
+  }
 }
 
 /** A ready llama-server binary and what it is. */
@@ -55,17 +65,19 @@ async function run(
   logFile: string,
   what: string,
   onLine?: (line: string) => void,
-  cwd?: string,
+  signal?: AbortSignal,
 ): Promise<void> {
   const [command, ...args] = argv;
   if (command === undefined) return;
   await writeFile(logFile, `$ ${argv.join(' ')}\n`, { flag: 'a' });
   let result;
   try {
-    result = await exec(command, args, { logFile, ...(onLine ? { onLine } : {}), ...(cwd ? { cwd } : {}) });
+    result = await exec(command, args, { logFile, ...(onLine ? { onLine } : {}), ...(signal ? { signal } : {}) });
   } catch (error) {
+    if (signal?.aborted === true) throw new StoppedError(what);
     throw new EngineBuildError(`${what}: cannot run ${command}: ${(error as Error).message}`, logFile, '');
   }
+  if (signal?.aborted === true) throw new StoppedError(what);
   if (result.code !== 0) {
     throw new EngineBuildError(
       `${what} failed (${command} exited ${result.code ?? result.signal})`,
@@ -76,16 +88,21 @@ async function run(
 }
 
 /** Fetch the source into its cache directory once; a failed fetch leaves nothing behind. */
-export async function ensureSourceTree(source: SourceLayout, cacheDir: string): Promise<void> {
+export async function ensureSourceTree(source: SourceLayout, cacheDir: string, signal?: AbortSignal): Promise<void> {
   if (source.sourceDir === null) return;
   const logs = join(cacheDir, 'logs');
   await mkdir(logs, { recursive: true });
   await withLock(cacheDir, `source-${shortHash(source.identity)}`, () =>
-    ensureSource(source, cacheDir, join(logs, `fetch-${shortHash(source.identity)}.log`)),
+    ensureSource(source, cacheDir, join(logs, `fetch-${shortHash(source.identity)}.log`), signal),
   );
 }
 
-async function ensureSource(source: SourceLayout, cacheDir: string, logFile: string): Promise<void> {
+async function ensureSource(
+  source: SourceLayout,
+  cacheDir: string,
+  logFile: string,
+  signal?: AbortSignal,
+): Promise<void> {
   if (source.sourceDir === null) return;
   if (await exists(join(source.sourceDir, 'CMakeLists.txt'))) return;
   if (source.fetch.length === 0)
@@ -99,6 +116,8 @@ async function ensureSource(source: SourceLayout, cacheDir: string, logFile: str
         step.map((arg) => arg.replaceAll('{tmp}', tmp)),
         logFile,
         `fetching ${source.identity}`,
+        undefined,
+        signal,
       );
     await mkdir(join(source.sourceDir, '..'), { recursive: true });
     await rename(join(tmp, 'src'), source.sourceDir);
@@ -154,7 +173,7 @@ export async function ensureEngine(
 
   return withLock(cacheDir, `build-${plan.buildId}`, async () => {
     events.onProgress?.('fetch', null);
-    await ensureSourceTree(source, cacheDir);
+    await ensureSourceTree(source, cacheDir, events.signal);
     const sourceDir = source.sourceDir ?? '';
     const commit = await gitCommit(sourceDir);
     const key = createHash('sha256')
@@ -189,15 +208,23 @@ export async function ensureEngine(
       }),
       logFile,
       'cmake configure',
+      undefined,
+      events.signal,
     );
     let last = -1;
-    await run(buildCommand(plan.buildDir, Math.max(1, host.cpuCount)), logFile, 'cmake build', (line) => {
-      const percent = buildPercent(line);
-      if (percent !== null && percent !== last) {
-        last = percent;
-        events.onProgress?.('build', percent);
-      }
-    });
+    await run(
+      buildCommand(plan.buildDir, Math.max(1, host.cpuCount)),
+      logFile,
+      'cmake build',
+      (line) => {
+        const percent = buildPercent(line);
+        if (percent !== null && percent !== last) {
+          last = percent;
+          events.onProgress?.('build', percent);
+        }
+      },
+      events.signal,
+    );
 
     const built = join(plan.buildDir, 'bin', 'llama-server');
     if (!(await exists(built)))

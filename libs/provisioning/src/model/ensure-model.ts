@@ -16,6 +16,7 @@ export interface ModelOptions {
   readonly dispatcher?: Dispatcher;
   readonly onProgress?: (progress: DownloadProgress) => void;
   readonly authToken?: string | undefined;
+  readonly signal?: AbortSignal;
 }
 
 export interface ReadyModel {
@@ -88,6 +89,7 @@ export async function ensureModel(location: ModelLocation, options: ModelOptions
       await downloadResumable(location.url, partial, {
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
         ...(options.authToken ? { headers: { authorization: `Bearer ${options.authToken}` } } : {}),
       });
       try {
