@@ -6,7 +6,7 @@ import addFormatsPlugin from 'ajv-formats';
 import { parse } from 'yaml';
 import { contractJsonSchemas, controlPlaneOperations, dataPlaneOperations } from '../src/index.ts';
 import { generatedFiles } from '../scripts/generated-files.ts';
-import { examples } from './examples.ts';
+import { examples } from './examples/index.ts';
 
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv2020) => void;
 

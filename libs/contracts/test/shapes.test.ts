@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { contractShapes, validate } from '../src/index.ts';
-import { examples } from './examples.ts';
+import { examples } from './examples/index.ts';
 
 describe('every contract shape', () => {
   const shapes = contractShapes();

@@ -1,0 +1,17 @@
+import { commonExamples } from './common.ts';
+import { filesExamples } from './files.ts';
+import { openaiExamples } from './openai.ts';
+import { poolsExamples } from './pools.ts';
+import type { ShapeExamples } from './shape-examples.ts';
+import { tasksExamples } from './tasks.ts';
+
+export type { BadExample, Example, ShapeExamples } from './shape-examples.ts';
+
+/** Valid and invalid examples of every registered wire shape, by shape id. */
+export const examples: Record<string, ShapeExamples> = {
+  ...commonExamples,
+  ...tasksExamples,
+  ...openaiExamples,
+  ...poolsExamples,
+  ...filesExamples,
+};

@@ -1,0 +1,180 @@
+/** Pool status, control requests and meta answers. */
+import { NOW, SHA, type ShapeExamples } from './shape-examples.ts';
+
+const chatRequest = { model: 'demo', messages: [{ role: 'user', content: 'hi' }] };
+const poolStatus = {
+  pool_id: 'demo',
+  node_id: 'node-a',
+  state: 'ready',
+  live: true,
+  ready: true,
+  draining: false,
+  model: 'demo',
+  engine: 'llamacpp',
+  engine_version: 'b6500-cpu',
+  slots_total: 4,
+  slots_free: 3,
+  ctx_max: 4096,
+  device: 'cpu',
+  vram_total_bytes: null,
+  vram_free_bytes: null,
+  last_error: null,
+  updated_at: NOW,
+};
+const session = {
+  session_id: 's-1',
+  ttl_ms_remaining: 600000,
+  turns: 2,
+  max_turns: 8,
+  kv_warmth: true,
+  pool_id: 'demo',
+  tokens_budget_remaining: null,
+  time_budget_remaining_ms: null,
+};
+const capabilities = {
+  api_version: '2.0.0',
+  engines: [
+    {
+      engine: 'llamacpp',
+      engine_version: 'b6500-cpu',
+      ctx_max: 4096,
+      supported_workloads: ['completion'],
+      slots_total: 4,
+      models: ['demo'],
+    },
+  ],
+  admission: { capacity: 64, policy: 'reject' },
+};
+
+export const poolsExamples: Record<string, ShapeExamples> = {
+  PoolState: {
+    valid: [{ name: 'draining', value: 'draining' }],
+    invalid: [{ name: 'an unknown state', value: 'loading', field: '(root)' }],
+  },
+  Device: {
+    valid: [{ name: 'cuda', value: 'cuda' }],
+    invalid: [{ name: 'a vendor name', value: 'nvidia', field: '(root)' }],
+  },
+  PoolStatus: {
+    valid: [
+      { name: 'a ready CPU pool', value: poolStatus },
+      {
+        name: 'a failed CUDA pool',
+        value: {
+          ...poolStatus,
+          state: 'failed',
+          ready: false,
+          live: false,
+          device: 'cuda',
+          vram_total_bytes: 25_769_803_776,
+          vram_free_bytes: 1_073_741_824,
+          last_error: 'engine exited 3 times in 60 s',
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'more free slots than slots',
+        value: { ...poolStatus, slots_free: 5 },
+        field: 'slots_free',
+        refined: true,
+      },
+      { name: 'ready while offline', value: { ...poolStatus, state: 'offline' }, field: 'ready', refined: true },
+      { name: 'a missing node_id', value: { ...poolStatus, node_id: undefined }, field: 'node_id' },
+      { name: 'a bad timestamp', value: { ...poolStatus, updated_at: 'yesterday' }, field: 'updated_at' },
+    ],
+  },
+  PoolList: {
+    valid: [{ name: 'one pool', value: { pools: [poolStatus] } }],
+    invalid: [
+      { name: 'a bad pool inside', value: { pools: [{ ...poolStatus, state: 'up' }] }, field: 'pools[0].state' },
+    ],
+  },
+  PoolHealth: {
+    valid: [
+      {
+        name: 'a ready pool',
+        value: {
+          pool_id: 'demo',
+          live: true,
+          ready: true,
+          draining: false,
+          metrics: { queue_depth: 0, slots_total: 4, slots_free: 4 },
+          last_error: null,
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'no metrics',
+        value: { pool_id: 'demo', live: true, ready: true, draining: false, last_error: null },
+        field: 'metrics',
+      },
+    ],
+  },
+  DrainRequest: {
+    valid: [{ name: 'a deadline', value: { deadline_ms: 30000 } }],
+    invalid: [
+      { name: 'a negative deadline', value: { deadline_ms: -1 }, field: 'deadline_ms' },
+      { name: 'a string deadline', value: { deadline_ms: '30s' }, field: 'deadline_ms' },
+    ],
+  },
+  DrainResponse: {
+    valid: [{ name: 'a drained pool', value: { pool_id: 'demo', state: 'offline', aborted: 1, duration_ms: 30001 } }],
+    invalid: [
+      { name: 'no aborted count', value: { pool_id: 'demo', state: 'offline', duration_ms: 1 }, field: 'aborted' },
+    ],
+  },
+  ReloadRequest: {
+    valid: [{ name: 'a new model', value: { model_ref: 'file:/models/new.gguf', sha256: SHA } }],
+    invalid: [
+      { name: 'the old field name', value: { new_model_ref: 'demo' }, field: 'new_model_ref' },
+      { name: 'a bad model ref', value: { model_ref: 'ftp://x' }, field: 'model_ref', refined: true },
+    ],
+  },
+  ReloadResponse: {
+    valid: [
+      {
+        name: 'a rollback',
+        value: { pool_id: 'demo', ok: false, rolled_back: true, model: 'demo', message: 'new engine failed /health' },
+      },
+    ],
+    invalid: [{ name: 'no rolled_back', value: { pool_id: 'demo', ok: true, model: 'demo' }, field: 'rolled_back' }],
+  },
+  DispatchRequest: {
+    valid: [
+      { name: 'a chat relay', value: { endpoint: '/v1/chat/completions', body: { ...chatRequest, stream: true } } },
+    ],
+    invalid: [
+      { name: 'an engine admin path', value: { endpoint: '/slots', body: {} }, field: 'endpoint' },
+      { name: 'a non-object body', value: { endpoint: '/completion', body: 'x' }, field: 'body' },
+    ],
+  },
+  Health: {
+    valid: [{ name: 'alive', value: { status: 'ok', version: '0.1.0' } }],
+    invalid: [{ name: 'a wrong status', value: { status: 'up', version: '0.1.0' }, field: 'status' }],
+  },
+  Readiness: {
+    valid: [{ name: 'not ready with reasons', value: { ready: false, reasons: ['no pool is ready'] } }],
+    invalid: [{ name: 'no reasons', value: { ready: true }, field: 'reasons' }],
+  },
+  SessionInfo: {
+    valid: [{ name: 'a warm session', value: session }],
+    invalid: [{ name: 'a negative ttl', value: { ...session, ttl_ms_remaining: -5 }, field: 'ttl_ms_remaining' }],
+  },
+  Capabilities: {
+    valid: [{ name: 'one engine', value: capabilities }],
+    invalid: [
+      { name: 'an old api_version', value: { ...capabilities, api_version: '1.0.0' }, field: 'api_version' },
+      {
+        name: 'an unknown policy',
+        value: { ...capabilities, admission: { capacity: 1, policy: 'shed' } },
+        field: 'admission.policy',
+      },
+    ],
+  },
+  VersionInfo: {
+    valid: [{ name: 'a build', value: { api_version: '2.0.0', version: '0.1.0', build_commit: null } }],
+    invalid: [{ name: 'no version', value: { api_version: '2.0.0', build_commit: null }, field: 'version' }],
+  },
+};
