@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,4 +40,10 @@ export async function readHandoff(path: string): Promise<Handoff | undefined> {
   const checked = validate(HandoffSchema, JSON.parse(text));
   if (!checked.ok) throw new Error(`invalid handoff ${path}: ${checked.message}`);
   return checked.value;
+}
+
+/** The handoff files (*.json) in a directory, sorted; none when the directory does not exist. */
+export async function handoffsIn(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((name) => name.endsWith('.json')).sort();
 }

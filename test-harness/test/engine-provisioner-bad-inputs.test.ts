@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { testEngine } from '../src/engine-fixture.ts';
 import { stopProcess } from '../src/processes.ts';
-import { runProvisioner, tempNode } from '../src/provisioner-cli.ts';
+import { handoffsIn, runProvisioner, tempNode } from '../src/provisioner-cli.ts';
 
 const exists = (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
 
@@ -27,7 +27,7 @@ pools: [{ id: bad, model: "file:${dir}/model.gguf", ctx: 512, slots: 1 }]
       t.after(() => stopProcess(proc));
       assert.equal(await proc.exited, 1);
       assert.match(proc.output(), /model\.gguf is not a GGUF model \(starts with "<!DO", expected "GGUF"\)/);
-      assert.deepEqual(await exists(node.handoffDir), []);
+      assert.deepEqual(await handoffsIn(node.handoffDir), []);
     });
 
     test('a sha256 mismatch stops the pool before launch', async (t) => {
@@ -44,7 +44,7 @@ pools: [{ id: demo, model: "file:${fixture.demoModel}", sha256: "${'0'.repeat(64
       t.after(() => stopProcess(proc));
       assert.equal(await proc.exited, 1);
       assert.match(proc.output(), new RegExp(`sha256 mismatch: expected ${'0'.repeat(64)}, got [0-9a-f]{64}`));
-      assert.deepEqual(await exists(node.handoffDir), []);
+      assert.deepEqual(await handoffsIn(node.handoffDir), []);
     });
 
     test('a failing build reports the log tail and leaves no cache entry', async (t) => {
@@ -69,7 +69,7 @@ pools: [{ id: demo, model: demo, ctx: 512, slots: 1 }]
       assert.match(output, /this tree does not build/);
       assert.match(output, /last lines of .*build-[0-9a-f]+\.log/);
       assert.deepEqual(await exists(join(node.dir, 'cache', 'engines')), []);
-      assert.deepEqual(await exists(node.handoffDir), []);
+      assert.deepEqual(await handoffsIn(node.handoffDir), []);
     });
   },
 );

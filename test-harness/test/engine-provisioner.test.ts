@@ -8,7 +8,7 @@ import { EngineProvisioner, ensureEngine } from '@llama-orch/provisioning';
 import { testEngine } from '../src/engine-fixture.ts';
 import { listeningAddresses } from '../src/listening.ts';
 import { isAlive, killPid, stopProcess, waitFor } from '../src/processes.ts';
-import { readHandoff, runProvisioner, tempNode } from '../src/provisioner-cli.ts';
+import { handoffsIn, readHandoff, runProvisioner, tempNode } from '../src/provisioner-cli.ts';
 
 const BUILD_TIMEOUT = 45 * 60_000;
 
@@ -103,7 +103,7 @@ pools:
     await stopProcess(proc, 20_000);
     assert.equal(await proc.exited, 0, proc.output());
     assert.equal(isAlive(restarted.pid), false, 'the engine is stopped with its provisioner');
-    assert.deepEqual(await readdir(node.handoffDir), [], 'a deliberately stopped engine leaves no handoff');
+    assert.deepEqual(await handoffsIn(node.handoffDir), [], 'a deliberately stopped engine leaves no handoff');
   });
 
   test('runs in-process as a library service: start, replica states, stop', async (t) => {
@@ -133,11 +133,11 @@ pools:
       provisioner.replicas.map((r) => r.state),
       ['running', 'running'],
     );
-    assert.deepEqual((await readdir(node.handoffDir)).sort(), ['lib-r0.json', 'lib-r1.json']);
+    assert.deepEqual(await handoffsIn(node.handoffDir), ['lib-r0.json', 'lib-r1.json']);
     const pids = provisioner.replicas.map((r) => r.pid ?? 0);
     await provisioner.stop();
     assert.equal(provisioner.state, 'stopped');
-    assert.deepEqual(await readdir(node.handoffDir), []);
+    assert.deepEqual(await handoffsIn(node.handoffDir), []);
     for (const pid of pids) assert.equal(isAlive(pid), false);
     assert.deepEqual(
       states.filter((s) => s.startsWith('lib-r0')),
