@@ -20,6 +20,21 @@ export const GgufValueType = {
 } as const;
 export type GgufValueTypeId = (typeof GgufValueType)[keyof typeof GgufValueType];
 
+/** Byte size of each fixed-size scalar type (STRING and ARRAY are length-prefixed). */
+export const GGUF_SCALAR_SIZE: Readonly<Record<number, number>> = {
+  0: 1,
+  1: 1,
+  2: 2,
+  3: 2,
+  4: 4,
+  5: 4,
+  6: 4,
+  7: 1,
+  10: 8,
+  11: 8,
+  12: 8,
+};
+
 /** ggml tensor types used here. */
 export const GgmlType = { F32: 0, F16: 1 } as const;
 export type GgmlTypeId = (typeof GgmlType)[keyof typeof GgmlType];

@@ -1,5 +1,12 @@
 import { open } from 'node:fs/promises';
-import { GGUF_MAGIC, GgufValueType, type GgufScalar, type GgufValue, type GgufValueTypeId } from './gguf-format.ts';
+import {
+  GGUF_MAGIC,
+  GGUF_SCALAR_SIZE,
+  GgufValueType,
+  type GgufScalar,
+  type GgufValue,
+  type GgufValueTypeId,
+} from './gguf-format.ts';
 
 export interface GgufHeader {
   readonly version: number;
@@ -64,9 +71,8 @@ class Cursor {
   scalar(type: Exclude<GgufValueTypeId, 9>): GgufScalar {
     const b = this.buf;
     const at = this.offset;
-    const sizes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
     if (type === GgufValueType.STRING) return this.string();
-    this.offset += sizes[type] ?? 0;
+    this.offset += GGUF_SCALAR_SIZE[type] ?? 0;
     switch (type) {
       case GgufValueType.UINT8:
         return b.readUInt8(at);

@@ -1,5 +1,6 @@
 import {
   GGUF_DEFAULT_ALIGNMENT,
+  GGUF_SCALAR_SIZE,
   GGUF_MAGIC,
   GGUF_VERSION,
   GgufValueType,
@@ -41,9 +42,8 @@ class Out {
     if (rest !== 0) this.push(Buffer.alloc(alignment - rest));
   }
   scalar(type: Exclude<GgufValueTypeId, 9>, value: GgufScalar): void {
-    const sizes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
     if (type === GgufValueType.STRING) return this.string(String(value));
-    const b = Buffer.alloc(sizes[type] ?? 0);
+    const b = Buffer.alloc(GGUF_SCALAR_SIZE[type] ?? 0);
     switch (type) {
       case GgufValueType.UINT8:
         b.writeUInt8(Number(value));
