@@ -11,7 +11,8 @@ export {
   type EngineBinary,
   type EngineEvents,
 } from './engine/ensure-engine.ts';
-export { HandoffDirBusyError } from './launch/instance-lock.ts';
+export { claimHandoffDir, HandoffDirBusyError } from './launch/instance-lock.ts';
+export { reapStaleEngines } from './launch/reap-stale.ts';
 export { EngineBuildError } from './engine/build-error.ts';
 export { buildPercent } from './engine/progress.ts';
 export { sourceLayout } from './engine/source-layout.ts';

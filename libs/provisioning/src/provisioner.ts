@@ -25,6 +25,8 @@ export interface ProvisionerOptions {
   readonly stopGraceMs?: number;
   readonly dispatcher?: Dispatcher;
   readonly hfToken?: string | undefined;
+  /** Hold the handoff directory for this provisioner alone (default); false when an owner such as pool-managerd holds it. */
+  readonly exclusive?: boolean;
   readonly events?: EngineEvents & {
     readonly onDownload?: (poolId: string, progress: DownloadProgress) => void;
     readonly onReplica?: (poolId: string, replicaId: string, state: ReplicaState) => void;
@@ -100,17 +102,18 @@ export class EngineProvisioner {
       if (signal.aborted) throw new StoppedError(what);
     };
     try {
-      this.#releaseInstance = await claimHandoffDir(target.handoffDir);
+      if (this.options.exclusive !== false) this.#releaseInstance = await claimHandoffDir(target.handoffDir);
       for (const finding of plan.findings)
         this.#logger.info({ code: finding.code, level: finding.level }, finding.message);
       this.#logger.info({ device: plan.device.chosen }, plan.device.reason);
       const engine = await ensureEngine(plan, target.cacheDir, host, { ...this.options.events, signal });
       this.#engine = engine;
-      await reapStaleEngines(
-        target.handoffDir,
-        plan.pools.map((p) => p.pool.id),
-        this.#logger,
-      );
+      if (this.options.exclusive !== false)
+        await reapStaleEngines(
+          target.handoffDir,
+          plan.pools.map((p) => p.pool.id),
+          this.#logger,
+        );
 
       for (const { pool, model: location, replicas } of plan.pools) {
         checkpoint(`the model of pool ${pool.id}`);

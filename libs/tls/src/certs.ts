@@ -22,7 +22,7 @@ export interface CertificateAuthority extends PemPair {
 }
 
 async function keyPair(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
@@ -60,7 +60,7 @@ export async function loadCa(pair: PemPair): Promise<CertificateAuthority> {
   const certificate = new x509.X509Certificate(pair.cert);
   const der = x509.PemConverter.decodeFirst(pair.key);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign']);
-  const publicKey = await certificate.publicKey.export(ALGORITHM, ['verify'], webcrypto);
+  const publicKey = await webcrypto.subtle.importKey('spki', certificate.publicKey.rawData, ALGORITHM, true, ['verify']);
   return { certificate, keys: { privateKey, publicKey }, ...pair };
 }
 

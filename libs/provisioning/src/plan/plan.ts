@@ -20,6 +20,8 @@ export interface ProvisionTarget {
   };
   readonly pools: readonly PoolConfig[];
   readonly hfEndpoint: string;
+  /** Replica ids are `<prefix><n>`: `r0`, `r1`, … by default; a reload starts a new generation (`g2-r0`). */
+  readonly replicaPrefix?: string;
 }
 
 export interface PlanStep {
@@ -138,7 +140,7 @@ export function buildPlan(target: ProvisionTarget, host: HostFacts, selectedPool
     if (!ref.ok) throw new Error(`pools.${pool.id}.model: ${ref.message}`);
     const model = modelLocation(ref.value, target.cacheDir, source.identity, target.hfEndpoint);
     const replicas = Array.from({ length: pool.replicas }, (_, i) => {
-      const replicaId = `r${i}`;
+      const replicaId = `${target.replicaPrefix ?? 'r'}${i}`;
       const command = llamaServerCommand(
         {
           binary,

@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  errorEnvelope,
+  type DrainResponse,
+  type ErrorEnvelope,
+  type ReloadRequest,
+  type ReloadResponse,
+} from '@llama-orch/contracts';
+import type { Logger } from 'pino';
+import type { InProcessPools } from '../provisioning/in-process-pools.ts';
+import type { PoolRegistry } from '../registry/pool-registry.ts';
+import type { PoolDispatcher } from './dispatcher.ts';
+
+const RELOAD_DRAIN_MS = 30_000;
+const NEW_GENERATION_READY_MS = 30_000;
+
+/** Drain and reload: the operations that change what a pool serves. One at a time per pool. */
+export class PoolControl {
+  readonly #registry: PoolRegistry;
+  readonly #dispatcher: PoolDispatcher;
+  readonly #inProcess: InProcessPools | null;
+  readonly #log: Logger;
+  readonly #busy = new Set<string>();
+
+  constructor(registry: PoolRegistry, dispatcher: PoolDispatcher, inProcess: InProcessPools | null, log: Logger) {
+    this.#registry = registry;
+    this.#dispatcher = dispatcher;
+    this.#inProcess = inProcess;
+    this.#log = log;
+  }
+
+  #guard(poolId: string): ErrorEnvelope | null {
+    if (!this.#registry.has(poolId))
+      return errorEnvelope('NOT_FOUND', `no pool ${poolId} on node ${this.#registry.nodeId}`);
+    if (this.#busy.has(poolId)) return errorEnvelope('CONFLICT', `a drain or reload of pool ${poolId} is in progress`);
+    return null;
+  }
+
+  /** Stop new dispatches, let in-flight ones finish until the deadline, then abort them. */
+  async #quiesce(poolId: string, deadlineMs: number): Promise<number> {
+    const deadline = Date.now() + deadlineMs;
+    while (this.#dispatcher.inFlight(poolId) > 0 && Date.now() < deadline) await sleep(25);
+    const aborted = this.#dispatcher.abortAll(poolId);
+    while (this.#dispatcher.inFlight(poolId) > 0) await sleep(10);
+    return aborted;
+  }
+
+  async drain(poolId: string, deadlineMs: number): Promise<DrainResponse | ErrorEnvelope> {
+    const refused = this.#guard(poolId);
+    if (refused) return refused;
+    this.#busy.add(poolId);
+    const started = Date.now();
+    try {
+      this.#registry.setDraining(poolId, true, false, `drain requested (deadline ${deadlineMs} ms)`);
+      const aborted = await this.#quiesce(poolId, deadlineMs);
+      await this.#inProcess?.stopPool(poolId);
+      this.#registry.setDraining(poolId, false, true, `drained (${aborted} aborted)`);
+      return {
+        pool_id: poolId,
+        state: this.#registry.state(poolId) ?? 'offline',
+        aborted,
+        duration_ms: Date.now() - started,
+      };
+    } finally {
+      this.#busy.delete(poolId);
+    }
+  }
+
+  /** Drain, start the new model, switch; if the new engine fails the old one serves on (rolled_back). */
+  async reload(poolId: string, request: ReloadRequest): Promise<ReloadResponse | ErrorEnvelope> {
+    const refused = this.#guard(poolId);
+    if (refused) return refused;
+    if (this.#inProcess === null) {
+      return errorEnvelope(
+        'CONFLICT',
+        `pool ${poolId}: reload needs pool-managerd to run the engines (LLORCH_CONFIG); this node only watches handoff files`,
+      );
+    }
+    const before = this.#registry.status(poolId);
+    const oldIds = new Set(this.#registry.replicas(poolId).keys());
+    this.#busy.add(poolId);
+    const log = this.#log.child({ pool_id: poolId, model: request.model_ref });
+    try {
+      this.#registry.setActive(poolId, oldIds, 'reload: old replicas only');
+      this.#registry.setDraining(poolId, true, false, `reload to ${request.model_ref}`);
+      await this.#quiesce(poolId, RELOAD_DRAIN_MS);
+      let generation;
+      try {
+        generation = await this.#inProcess.startGeneration(poolId, request.model_ref, request.sha256);
+        const ids = generation.replicaIds;
+        const deadline = Date.now() + NEW_GENERATION_READY_MS;
+        while (!ids.every((id) => this.#registry.replicas(poolId).get(id)?.healthy === true)) {
+          if (Date.now() > deadline)
+            throw new Error(`the new engines were not seen healthy within ${NEW_GENERATION_READY_MS} ms`);
+          await sleep(25);
+        }
+      } catch (error) {
+        await generation?.abandon();
+        const message = (error as Error).message;
+        log.warn({ err: error }, 'reload failed; the old model keeps serving');
+        this.#registry.setActive(poolId, null, 'reload rolled back');
+        this.#registry.setDraining(poolId, false, false, 'reload rolled back');
+        this.#registry.setLastError(poolId, `reload to ${request.model_ref} failed: ${message}`);
+        return { pool_id: poolId, ok: false, rolled_back: true, model: before?.model ?? 'unknown', message };
+      }
+      this.#registry.setActive(poolId, new Set(generation.replicaIds), `reloaded to ${request.model_ref}`);
+      this.#registry.setDraining(poolId, false, false, `reloaded to ${request.model_ref}`);
+      await generation.commit();
+      log.info('reloaded');
+      return { pool_id: poolId, ok: true, rolled_back: false, model: request.model_ref };
+    } finally {
+      this.#busy.delete(poolId);
+    }
+  }
+}

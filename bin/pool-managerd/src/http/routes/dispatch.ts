@@ -1,0 +1,24 @@
+import type { Hono } from 'hono';
+import { DispatchRequestSchema, errorEnvelope } from '@llama-orch/contracts';
+import type { AppDeps, AppEnv } from '../deps.ts';
+import { readBody, sendError } from '../respond.ts';
+
+export function dispatchRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  app.post('/v2/pools/:id/dispatch', async (c) => {
+    const poolId = c.req.param('id');
+    if (!deps.registry.has(poolId))
+      return sendError(c, errorEnvelope('NOT_FOUND', `no pool ${poolId} on node ${deps.registry.nodeId}`));
+    const body = await readBody(c, DispatchRequestSchema);
+    if (!body.ok) return sendError(c, body.envelope);
+    const outcome = await deps.dispatcher.dispatch(poolId, body.value, c.req.raw.signal, c.get('correlationId'));
+    if (outcome.kind === 'refused') return sendError(c, outcome.envelope);
+    return new Response(outcome.body, {
+      status: outcome.status,
+      headers: {
+        'content-type': outcome.contentType,
+        'cache-control': 'no-cache',
+        'x-correlation-id': c.get('correlationId'),
+      },
+    });
+  });
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PoolRegistry } from './registry/pool-registry.ts';
+
+export interface PoolMetrics {
+  readonly handoffFiles: Counter<'outcome'>;
+  readonly engineRestarts: Counter<'pool_id'>;
+  readonly dispatches: Counter<'pool_id' | 'outcome'>;
+  readonly dispatchDuration: Histogram<'pool_id'>;
+}
+
+/** Register pool-managerd's series on `registry`; pool gauges are read from the registry at scrape time. */
+export function createMetrics(registry: Registry, pools: PoolRegistry): PoolMetrics {
+  const gauge = (name: string, help: string, value: (poolId: string) => number | null): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool_id'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const status of pools.statuses()) {
+          const v = value(status.pool_id);
+          if (v !== null) this.set({ pool_id: status.pool_id }, v);
+        }
+      },
+    });
+  };
+  const status = (id: string) => pools.status(id);
+  gauge('pool_ready', '1 when the pool takes dispatches', (id) => (status(id)?.ready === true ? 1 : 0));
+  gauge('pool_slots_total', 'Slots of the pool’s healthy replicas', (id) => status(id)?.slots_total ?? null);
+  gauge('pool_slots_free', 'Slots free for a dispatch', (id) => status(id)?.slots_free ?? null);
+  gauge('pool_vram_total_bytes', 'VRAM of the pool’s GPUs', (id) => status(id)?.vram_total_bytes ?? null);
+  gauge('pool_vram_free_bytes', 'Free VRAM of the pool’s GPUs', (id) => status(id)?.vram_free_bytes ?? null);
+  return {
+    handoffFiles: new Counter({
+      name: 'pool_handoff_files_processed_total',
+      help: 'Handoff files read, by outcome (accepted, invalid, removed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    engineRestarts: new Counter({
+      name: 'pool_engine_restarts_total',
+      help: 'Engines that came back with a new pid',
+      labelNames: ['pool_id'],
+      registers: [registry],
+    }),
+    dispatches: new Counter({
+      name: 'pool_dispatch_total',
+      help: 'Dispatches by outcome (ok, busy, unready, engine_error, client_abort, drained)',
+      labelNames: ['pool_id', 'outcome'],
+      registers: [registry],
+    }),
+    dispatchDuration: new Histogram({
+      name: 'pool_dispatch_duration_ms',
+      help: 'Time from dispatch to the end of the engine answer',
+      labelNames: ['pool_id'],
+      buckets: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000],
+      registers: [registry],
+    }),
+  };
+}

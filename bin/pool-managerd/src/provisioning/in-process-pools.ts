@@ -1,0 +1,116 @@
+import type { PoolConfig } from '@llama-orch/contracts';
+import { EngineProvisioner, reapStaleEngines, type HostFacts, type ProvisionTarget } from '@llama-orch/provisioning';
+import type { Logger } from 'pino';
+import type { PoolRegistry } from '../registry/pool-registry.ts';
+
+interface Generation {
+  readonly number: number;
+  readonly provisioner: EngineProvisioner;
+}
+
+/**
+ * HOME profile: pool-managerd runs engine-provisioner in-process, one provisioner per pool (so a pool can be
+ * drained or reloaded alone). Engines announce themselves through the watched handoff directory like any other.
+ */
+export class InProcessPools {
+  readonly #target: ProvisionTarget;
+  readonly #host: HostFacts;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #registry: PoolRegistry;
+  readonly #log: Logger;
+  readonly #current = new Map<string, Generation>();
+  readonly #starting = new Set<Promise<unknown>>();
+
+  constructor(target: ProvisionTarget, host: HostFacts, env: NodeJS.ProcessEnv, registry: PoolRegistry, log: Logger) {
+    this.#target = target;
+    this.#host = host;
+    this.#env = env;
+    this.#registry = registry;
+    this.#log = log;
+  }
+
+  pools(): readonly PoolConfig[] {
+    return this.#target.pools;
+  }
+
+  #provisioner(pool: PoolConfig, generation: number): EngineProvisioner {
+    return new EngineProvisioner(
+      { ...this.#target, pools: [pool], replicaPrefix: generation === 1 ? 'r' : `g${generation}-r` },
+      {
+        host: this.#host,
+        env: this.#env,
+        exclusive: false,
+        logger: this.#log,
+        events: {
+          onReplica: (poolId, _replicaId, state) => {
+            if (state === 'starting') this.#registry.setProvisioning(poolId, 'starting');
+          },
+        },
+      },
+    );
+  }
+
+  /** Declare every pool and start its engines in the background (the HTTP API answers meanwhile). */
+  async start(): Promise<void> {
+    await reapStaleEngines(
+      this.#target.handoffDir,
+      this.#target.pools.map((p) => p.id),
+      this.#log,
+    );
+    for (const pool of this.#target.pools) {
+      this.#registry.declare(pool.id, pool.model);
+      const generation = { number: 1, provisioner: this.#provisioner(pool, 1) };
+      this.#current.set(pool.id, generation);
+      const started = generation.provisioner.start().then(
+        () => this.#registry.setProvisioning(pool.id, null),
+        (error: Error) => {
+          this.#log.error({ pool_id: pool.id, err: error }, 'pool failed to start');
+          this.#registry.setProvisioning(pool.id, 'failed', error.message);
+        },
+      );
+      this.#starting.add(started);
+      void started.finally(() => this.#starting.delete(started));
+    }
+  }
+
+  /** Stop a pool's engines (a drain that ended): their handoffs go away with them. */
+  async stopPool(poolId: string): Promise<void> {
+    await this.#current.get(poolId)?.provisioner.stop();
+  }
+
+  /**
+   * Start the pool's new model as a new generation of replicas. On success the old generation is stopped and
+   * the new replica ids are returned; on failure the new generation is stopped and the error is thrown.
+   */
+  async startGeneration(
+    poolId: string,
+    model: string,
+    sha256: string | undefined,
+  ): Promise<{ replicaIds: string[]; commit: () => Promise<void>; abandon: () => Promise<void> }> {
+    const old = this.#current.get(poolId);
+    const config = this.#target.pools.find((p) => p.id === poolId);
+    if (old === undefined || config === undefined) throw new Error(`pool ${poolId} is not run by this pool-managerd`);
+    const { sha256: _old, ...rest } = config;
+    const pool: PoolConfig = sha256 === undefined ? { ...rest, model } : { ...rest, model, sha256 };
+    const next = { number: old.number + 1, provisioner: this.#provisioner(pool, old.number + 1) };
+    try {
+      await next.provisioner.start();
+    } catch (error) {
+      await next.provisioner.stop();
+      throw error;
+    }
+    return {
+      replicaIds: next.provisioner.replicas.map((_, i) => `g${next.number}-r${i}`),
+      commit: async () => {
+        this.#current.set(poolId, next);
+        await old.provisioner.stop();
+      },
+      abandon: () => next.provisioner.stop(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#current.values()].map((g) => g.provisioner.stop()));
+    await Promise.allSettled([...this.#starting]);
+  }
+}
