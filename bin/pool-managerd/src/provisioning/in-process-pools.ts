@@ -61,13 +61,11 @@ export class InProcessPools {
       this.#registry.declare(pool.id, pool.model);
       const generation = { number: 1, provisioner: this.#provisioner(pool, 1) };
       this.#current.set(pool.id, generation);
-      const started = generation.provisioner.start().then(
-        () => this.#registry.setProvisioning(pool.id, null),
-        (error: Error) => {
-          this.#log.error({ pool_id: pool.id, err: error }, 'pool failed to start');
-          this.#registry.setProvisioning(pool.id, 'failed', error.message);
-        },
-      );
+      // Success needs no report: the handoff the engine writes moves the pool on.
+      const started = generation.provisioner.start().catch((error: Error) => {
+        this.#log.error({ pool_id: pool.id, err: error }, 'pool failed to start');
+        this.#registry.setProvisioning(pool.id, 'failed', error.message);
+      });
       this.#starting.add(started);
       void started.finally(() => this.#starting.delete(started));
     }

@@ -111,6 +111,7 @@ export class PoolRegistry {
         lastError: null,
       });
       pool.drained = false;
+      pool.provisioning = null;
     });
     return { restarted };
   }
