@@ -17,7 +17,7 @@ export interface DemoEngines {
  * runtime directory whose `engines/` pool-managerd can watch.
  */
 export async function demoEngines(
-  pools: { id: string; slots: number; replicas?: number }[],
+  pools: { id: string; slots: number; replicas?: number; ctx?: number }[],
   backoff?: Partial<BackoffPolicy>,
 ): Promise<DemoEngines> {
   const fixture = await testEngine();
@@ -29,7 +29,13 @@ export async function demoEngines(
       cacheDir: fixture.cacheDir,
       handoffDir,
       engine: { source: DEFAULT_ENGINE_SOURCE, device: 'cpu', curl: false },
-      pools: pools.map((p) => ({ id: p.id, model: 'demo', ctx: 512, slots: p.slots, replicas: p.replicas ?? 1 })),
+      pools: pools.map((p) => ({
+        id: p.id,
+        model: 'demo',
+        ctx: p.ctx ?? 512,
+        slots: p.slots,
+        replicas: p.replicas ?? 1,
+      })),
       hfEndpoint: 'https://huggingface.co',
     },
     {

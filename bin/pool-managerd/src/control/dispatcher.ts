@@ -118,9 +118,14 @@ export class PoolDispatcher {
       };
     }
     const source = answer.body;
+    const started = Date.now();
     const finish = (outcome: string): void => {
       clientSignal.removeEventListener('abort', onClientGone);
       lease.release(outcome);
+      log.info(
+        { endpoint: request.endpoint, status: answer.statusCode, outcome, duration_ms: Date.now() - started },
+        'dispatch finished',
+      );
     };
     const body = new ReadableStream<Uint8Array>({
       start(controller) {

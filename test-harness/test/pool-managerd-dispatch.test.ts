@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { createParser } from 'eventsource-parser';
+import { request } from 'undici';
+import type { DrainResponse, ErrorEnvelope, PoolStatus } from '@llama-orch/contracts';
+import { demoEngines } from '../src/demo-node.ts';
+import { fakeGpuHost } from '../src/fake-gpu.ts';
+import { jsonRequest } from '../src/http-json.ts';
+import { startPoolManagerd } from '../src/pool-managerd-process.ts';
+import { waitFor } from '../src/processes.ts';
+import { readHandoff } from '../src/provisioner-cli.ts';
+
+const status = async (url: string, pool: string): Promise<PoolStatus> =>
+  (await jsonRequest<PoolStatus>(`${url}/v2/pools/${pool}/status`)).body;
+const long = (n: number) => ({
+  endpoint: '/completion',
+  body: { prompt: 'Count with me:', n_predict: n, stream: true, ignore_eos: true },
+});
+
+async function engineBusySlots(engineUrl: string): Promise<number> {
+  const slots = (await request(`${engineUrl}/slots`).then((r) => r.body.json())) as { is_processing: boolean }[];
+  return slots.filter((s) => s.is_processing).length;
+}
+
+describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () => {
+  test('relays the engine stream byte for byte with the correlation id echoed', async (t) => {
+    const engines = await demoEngines([{ id: 'relay', slots: 2 }]);
+    t.after(engines.cleanup);
+    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
+    t.after(pm.stop);
+    await waitFor('ready', async () => ((await status(pm.url, 'relay')).ready ? true : undefined), 10_000);
+    const answer = await request(`${pm.url}/v2/pools/relay/dispatch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-correlation-id': 'corr-123' },
+      body: JSON.stringify(long(12)),
+    });
+    assert.equal(answer.statusCode, 200);
+    assert.equal(answer.headers['x-correlation-id'], 'corr-123');
+    assert.match(String(answer.headers['content-type']), /text\/event-stream/);
+    const frames: { content: string; stop: boolean }[] = [];
+    const parser = createParser({
+      onEvent: (e) => frames.push(JSON.parse(e.data) as { content: string; stop: boolean }),
+    });
+    for await (const chunk of answer.body) parser.feed((chunk as Buffer).toString());
+    assert.equal(frames.filter((f) => !f.stop).length, 12);
+    assert.equal(frames.at(-1)?.stop, true);
+
+    const chat = await jsonRequest<{ choices: { message: { content: string } }[] }>(
+      `${pm.url}/v2/pools/relay/dispatch`,
+      {
+        method: 'POST',
+        body: {
+          endpoint: '/v1/chat/completions',
+          body: { messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 },
+        },
+      },
+    );
+    assert.equal(chat.status, 200);
+    assert.equal(typeof chat.body.choices[0]?.message.content, 'string');
+
+    const bad = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/relay/dispatch`, {
+      method: 'POST',
+      body: { endpoint: '/slots', body: {} },
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, 'INVALID_PARAMS');
+    assert.match(bad.body.message, /^endpoint: /);
+    const unknown = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/nope/dispatch`, {
+      method: 'POST',
+      body: long(1),
+    });
+    assert.equal(unknown.status, 404);
+    await waitFor(
+      'the dispatch log line with its correlation id',
+      () =>
+        /"correlation_id":"corr-123".*"pool_id":"relay"|"pool_id":"relay".*"correlation_id":"corr-123"/.test(
+          pm.proc.output(),
+        )
+          ? true
+          : undefined,
+      5_000,
+    );
+  });
+
+  test('never has more in flight than slots_total under 4× concurrent load, and answers the rest busy', async (t) => {
+    const engines = await demoEngines([{ id: 'load', slots: 2 }]);
+    t.after(engines.cleanup);
+    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
+    t.after(pm.stop);
+    await waitFor('ready', async () => ((await status(pm.url, 'load')).ready ? true : undefined), 10_000);
+    const handoff = await readHandoff(join(engines.handoffDir, 'load-r0.json'));
+    assert.ok(handoff);
+    let maxBusy = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        maxBusy = Math.max(maxBusy, await engineBusySlots(handoff.url));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const answer = await request(`${pm.url}/v2/pools/load/dispatch`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(long(200)),
+        });
+        const text = await answer.body.text();
+        return { status: answer.statusCode, text };
+      }),
+    );
+    sampling = false;
+    await sampler;
+    const ok = results.filter((r) => r.status === 200);
+    const busy = results.filter((r) => r.status === 503);
+    assert.equal(ok.length + busy.length, 8);
+    assert.ok(ok.length >= 2, `${ok.length} served`);
+    for (const r of busy) assert.equal((JSON.parse(r.text) as ErrorEnvelope).code, 'REPLICA_EXHAUSTED');
+    for (const r of ok) assert.match(r.text, /"stop":true/);
+    assert.ok(maxBusy <= 2, `the engine saw ${maxBusy} requests at once`);
+    const metrics = await request(`${handoff.url}/metrics`).then((r) => r.body.text());
+    assert.match(metrics, /llamacpp:requests_deferred 0/, 'nothing queued inside the engine');
+    assert.equal((await status(pm.url, 'load')).slots_free, 2);
+  });
+
+  test('a client that goes away frees its slot and stops the engine request', async (t) => {
+    const engines = await demoEngines([{ id: 'gone', slots: 1, ctx: 16_384 }]);
+    t.after(engines.cleanup);
+    const pm = await startPoolManagerd({
+      POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir,
+      POOL_MANAGERD_HEALTH_INTERVAL_MS: '200',
+    });
+    t.after(pm.stop);
+    await waitFor('ready', async () => ((await status(pm.url, 'gone')).ready ? true : undefined), 10_000);
+    const handoff = await readHandoff(join(engines.handoffDir, 'gone-r0.json'));
+    assert.ok(handoff);
+    const controller = new AbortController();
+    const answer = await request(`${pm.url}/v2/pools/gone/dispatch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(long(100_000)),
+      signal: controller.signal,
+    });
+    const reader = answer.body[Symbol.asyncIterator]();
+    await reader.next();
+    assert.equal((await status(pm.url, 'gone')).slots_free, 0);
+    controller.abort();
+    await waitFor(
+      'the slot to be free again',
+      async () => ((await status(pm.url, 'gone')).slots_free === 1 ? true : undefined),
+      5_000,
+    );
+    await waitFor(
+      'the engine to stop generating',
+      async () => ((await engineBusySlots(handoff.url)) === 0 ? true : undefined),
+      5_000,
+    );
+    const next = await jsonRequest(`${pm.url}/v2/pools/gone/dispatch`, {
+      method: 'POST',
+      body: { endpoint: '/completion', body: { prompt: 'x', n_predict: 2 } },
+    });
+    assert.equal(next.status, 200);
+  });
+
+  test('drain lets in-flight work run until the deadline, aborts it then, and leaves the pool offline', async (t) => {
+    const engines = await demoEngines([{ id: 'drain', slots: 2, ctx: 16_384 }]);
+    t.after(engines.cleanup);
+    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
+    t.after(pm.stop);
+    await waitFor('ready', async () => ((await status(pm.url, 'drain')).ready ? true : undefined), 10_000);
+    const short = jsonRequest(`${pm.url}/v2/pools/drain/dispatch`, {
+      method: 'POST',
+      body: { endpoint: '/completion', body: { prompt: 'x', n_predict: 8 } },
+    });
+    const endless = await request(`${pm.url}/v2/pools/drain/dispatch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(long(100_000)),
+    });
+    const endlessText = endless.body.text().catch((error: Error) => `aborted: ${error.message}`);
+    const drained = await jsonRequest<DrainResponse>(`${pm.url}/v2/pools/drain/drain`, {
+      method: 'POST',
+      body: { deadline_ms: 800 },
+    });
+    assert.equal(drained.status, 200);
+    assert.equal(drained.body.state, 'offline');
+    assert.equal(drained.body.aborted, 1, 'the endless request was aborted at the deadline');
+    assert.ok(drained.body.duration_ms >= 800);
+    assert.equal((await short).status, 200, 'the short request finished during the drain');
+    await endlessText;
+    const after = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/drain/dispatch`, {
+      method: 'POST',
+      body: long(1),
+    });
+    assert.equal(after.status, 503);
+    assert.equal(after.body.code, 'POOL_UNREADY');
+    assert.equal((await jsonRequest(`${pm.url}/ready`)).status, 503);
+    const invalid = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/drain/drain`, {
+      method: 'POST',
+      body: { deadline_ms: 'soon' },
+    });
+    assert.equal(invalid.status, 400);
+    assert.match(invalid.body.message, /^deadline_ms: /);
+  });
+
+  test('maps a pool to its GPUs from a fake two-GPU nvidia-smi and reports their VRAM', async (t) => {
+    const engines = await demoEngines([{ id: 'cpu', slots: 1 }]);
+    t.after(engines.cleanup);
+    const host = await fakeGpuHost(join(engines.runtimeDir, 'host'), { cublas: true });
+    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir, PATH: host.path });
+    t.after(pm.stop);
+    const real = await readHandoff(join(engines.handoffDir, 'cpu-r0.json'));
+    assert.ok(real);
+    await writeFile(
+      join(engines.handoffDir, 'gpu-r0.json'),
+      JSON.stringify({ ...real, pool_id: 'gpu', device: 'cuda', gpus: [1] }),
+    );
+    const gpu = await waitFor('the GPU pool', async () => {
+      const answer = await jsonRequest<PoolStatus>(`${pm.url}/v2/pools/gpu/status`);
+      return answer.status === 200 && answer.body.ready ? answer.body : undefined;
+    });
+    assert.equal(gpu.device, 'cuda');
+    assert.equal(gpu.vram_total_bytes, 24564 * 1024 * 1024);
+    assert.equal(gpu.vram_free_bytes, 24052 * 1024 * 1024);
+    const cpu = await status(pm.url, 'cpu');
+    assert.equal(cpu.device, 'cpu');
+    assert.equal(cpu.vram_total_bytes, null);
+    const metrics = await request(`${pm.url}/metrics`).then((r) => r.body.text());
+    assert.match(metrics, new RegExp(`pool_vram_total_bytes\\{pool_id="gpu"\\} ${24564 * 1024 * 1024}`));
+  });
+});
