@@ -62,6 +62,17 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
   const port = Number(v.POOL_MANAGERD_BIND_ADDR.slice(at + 1));
   if (port > 65535) return { ok: false, message: 'POOL_MANAGERD_BIND_ADDR: port must be at most 65535' };
 
+  if (
+    v.POOL_MANAGERD_PROFILE === 'cloud' &&
+    (v.POOL_MANAGERD_TLS_CERT === undefined ||
+      v.POOL_MANAGERD_TLS_KEY === undefined ||
+      v.POOL_MANAGERD_TLS_CA === undefined)
+  ) {
+    const missing = ['POOL_MANAGERD_TLS_CERT', 'POOL_MANAGERD_TLS_KEY', 'POOL_MANAGERD_TLS_CA'].filter(
+      (name) => env[name] === undefined,
+    );
+    return { ok: false, message: `POOL_MANAGERD_PROFILE=cloud requires mutual TLS: set ${missing.join(', ')}` };
+  }
   const tlsVars = [v.POOL_MANAGERD_TLS_CERT, v.POOL_MANAGERD_TLS_KEY];
   if ((tlsVars[0] === undefined) !== (tlsVars[1] === undefined)) {
     return { ok: false, message: 'POOL_MANAGERD_TLS_CERT and POOL_MANAGERD_TLS_KEY: set both or neither' };
@@ -77,12 +88,6 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
     v.POOL_MANAGERD_TLS_CERT !== undefined && v.POOL_MANAGERD_TLS_KEY !== undefined
       ? { certFile: v.POOL_MANAGERD_TLS_CERT, keyFile: v.POOL_MANAGERD_TLS_KEY, caFile: v.POOL_MANAGERD_TLS_CA }
       : null;
-  if (v.POOL_MANAGERD_PROFILE === 'cloud' && (tls === null || tls.caFile === undefined)) {
-    const missing = ['POOL_MANAGERD_TLS_CERT', 'POOL_MANAGERD_TLS_KEY', 'POOL_MANAGERD_TLS_CA'].filter(
-      (name) => env[name] === undefined,
-    );
-    return { ok: false, message: `POOL_MANAGERD_PROFILE=cloud requires mutual TLS: set ${missing.join(', ')}` };
-  }
   if (tls === null && !isLoopback(host)) {
     return {
       ok: false,
