@@ -106,6 +106,10 @@ export class PoolControl {
       this.#registry.setActive(poolId, new Set(generation.replicaIds), `reloaded to ${request.model_ref}`);
       this.#registry.setDraining(poolId, false, false, `reloaded to ${request.model_ref}`);
       await generation.commit();
+      // The old engines are stopped and their files removed: forget them now rather than at the watcher's pace.
+      for (const id of oldIds)
+        this.#registry.removeReplica(poolId, id, `replaced by the reload to ${request.model_ref}`);
+      this.#registry.setActive(poolId, null, 'reload committed');
       log.info('reloaded');
       return { pool_id: poolId, ok: true, rolled_back: false, model: request.model_ref };
     } finally {
