@@ -9,7 +9,7 @@ export interface DemoEngines {
   readonly runtimeDir: string;
   readonly handoffDir: string;
   readonly provisioner: EngineProvisioner;
-  cleanup(): Promise<void>;
+  readonly cleanup: () => Promise<void>;
 }
 
 /**

@@ -8,7 +8,7 @@ export const POOL_MANAGERD_CLI = fileURLToPath(
 export interface PoolManagerd {
   readonly proc: RunningProcess;
   readonly url: string;
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /** Start pool-managerd on a free loopback port and wait for its "listening" line; stopped by pid. */
