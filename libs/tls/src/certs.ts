@@ -60,7 +60,9 @@ export async function loadCa(pair: PemPair): Promise<CertificateAuthority> {
   const certificate = new x509.X509Certificate(pair.cert);
   const der = x509.PemConverter.decodeFirst(pair.key);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign']);
-  const publicKey = await webcrypto.subtle.importKey('spki', certificate.publicKey.rawData, ALGORITHM, true, ['verify']);
+  const publicKey = await webcrypto.subtle.importKey('spki', certificate.publicKey.rawData, ALGORITHM, true, [
+    'verify',
+  ]);
   return { certificate, keys: { privateKey, publicKey }, ...pair };
 }
 
