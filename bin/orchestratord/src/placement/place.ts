@@ -1,0 +1,100 @@
+import type { PoolStatus } from '@llama-orch/contracts';
+
+/** One pool as the orchestrator sees it: its last polled status plus our own count of leases on it. */
+export interface PoolView {
+  readonly nodeUrl: string;
+  readonly status: PoolStatus;
+  readonly available: boolean;
+  readonly leases: number;
+}
+
+export interface PlacementRequest {
+  readonly model: string;
+  readonly placement?:
+    | {
+        readonly mode: 'pin' | 'prefer' | 'auto';
+        readonly pin_pool_id?: string | undefined;
+        readonly prefer_pools?: readonly string[] | undefined;
+        readonly avoid_pools?: readonly string[] | undefined;
+        readonly allow_fallback: boolean;
+      }
+    | undefined;
+  /** The pool the task's session last ran on (KV reuse), if any. */
+  readonly affinity?: string | undefined;
+  /** Pools that already failed this task before its first token. */
+  readonly exclude?: ReadonlySet<string>;
+}
+
+export type Placement =
+  | { readonly kind: 'assigned'; readonly pool: PoolView; readonly reason: string }
+  | { readonly kind: 'wait'; readonly reason: string }
+  | { readonly kind: 'impossible'; readonly code: 'INVALID_PARAMS' | 'MODEL_NOT_AVAILABLE'; readonly message: string };
+
+export const servesModel = (view: PoolView, model: string): boolean =>
+  view.status.model === model || view.status.pool_id === model;
+const freeSlots = (view: PoolView): number => Math.min(view.status.slots_free, view.status.slots_total - view.leases);
+const load = (view: PoolView): number => (view.status.slots_total === 0 ? 1 : view.leases / view.status.slots_total);
+
+/**
+ * ARCHITECTURE §3: feasible = ready ∧ ¬draining ∧ serves the model ∧ honours placement ∧ a free slot; then session
+ * affinity, least loaded, most free VRAM, pool id. Pure and deterministic: the same views give the same answer.
+ */
+export function place(pools: readonly PoolView[], request: PlacementRequest): Placement {
+  const byModel = pools.filter((p) => servesModel(p, request.model));
+  const known = new Set(pools.map((p) => p.status.pool_id));
+  const placement = request.placement;
+  if (placement?.mode === 'pin' && placement.pin_pool_id !== undefined && !known.has(placement.pin_pool_id)) {
+    return {
+      kind: 'impossible',
+      code: 'INVALID_PARAMS',
+      message: `placement.pin_pool_id: no pool ${placement.pin_pool_id}`,
+    };
+  }
+  if (byModel.length === 0)
+    return { kind: 'impossible', code: 'MODEL_NOT_AVAILABLE', message: `no pool serves model ${request.model}` };
+  if (placement?.mode === 'pin' && !byModel.some((p) => p.status.pool_id === placement.pin_pool_id)) {
+    return {
+      kind: 'impossible',
+      code: 'INVALID_PARAMS',
+      message: `placement.pin_pool_id: pool ${placement.pin_pool_id} does not serve ${request.model}`,
+    };
+  }
+  const avoid = new Set(placement?.avoid_pools ?? []);
+  let candidates = byModel.filter(
+    (p) => !avoid.has(p.status.pool_id) && !(request.exclude?.has(p.status.pool_id) ?? false),
+  );
+  if (placement?.mode === 'pin') candidates = candidates.filter((p) => p.status.pool_id === placement.pin_pool_id);
+  if (placement?.mode === 'prefer') {
+    const preferred = new Set(placement.prefer_pools ?? []);
+    const inPreferred = candidates.filter((p) => preferred.has(p.status.pool_id));
+    const usable = inPreferred.filter((p) => p.available && p.status.ready && !p.status.draining);
+    if (usable.length > 0 || !placement.allow_fallback) candidates = inPreferred;
+  }
+  if (candidates.length === 0)
+    return {
+      kind: 'impossible',
+      code: 'INVALID_PARAMS',
+      message: 'placement: every pool serving this model is excluded',
+    };
+  const feasible = candidates.filter((p) => p.available && p.status.ready && !p.status.draining && freeSlots(p) > 0);
+  if (feasible.length === 0) {
+    const up = candidates.some((p) => p.available && p.status.ready && !p.status.draining);
+    return { kind: 'wait', reason: up ? 'every feasible pool is busy' : 'no feasible pool is ready' };
+  }
+  const sorted = [...feasible].sort(
+    (a, b) =>
+      Number(b.status.pool_id === request.affinity) - Number(a.status.pool_id === request.affinity) ||
+      load(a) - load(b) ||
+      (b.status.vram_free_bytes ?? 0) - (a.status.vram_free_bytes ?? 0) ||
+      a.status.pool_id.localeCompare(b.status.pool_id),
+  );
+  const chosen = sorted[0];
+  if (chosen === undefined) return { kind: 'wait', reason: 'no feasible pool' };
+  const reason =
+    chosen.status.pool_id === request.affinity
+      ? 'session affinity'
+      : feasible.length === 1
+        ? 'only feasible pool'
+        : 'least loaded';
+  return { kind: 'assigned', pool: chosen, reason };
+}

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { PoolStatus } from '@llama-orch/contracts';
+import { place, type PoolView } from '../src/placement/place.ts';
+
+function view(poolId: string, over: Partial<PoolStatus> = {}, leases = 0, available = true): PoolView {
+  return {
+    nodeUrl: 'http://127.0.0.1:9200',
+    available,
+    leases,
+    status: {
+      pool_id: poolId,
+      node_id: 'n',
+      state: 'ready',
+      live: true,
+      ready: true,
+      draining: false,
+      model: 'demo',
+      engine: 'llamacpp',
+      engine_version: 'x',
+      slots_total: 2,
+      slots_free: 2,
+      ctx_max: 512,
+      device: 'cpu',
+      vram_total_bytes: null,
+      vram_free_bytes: null,
+      last_error: null,
+      updated_at: '2026-11-22T10:00:00.000Z',
+      ...over,
+    },
+  };
+}
+const chosen = (p: ReturnType<typeof place>): string => (p.kind === 'assigned' ? p.pool.status.pool_id : p.kind);
+
+describe('placement', () => {
+  test('spreads by load, then most free VRAM, then pool id', () => {
+    assert.equal(chosen(place([view('b'), view('a')], { model: 'demo' })), 'a');
+    assert.equal(chosen(place([view('a', {}, 1), view('b')], { model: 'demo' })), 'b');
+    assert.equal(
+      chosen(place([view('a', { vram_free_bytes: 1 }), view('b', { vram_free_bytes: 9 })], { model: 'demo' })),
+      'b',
+    );
+  });
+
+  test('keeps a session on its pool while it has a free slot', () => {
+    assert.equal(chosen(place([view('a'), view('b', {}, 1)], { model: 'demo', affinity: 'b' })), 'b');
+    assert.equal(chosen(place([view('a'), view('b', {}, 2)], { model: 'demo', affinity: 'b' })), 'a');
+  });
+
+  test('honours pin, prefer with and without fallback, avoid and exclusions', () => {
+    const pools = [view('a'), view('b')];
+    assert.equal(
+      chosen(place(pools, { model: 'demo', placement: { mode: 'pin', pin_pool_id: 'b', allow_fallback: true } })),
+      'b',
+    );
+    assert.equal(
+      chosen(
+        place([view('a'), view('b', {}, 2)], {
+          model: 'demo',
+          placement: { mode: 'pin', pin_pool_id: 'b', allow_fallback: true },
+        }),
+      ),
+      'wait',
+    );
+    assert.equal(
+      chosen(place(pools, { model: 'demo', placement: { mode: 'auto', avoid_pools: ['a'], allow_fallback: true } })),
+      'b',
+    );
+    const busyB = [view('a'), view('b', { ready: false, state: 'offline' })];
+    assert.equal(
+      chosen(place(busyB, { model: 'demo', placement: { mode: 'prefer', prefer_pools: ['b'], allow_fallback: true } })),
+      'a',
+    );
+    assert.equal(
+      chosen(
+        place(busyB, { model: 'demo', placement: { mode: 'prefer', prefer_pools: ['b'], allow_fallback: false } }),
+      ),
+      'wait',
+    );
+    assert.equal(chosen(place(pools, { model: 'demo', exclude: new Set(['a']) })), 'b');
+  });
+
+  test('refuses a pin to an unknown pool and a model no pool serves', () => {
+    assert.deepEqual(
+      place([view('a')], { model: 'demo', placement: { mode: 'pin', pin_pool_id: 'zz', allow_fallback: true } }),
+      {
+        kind: 'impossible',
+        code: 'INVALID_PARAMS',
+        message: 'placement.pin_pool_id: no pool zz',
+      },
+    );
+    assert.equal(place([view('a')], { model: 'llama-70b' }).kind, 'impossible');
+    assert.equal(
+      chosen(place([view('a', { model: 'file:/m/q.gguf' })], { model: 'a' })),
+      'a',
+      'a pool id names its model too',
+    );
+  });
+
+  test('waits rather than placing on a draining, unready, unreachable or full pool', () => {
+    for (const pool of [
+      view('a', { draining: true }),
+      view('a', { ready: false, state: 'starting' }),
+      view('a', {}, 0, false),
+      view('a', { slots_free: 0 }),
+      view('a', {}, 2),
+    ]) {
+      assert.equal(place([pool], { model: 'demo' }).kind, 'wait');
+    }
+  });
+
+  test('is deterministic and only ever assigns a feasible pool (property)', () => {
+    const arbPool = fc.record({
+      id: fc.constantFrom('a', 'b', 'c', 'd'),
+      leases: fc.nat({ max: 3 }),
+      free: fc.nat({ max: 3 }),
+      ready: fc.boolean(),
+      draining: fc.boolean(),
+      available: fc.boolean(),
+      vram: fc.nat({ max: 100 }),
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(arbPool, { selector: (p) => p.id, maxLength: 4 }), (specs) => {
+        const pools = specs.map((s) =>
+          view(
+            s.id,
+            {
+              ready: s.ready,
+              state: s.ready ? 'ready' : 'offline',
+              draining: s.draining,
+              slots_free: Math.min(2, s.free),
+              vram_free_bytes: s.vram,
+            },
+            s.leases,
+            s.available,
+          ),
+        );
+        const first = place(pools, { model: 'demo' });
+        assert.deepEqual(place([...pools].reverse(), { model: 'demo' }), first);
+        if (first.kind === 'assigned') {
+          const p = first.pool;
+          assert.ok(
+            p.available &&
+              p.status.ready &&
+              !p.status.draining &&
+              p.leases < p.status.slots_total &&
+              p.status.slots_free > 0,
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
