@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { describeIssues, validate } from '@llama-orch/contracts';
+
+const interval = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const EnvSchema = z.object({
+  ORCHD_PROFILE: z.enum(['home', 'cloud']).default('home'),
+  ORCHD_BIND_ADDR: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
+    .optional(),
+  ORCHD_POOL_MANAGERS: z
+    .string()
+    .default('http://127.0.0.1:9200')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== ''),
+    )
+    .pipe(
+      z
+        .array(z.url({ protocol: /^https?$/, error: 'each entry must be an http(s) URL of a pool-managerd' }))
+        .min(1, 'needs at least one pool-managerd URL'),
+    ),
+  ORCHD_POOL_POLL_INTERVAL_MS: interval(50, 60_000).default(1000),
+  ORCHD_POOL_REQUEST_TIMEOUT_MS: interval(50, 60_000).default(2000),
+  ORCHD_ADMISSION_CAPACITY: interval(0, 1_000_000).default(64),
+  ORCHD_ADMISSION_POLICY: z.enum(['reject', 'drop-lru']).default('reject'),
+  ORCHD_DISPATCH_RETRIES: interval(0, 10).default(2),
+  ORCHD_TLS_CERT: z.string().min(1).optional(),
+  ORCHD_TLS_KEY: z.string().min(1).optional(),
+  ORCHD_TLS_CA: z.string().min(1).optional(),
+  ORCHD_API_KEYS: z
+    .string()
+    .optional()
+    .transform((list) =>
+      (list ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== ''),
+    )
+    .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters'))),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface OrchestratordConfig {
+  readonly profile: 'home' | 'cloud';
+  readonly host: string;
+  readonly port: number;
+  readonly poolManagers: readonly string[];
+  readonly pollIntervalMs: number;
+  readonly poolRequestTimeoutMs: number;
+  readonly admissionCapacity: number;
+  readonly admissionPolicy: 'reject' | 'drop-lru';
+  readonly dispatchRetries: number;
+  /** Client certificate for pool-managerd (mutual TLS). */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined } | null;
+  readonly apiKeys: readonly string[];
+  readonly logLevel: string;
+}
+
+export type ConfigOutcome =
+  { readonly ok: true; readonly config: OrchestratordConfig } | { readonly ok: false; readonly message: string };
+
+/** Parse the environment once; every problem names its variable. */
+export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
+  const vars = validate(EnvSchema, env);
+  if (!vars.ok) return { ok: false, message: describeIssues(vars.issues) };
+  const v = vars.value;
+  const bind = v.ORCHD_BIND_ADDR ?? (v.ORCHD_PROFILE === 'cloud' ? '0.0.0.0:8080' : '127.0.0.1:8080');
+  const at = bind.lastIndexOf(':');
+  const port = Number(bind.slice(at + 1));
+  if (port > 65535) return { ok: false, message: 'ORCHD_BIND_ADDR: port must be at most 65535' };
+  if ((v.ORCHD_TLS_CERT === undefined) !== (v.ORCHD_TLS_KEY === undefined))
+    return { ok: false, message: 'ORCHD_TLS_CERT and ORCHD_TLS_KEY: set both or neither' };
+  if (v.ORCHD_PROFILE === 'cloud') {
+    const missing = ['ORCHD_TLS_CERT', 'ORCHD_TLS_KEY', 'ORCHD_TLS_CA'].filter(
+      (name) => env[name] === undefined || env[name] === '',
+    );
+    if (missing.length > 0)
+      return {
+        ok: false,
+        message: `ORCHD_PROFILE=cloud requires mutual TLS to pool-managerd: set ${missing.join(', ')}`,
+      };
+    if (v.ORCHD_API_KEYS.length === 0)
+      return { ok: false, message: 'ORCHD_PROFILE=cloud requires ORCHD_API_KEYS (comma-separated client keys)' };
+  }
+  return {
+    ok: true,
+    config: Object.freeze({
+      profile: v.ORCHD_PROFILE,
+      host: bind.slice(0, at).replace(/^\[|\]$/g, ''),
+      port,
+      poolManagers: v.ORCHD_POOL_MANAGERS.map((u) => u.replace(/\/+$/, '')),
+      pollIntervalMs: v.ORCHD_POOL_POLL_INTERVAL_MS,
+      poolRequestTimeoutMs: v.ORCHD_POOL_REQUEST_TIMEOUT_MS,
+      admissionCapacity: v.ORCHD_ADMISSION_CAPACITY,
+      admissionPolicy: v.ORCHD_ADMISSION_POLICY,
+      dispatchRetries: v.ORCHD_DISPATCH_RETRIES,
+      tls:
+        v.ORCHD_TLS_CERT !== undefined && v.ORCHD_TLS_KEY !== undefined
+          ? { certFile: v.ORCHD_TLS_CERT, keyFile: v.ORCHD_TLS_KEY, caFile: v.ORCHD_TLS_CA }
+          : null,
+      apiKeys: v.ORCHD_API_KEYS,
+      logLevel: v.LOG_LEVEL,
+    }),
+  };
+}

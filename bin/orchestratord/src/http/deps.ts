@@ -1,0 +1,22 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Dispatcher } from 'undici';
+import type { PoolPoller } from '../pools/pool-poller.ts';
+import type { Scheduler } from '../tasks/scheduler.ts';
+import type { SessionStore } from '../tasks/sessions.ts';
+
+export interface AppDeps {
+  readonly scheduler: Scheduler;
+  readonly poller: PoolPoller;
+  readonly sessions: SessionStore;
+  readonly agent: Dispatcher;
+  readonly metrics: Registry;
+  readonly log: Logger;
+  readonly version: string;
+  readonly apiKeys: readonly string[];
+  readonly poolRequestTimeoutMs: number;
+}
+
+export interface AppEnv {
+  Variables: { correlationId: string; log: Logger };
+}

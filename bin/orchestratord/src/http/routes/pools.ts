@@ -1,0 +1,59 @@
+import type { Hono } from 'hono';
+import { errorEnvelope } from '@llama-orch/contracts';
+import { request } from 'undici';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppDeps, AppEnv } from '../deps.ts';
+import { sendError } from '../respond.ts';
+
+export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  app.get('/v2/pools', (c) =>
+    c.json({
+      pools: deps.scheduler
+        .views()
+        .map((v) => (v.available ? v.status : { ...v.status, state: 'offline' as const, ready: false, live: false })),
+    }),
+  );
+
+  app.get('/v2/pools/:id/health', (c) => {
+    const view = deps.scheduler.views().find((v) => v.status.pool_id === c.req.param('id'));
+    if (view === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no pool ${c.req.param('id')}`));
+    return c.json({
+      pool_id: view.status.pool_id,
+      live: view.available && view.status.live,
+      ready: view.available && view.status.ready,
+      draining: view.status.draining,
+      metrics: {
+        queue_depth: deps.scheduler.queueDepth(),
+        slots_total: view.status.slots_total,
+        slots_free: view.status.slots_free,
+      },
+      last_error: view.available ? view.status.last_error : `pool-managerd ${view.nodeUrl} is unreachable`,
+    });
+  });
+
+  for (const action of ['drain', 'reload'] as const) {
+    app.post(`/v2/pools/:id/${action}`, async (c) => {
+      const poolId = c.req.param('id');
+      const node = deps.poller.nodeOf(poolId);
+      if (node === null) return sendError(c, errorEnvelope('NOT_FOUND', `no pool ${poolId}`));
+      try {
+        const answer = await request(`${node}/v2/pools/${poolId}/${action}`, {
+          method: 'POST',
+          dispatcher: deps.agent,
+          headers: { 'content-type': 'application/json', 'x-correlation-id': c.get('correlationId') },
+          body: await c.req.text(),
+          headersTimeout: 15 * 60_000,
+        });
+        const text = await answer.body.text();
+        return c.body(text, answer.statusCode as ContentfulStatusCode, { 'content-type': 'application/json' });
+      } catch (error) {
+        return sendError(
+          c,
+          errorEnvelope('POOL_UNAVAILABLE', `pool-managerd ${node} did not answer: ${(error as Error).message}`, {
+            retry_after_ms: 1000,
+          }),
+        );
+      }
+    });
+  }
+}

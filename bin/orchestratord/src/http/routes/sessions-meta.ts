@@ -1,0 +1,38 @@
+import type { Hono } from 'hono';
+import { API_VERSION, errorEnvelope } from '@llama-orch/contracts';
+import type { AppDeps, AppEnv } from '../deps.ts';
+import { sendError } from '../respond.ts';
+
+export function sessionAndMetaRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  app.get('/v2/sessions/:id', (c) => {
+    const info = deps.sessions.info(c.req.param('id'));
+    return info === null
+      ? sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')} (unknown or expired)`))
+      : c.json(info);
+  });
+  app.delete('/v2/sessions/:id', (c) =>
+    deps.sessions.delete(c.req.param('id'))
+      ? c.body(null, 204)
+      : sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')}`)),
+  );
+
+  app.get('/v2/meta/version', (c) => c.json({ api_version: API_VERSION, version: deps.version, build_commit: null }));
+  app.get('/v2/meta/capabilities', (c) => {
+    const views = deps.scheduler.views().filter((v) => v.available);
+    const versions = [...new Set(views.map((v) => v.status.engine_version))];
+    return c.json({
+      api_version: API_VERSION,
+      engines: [
+        {
+          engine: 'llamacpp' as const,
+          engine_version: versions.length === 1 ? (versions[0] ?? null) : null,
+          ctx_max: Math.max(0, ...views.map((v) => v.status.ctx_max)),
+          supported_workloads: ['completion' as const],
+          slots_total: views.reduce((sum, v) => sum + v.status.slots_total, 0),
+          models: [...new Set(views.map((v) => v.status.model))].sort(),
+        },
+      ],
+      admission: { capacity: deps.scheduler.capacity, policy: deps.scheduler.policy },
+    });
+  });
+}

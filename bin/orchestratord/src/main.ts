@@ -1,0 +1,45 @@
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { parseConfig } from './config.ts';
+import { Orchestrator } from './orchestrator.ts';
+
+const VERSION = '0.1.0';
+
+async function main(): Promise<number> {
+  // eslint-disable-next-line no-restricted-syntax -- the one read of the environment, handed to config.ts
+  const parsed = parseConfig(process.env);
+  if (!parsed.ok) {
+    process.stderr.write(`orchestratord: ${parsed.message}\n`);
+    return 2;
+  }
+  const log = pino({
+    name: 'orchestratord',
+    level: parsed.config.logLevel,
+    redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+  });
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const orchestrator = new Orchestrator(parsed.config, log, metrics, VERSION);
+  const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      void orchestrator.stop().then(resolve);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  try {
+    await orchestrator.start();
+  } catch (error) {
+    process.stderr.write(`orchestratord: ${(error as Error).message}\n`);
+    await orchestrator.stop();
+    return 1;
+  }
+  await stopped;
+  return 0;
+}
+
+process.exitCode = await main();
