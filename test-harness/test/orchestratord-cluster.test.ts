@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AdmissionResponse, PoolList } from '@llama-orch/contracts';
+import type { AdmissionResponse, DrainResponse, ErrorEnvelope, PoolList } from '@llama-orch/contracts';
 import { startCluster } from '../src/cluster.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { waitFor } from '../src/processes.ts';
@@ -79,5 +79,18 @@ describe('orchestratord placing across two nodes', { timeout: 45 * 60_000 }, () 
     assert.equal(pinned.status, 202, 'alpha is still known; the task waits for it');
     const { events } = await followEvents(`${cluster.url}${pinned.body.streams.sse}`);
     assert.equal(events.at(-1)?.data['code'], 'DEADLINE_UNMET');
+
+    const drained = await jsonRequest<DrainResponse>(`${cluster.url}/v2/pools/beta/drain`, {
+      method: 'POST',
+      body: { deadline_ms: 1000 },
+    });
+    assert.equal(drained.status, 200, 'drain is forwarded to the owning pool-managerd');
+    assert.equal(drained.body.state, 'offline');
+    const unreachable = await jsonRequest<ErrorEnvelope>(`${cluster.url}/v2/pools/alpha/drain`, {
+      method: 'POST',
+      body: { deadline_ms: 1000 },
+    });
+    assert.equal(unreachable.status, 503);
+    assert.equal(unreachable.body.code, 'POOL_UNAVAILABLE');
   });
 });

@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AdmissionResponse, ErrorEnvelope, PoolList, SessionInfo } from '@llama-orch/contracts';
+import {
+  CapabilitiesSchema,
+  PoolHealthSchema,
+  validate,
+  VersionInfoSchema,
+  type AdmissionResponse,
+  type Capabilities,
+  type ErrorEnvelope,
+  type PoolHealth,
+  type PoolList,
+  type SessionInfo,
+  type VersionInfo,
+} from '@llama-orch/contracts';
+import { request } from 'undici';
 import { startCluster } from '../src/cluster.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { waitFor } from '../src/processes.ts';
@@ -27,7 +40,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
       session_id: 's-1',
       model_ref: 'demo',
       prompt: 'Hello',
-      max_tokens: 12,
+      max_tokens: 40,
       ignore_eos: true,
     });
     assert.equal(admitted.status, 202);
@@ -39,9 +52,11 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
     assert.equal(headers['x-correlation-id'], 'corr-sse');
     assert.match(names(events), /^started,(token,|metrics,)*end$/);
     const tokens = events.filter((e) => e.event === 'token');
-    assert.equal(tokens.length, 12);
+    assert.equal(tokens.length, 40);
     tokens.forEach((e, i) => assert.equal(e.data['i'], i));
-    assert.equal(events.at(-1)?.data['tokens_out'], 12);
+    assert.equal(events.at(-1)?.data['tokens_out'], 40);
+    const metricsEvent = events.find((e) => e.event === 'metrics');
+    assert.equal(metricsEvent?.data['tokens_out'], 32, 'a metrics event is interleaved every 32 tokens');
     assert.equal(events[0]?.data['pool_id'], 'demo');
 
     const session = await jsonRequest<SessionInfo>(`${cluster.url}/v2/sessions/s-1`);
@@ -54,6 +69,31 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
     assert.equal((await jsonRequest(`${cluster.url}/v2/sessions/s-1`)).status, 404);
     assert.equal((await jsonRequest(`${cluster.url}/v2/tasks/nope/events`)).status, 404);
     assert.equal((await jsonRequest(`${cluster.url}/v2/tasks/nope/cancel`, { method: 'POST' })).status, 404);
+
+    const metrics = await request(`${cluster.url}/metrics`).then((r) => r.body.text());
+    for (const series of [
+      'tasks_enqueued_total{priority="interactive"} 1',
+      'tasks_started_total{pool_id="demo",priority="interactive"} 1',
+      'tokens_out_total{pool_id="demo"} 40',
+      'queue_depth{priority="batch"} 0',
+      'latency_first_token_ms_count{pool_id="demo",priority="interactive"} 1',
+      'latency_decode_ms_count{pool_id="demo",priority="interactive"} 1',
+      'admission_share{priority="interactive"} 1',
+    ]) {
+      assert.ok(metrics.includes(series), `metrics lack ${series}`);
+    }
+    assert.match(metrics, /tokens_in_total\{pool_id="demo"\} [1-9]/);
+
+    const version = await jsonRequest<VersionInfo>(`${cluster.url}/v2/meta/version`);
+    assert.ok(validate(VersionInfoSchema, version.body).ok);
+    const capabilities = await jsonRequest<Capabilities>(`${cluster.url}/v2/meta/capabilities`);
+    assert.ok(validate(CapabilitiesSchema, capabilities.body).ok);
+    assert.deepEqual(capabilities.body.engines[0]?.models, ['demo']);
+    assert.equal(capabilities.body.engines[0]?.slots_total, 2);
+    const health = await jsonRequest<PoolHealth>(`${cluster.url}/v2/pools/demo/health`);
+    assert.ok(validate(PoolHealthSchema, health.body).ok);
+    assert.equal(health.body.ready, true);
+    assert.equal((await jsonRequest(`${cluster.url}/v2/pools/nope/health`)).status, 404);
   });
 
   test('refuses bad bodies with a 400 envelope naming the field, a live task_id with 409, and never answers 5xx', async (t) => {

@@ -16,6 +16,8 @@ export type Admission =
 
 const SERVICE_EWMA_ALPHA = 0.2;
 const FINISHED_TASK_TTL_MS = 5 * 60_000;
+/** A `metrics` event follows every this many tokens. */
+const METRICS_EVERY_TOKENS = 32;
 
 /**
  * Admission, placement and the task lifecycle. A task runs as soon as a feasible pool has a free slot
@@ -296,6 +298,18 @@ export class Scheduler {
               );
             }
             task.emit({ event: 'token', data: { t: frame.text, i: task.tokensOut() } });
+            const out = task.tokensOut();
+            if (out % METRICS_EVERY_TOKENS === 0) {
+              const seconds = (Date.now() - (firstTokenAt ?? Date.now())) / 1000;
+              task.emit({
+                event: 'metrics',
+                data: {
+                  tokens_out: out,
+                  tokens_per_s: seconds > 0 ? Math.round(out / seconds) : 0,
+                  queue_depth: this.#queue.size,
+                },
+              });
+            }
           }
         },
       });
