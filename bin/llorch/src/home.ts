@@ -8,9 +8,10 @@ export function home(): number {
   process.stderr.write(
     [
       'llorch home: the HOME profile is not built yet.',
-      'What exists today: engine-provisioner, which builds llama.cpp and runs engines for a pool config:',
-      '  npx engine-provisioner up --config <pools.yaml>',
-      'Still to come: pool-managerd, orchestratord, then `llorch home` with its OpenAI-compatible endpoint.',
+      'Until it is, the same setup is two commands:',
+      '  LLORCH_CONFIG=<pools.yaml> npx pool-managerd',
+      '  ORCHD_POOL_MANAGERS=http://127.0.0.1:9200 npx orchestratord',
+      'Still to come: `llorch home` running both with the demo pool by default (issue 6).',
       'Run `npm test` to check the foundation.',
       '',
     ].join('\n'),
