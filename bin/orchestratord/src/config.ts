@@ -41,6 +41,12 @@ const EnvSchema = z.object({
         .filter((k) => k !== ''),
     )
     .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters'))),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be the http(s) URL of an OTLP/gRPC collector, e.g. http://127.0.0.1:4317',
+    })
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -58,6 +64,8 @@ export interface OrchestratordConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined } | null;
   readonly apiKeys: readonly string[];
   readonly logLevel: string;
+  /** OTLP/gRPC collector for traces; none: tracing stays a no-op. */
+  readonly otlpEndpoint: string | undefined;
 }
 
 export type ConfigOutcome =
@@ -104,6 +112,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
           : null,
       apiKeys: v.ORCHD_API_KEYS,
       logLevel: v.LOG_LEVEL,
+      otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
     }),
   };
 }

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseConfig } from './config.ts';
 import { Orchestrator } from './orchestrator.ts';
+import { startTracing } from './tracing.ts';
 
 const VERSION = '0.1.0';
 
@@ -12,6 +13,7 @@ async function main(): Promise<number> {
     process.stderr.write(`orchestratord: ${parsed.message}\n`);
     return 2;
   }
+  const stopTracing = startTracing(parsed.config.otlpEndpoint);
   const log = pino({
     name: 'orchestratord',
     level: parsed.config.logLevel,
@@ -26,7 +28,10 @@ async function main(): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
-      void orchestrator.stop().then(resolve);
+      void orchestrator
+        .stop()
+        .then(() => stopTracing?.())
+        .then(resolve);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

@@ -1,3 +1,4 @@
+import { context, propagation, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { createParser } from 'eventsource-parser';
 import { errorEnvelope, type ErrorCode, type ErrorEnvelope } from '@llama-orch/contracts';
 import type { Logger } from 'pino';
@@ -15,6 +16,7 @@ export type Admission =
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
 const SERVICE_EWMA_ALPHA = 0.2;
+const tracer = trace.getTracer('orchestratord');
 const FINISHED_TASK_TTL_MS = 5 * 60_000;
 /** A `metrics` event follows every this many tokens. */
 const METRICS_EVERY_TOKENS = 32;
@@ -106,11 +108,31 @@ export class Scheduler {
 
   /** Validate placement, then place at once or queue; a full queue answers with computed backoff. */
   submit(spec: TaskSpec): Admission {
+    const task = new Task(spec);
+    task.span = tracer.startSpan('task', {
+      attributes: { 'task.id': spec.id, 'task.priority': spec.priority, 'task.model': spec.model },
+    });
+    const span = tracer.startSpan('admission', {}, trace.setSpan(context.active(), task.span));
+    const result = this.#admit(spec, task);
+    span.setAttribute('admission.outcome', result.kind === 'admitted' ? 'admitted' : result.envelope.code);
+    span.end();
+    if (result.kind === 'refused') {
+      task.span.setStatus({ code: SpanStatusCode.ERROR, message: result.envelope.message });
+      task.span.end();
+    }
+    return result;
+  }
+
+  /** The span context of a task, for its child spans. */
+  #context(task: Task): ReturnType<typeof context.active> {
+    return task.span === null ? context.active() : trace.setSpan(context.active(), task.span);
+  }
+
+  #admit(spec: TaskSpec, task: Task): Admission {
     const existing = this.#tasks.get(spec.id);
     if (existing !== undefined && !existing.ended) {
       return { kind: 'refused', envelope: errorEnvelope('CONFLICT', `task_id ${spec.id} is still live`) };
     }
-    const task = new Task(spec);
     const placement = this.#placement(task);
     if (placement.kind === 'impossible') {
       this.#metrics.rejected.inc({ reason: placement.code });
@@ -220,6 +242,14 @@ export class Scheduler {
       });
       if (entry === null || assigned === null) break;
       this.#metrics.placements.inc({ outcome: 'assigned' });
+      const pool: PoolView = assigned;
+      tracer
+        .startSpan(
+          'placement',
+          { attributes: { 'pool.id': pool.status.pool_id, 'pool.node': pool.nodeUrl } },
+          this.#context(entry.item),
+        )
+        .end();
       this.#updateGauges();
       void this.#run(entry.item, assigned);
     }
@@ -255,6 +285,8 @@ export class Scheduler {
     let firstTokenAt: number | null = null;
     let tokensIn = 0;
     let finishReason: 'stop' | 'length' = 'stop';
+    let dispatchSpan: Span | null = null;
+    let streamSpan: Span | null = null;
     try {
       if (firstAttempt || !task.events.some((e) => e.event === 'started')) {
         task.emit({
@@ -267,21 +299,31 @@ export class Scheduler {
           },
         });
       }
+      dispatchSpan = tracer.startSpan(
+        'dispatch',
+        { attributes: { 'pool.id': poolId, 'dispatch.first_attempt': firstAttempt } },
+        this.#context(task),
+      );
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-correlation-id': task.id };
+      propagation.inject(trace.setSpan(context.active(), dispatchSpan), headers);
       const answer = await request(`${pool.nodeUrl}/v2/pools/${poolId}/dispatch`, {
         method: 'POST',
         dispatcher: this.#agent,
-        headers: { 'content-type': 'application/json', 'x-correlation-id': task.id },
+        headers,
         body: JSON.stringify(task.spec.engine),
         signal: task.abort.signal,
         headersTimeout: 300_000,
         bodyTimeout: 300_000,
       });
+      dispatchSpan.setAttribute('http.status_code', answer.statusCode);
+      dispatchSpan.end();
       if (answer.statusCode !== 200) {
         const text = await answer.body.text();
         log.warn({ status: answer.statusCode, body: text.slice(0, 200) }, 'dispatch refused before the first token');
         return 'retry';
       }
       this.#metrics.started.inc({ pool_id: poolId, priority: task.spec.priority });
+      streamSpan = tracer.startSpan('stream', { attributes: { 'pool.id': poolId } }, this.#context(task));
 
       const parser = createParser({
         onEvent: (event) => {
@@ -341,6 +383,9 @@ export class Scheduler {
       );
       return 'done';
     } finally {
+      dispatchSpan?.end();
+      streamSpan?.setAttribute('tokens_out', task.tokensOut());
+      streamSpan?.end();
       this.#leases.set(poolId, Math.max(0, this.leases(poolId) - 1));
       if (task.spec.sessionId !== undefined && task.ended)
         this.#sessions.recordTurn(task.spec.sessionId, poolId, task.tokensOut() > 0);

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import { terminalEvents, type DispatchRequest, type Priority, type TaskEvent } from '@llama-orch/contracts';
 import type { PlacementRequest } from '../placement/place.ts';
 
@@ -24,6 +25,8 @@ export class Task {
   readonly abort = new AbortController();
   state: TaskState = 'queued';
   poolId: string | null = null;
+  /** The task's trace span (a no-op unless tracing is on); its children are admission, placement, dispatch, stream. */
+  span: Span | null = null;
   readonly #events: TaskEvent[] = [];
   readonly #listeners = new Set<(event: TaskEvent) => void>();
 
@@ -47,7 +50,17 @@ export class Task {
   /** Record and publish an event; false (and nothing sent) once the task has ended. */
   emit(event: TaskEvent): boolean {
     if (this.ended) return false;
-    if (terminalEvents.has(event.event)) this.state = 'done';
+    if (terminalEvents.has(event.event)) {
+      this.state = 'done';
+      const outcome =
+        event.event === 'end'
+          ? (event.data.finish_reason ?? 'stop')
+          : event.event === 'error'
+            ? event.data.code
+            : event.event;
+      this.span?.setAttribute('task.outcome', outcome);
+      this.span?.end();
+    }
     this.#events.push(event);
     for (const listener of [...this.#listeners]) listener(event);
     return true;

@@ -83,11 +83,13 @@ export class PoolDispatcher {
     return leases.length;
   }
 
+  /** `trace` is the caller's W3C traceparent, logged as trace_id so both daemons' logs join up. */
   async dispatch(
     poolId: string,
     request: DispatchRequest,
     clientSignal: AbortSignal,
     correlationId: string,
+    trace?: string,
   ): Promise<DispatchOutcome> {
     const claimed = this.#claim(poolId);
     if (!('abort' in claimed)) return { kind: 'refused', envelope: claimed };
@@ -96,7 +98,13 @@ export class PoolDispatcher {
     clientSignal.addEventListener('abort', onClientGone, { once: true });
     const replica = this.#registry.replicas(poolId).get(lease.replicaId);
     const url = `${replica?.handoff.url ?? ''}${request.endpoint}`;
-    const log = this.#log.child({ pool_id: poolId, replica_id: lease.replicaId, correlation_id: correlationId });
+    const traceId = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(trace ?? '')?.[1];
+    const log = this.#log.child({
+      pool_id: poolId,
+      replica_id: lease.replicaId,
+      correlation_id: correlationId,
+      ...(traceId ? { trace_id: traceId } : {}),
+    });
     let answer;
     try {
       answer = await engineRequest(this.#agent, url, {

@@ -10,7 +10,13 @@ export function dispatchRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       return sendError(c, errorEnvelope('NOT_FOUND', `no pool ${poolId} on node ${deps.registry.nodeId}`));
     const body = await readBody(c, DispatchRequestSchema);
     if (!body.ok) return sendError(c, body.envelope);
-    const outcome = await deps.dispatcher.dispatch(poolId, body.value, c.req.raw.signal, c.get('correlationId'));
+    const outcome = await deps.dispatcher.dispatch(
+      poolId,
+      body.value,
+      c.req.raw.signal,
+      c.get('correlationId'),
+      c.req.header('traceparent'),
+    );
     if (outcome.kind === 'refused') return sendError(c, outcome.envelope);
     return new Response(outcome.body, {
       status: outcome.status,
