@@ -34,6 +34,8 @@ export class InProcessPools {
   }
 
   #provisioner(pool: PoolConfig, generation: number): EngineProvisioner {
+    let lastBuild = -10;
+    let lastDownload = -5;
     return new EngineProvisioner(
       { ...this.#target, pools: [pool], replicaPrefix: generation === 1 ? 'r' : `g${generation}-r` },
       {
@@ -42,6 +44,28 @@ export class InProcessPools {
         exclusive: false,
         logger: this.#log,
         events: {
+          onProgress: (phase, percent) => {
+            if (percent === null || percent >= lastBuild + 10 || percent === 100) {
+              lastBuild = percent ?? lastBuild;
+              this.#log.info({ pool_id: pool.id, phase, percent }, 'llama.cpp progress');
+            }
+          },
+          onLog: (message) => this.#log.info({ pool_id: pool.id }, message),
+          onDownload: (poolId, p) => {
+            const percent = p.total === null ? null : Math.floor((p.bytes * 100) / p.total);
+            if (percent !== null && percent < lastDownload + 5 && percent !== 100) return;
+            lastDownload = percent ?? lastDownload;
+            this.#log.info(
+              {
+                pool_id: poolId,
+                bytes: p.bytes,
+                total: p.total,
+                bytes_per_s: Math.round(p.bytesPerSecond),
+                eta_s: p.etaSeconds === null ? null : Math.round(p.etaSeconds),
+              },
+              'model download',
+            );
+          },
           onReplica: (poolId, _replicaId, state) => {
             if (state === 'starting') this.#registry.setProvisioning(poolId, 'starting');
           },
