@@ -1,0 +1,56 @@
+import { PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
+import { request } from 'undici';
+import type { LlorchEnv } from '../config.ts';
+
+const gib = (bytes: number | null): string => (bytes === null ? '-' : `${(bytes / 1024 ** 3).toFixed(1)}G`);
+
+export function statusTable(pools: readonly PoolStatus[], queueDepth: number): string {
+  const rows = [['NODE', 'POOL', 'STATE', 'SLOTS (busy/total)', 'VRAM free/total', 'DEVICE', 'MODEL']];
+  for (const p of pools) {
+    rows.push([
+      p.node_id,
+      p.pool_id,
+      p.state,
+      `${p.slots_total - p.slots_free}/${p.slots_total}`,
+      `${gib(p.vram_free_bytes)}/${gib(p.vram_total_bytes)}`,
+      p.device,
+      p.model,
+    ]);
+  }
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  const lines = rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+  return `${lines.join('\n')}\nqueue depth: ${queueDepth}\n`;
+}
+
+function authHeaders(env: LlorchEnv): Record<string, string> {
+  return env.apiKey === undefined ? {} : { authorization: `Bearer ${env.apiKey}` };
+}
+
+/** `llorch status [--json]`: pools, slots, VRAM and the queue as orchestratord sees them. */
+export async function status(env: LlorchEnv, json: boolean): Promise<number> {
+  let pools: PoolStatus[];
+  let queueDepth: number;
+  try {
+    const answer = await request(`${env.url}/v2/pools`, { headers: authHeaders(env) });
+    const checked = validate(PoolListSchema, await answer.body.json());
+    if (answer.statusCode !== 200 || !checked.ok) throw new Error(`HTTP ${answer.statusCode}`);
+    pools = checked.value.pools;
+    const metrics = await request(`${env.url}/metrics`).then((r) => r.body.text());
+    queueDepth = [...metrics.matchAll(/^queue_depth\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  } catch (error) {
+    process.stderr.write(
+      `llorch status: orchestratord at ${env.url} does not answer (${(error as Error).message}); is \`npm start\` running? (LLORCH_URL sets another)\n`,
+    );
+    return 1;
+  }
+  if (json) process.stdout.write(`${JSON.stringify({ url: env.url, queue_depth: queueDepth, pools }, null, 2)}\n`);
+  else process.stdout.write(statusTable(pools, queueDepth));
+  return 0;
+}
+
+export { authHeaders };
