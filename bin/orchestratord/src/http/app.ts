@@ -1,30 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
 import { fingerprint, matchesKey, presentedKey } from './auth.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
-import { sendError } from './respond.ts';
+import { correlation, sendError } from '@llama-orch/http';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { poolRoutes } from './routes/pools.ts';
 import { sessionAndMetaRoutes } from './routes/sessions-meta.ts';
 import { taskRoutes } from './routes/tasks.ts';
 
-const CORRELATION = /^[A-Za-z0-9._:-]{1,128}$/;
 const OPEN = new Set(['/health', '/ready', '/metrics']);
 
 /** orchestratord's HTTP API (ARCHITECTURE §4), without listening: main.ts serves it. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // Outermost: every answer, 401s and SSE included, carries the correlation id.
-  app.use(async (c, next) => {
-    const given = c.req.header('x-correlation-id');
-    const correlationId = given !== undefined && CORRELATION.test(given) ? given : randomUUID();
-    c.set('correlationId', correlationId);
-    c.set('log', deps.log.child({ correlation_id: correlationId }));
-    c.header('X-Correlation-Id', correlationId);
-    await next();
-  });
+  app.use(correlation(deps.log));
   if (deps.apiKeys.length > 0) {
     app.use(async (c, next) => {
       if (OPEN.has(c.req.path)) return next();

@@ -17,6 +17,4 @@ export interface AppDeps {
   readonly poolRequestTimeoutMs: number;
 }
 
-export interface AppEnv {
-  Variables: { correlationId: string; log: Logger };
-}
+export type { EdgeEnv as AppEnv } from '@llama-orch/http';

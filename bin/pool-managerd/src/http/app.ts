@@ -1,26 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
 import type { AppDeps, AppEnv } from './deps.ts';
-import { sendError } from './respond.ts';
+import { correlation, sendError } from '@llama-orch/http';
 import { controlRoutes } from './routes/control.ts';
 import { dispatchRoutes } from './routes/dispatch.ts';
 import { healthRoutes } from './routes/health.ts';
 import { poolRoutes } from './routes/pools.ts';
 
-const CORRELATION = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** pool-managerd's HTTP API (ARCHITECTURE §4), without listening: main.ts serves it. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use(async (c, next) => {
-    const given = c.req.header('x-correlation-id');
-    const correlationId = given !== undefined && CORRELATION.test(given) ? given : randomUUID();
-    c.set('correlationId', correlationId);
-    c.set('log', deps.log.child({ correlation_id: correlationId }));
-    c.header('X-Correlation-Id', correlationId);
-    await next();
-  });
+  app.use(correlation(deps.log));
   healthRoutes(app, deps);
   poolRoutes(app, deps);
   controlRoutes(app, deps);

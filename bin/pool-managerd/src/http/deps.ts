@@ -13,6 +13,4 @@ export interface AppDeps {
   readonly version: string;
 }
 
-export interface AppEnv {
-  Variables: { correlationId: string; log: Logger };
-}
+export type { EdgeEnv as AppEnv } from '@llama-orch/http';

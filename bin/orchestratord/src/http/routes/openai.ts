@@ -10,7 +10,8 @@ import {
 } from '@llama-orch/contracts';
 import type { Task, TaskSpec } from '../../tasks/task.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { readBody, sendError } from '../respond.ts';
+import { readBody, sendError } from '@llama-orch/http';
+import { followTask } from '../follow-task.ts';
 
 type Kind = 'chat' | 'completion';
 
@@ -134,51 +135,33 @@ async function complete(c: Context<AppEnv>, deps: AppDeps, kind: Kind): Promise<
   }
 
   return streamSSE(c, async (stream) => {
-    const queue: TaskEvent[] = [];
-    let wake: (() => void) | null = null;
-    const unsubscribe = task.subscribe((event) => {
-      queue.push(event);
-      wake?.();
-    });
-    stream.onAbort(() => {
-      unsubscribe();
-      if (!task.ended) deps.scheduler.cancel(id, 'disconnect');
-      wake?.();
-    });
     const send = (data: unknown): Promise<void> => stream.writeSSE({ data: JSON.stringify(data) });
-    try {
-      for (;;) {
-        const event = queue.shift();
-        if (event === undefined) {
-          if (stream.aborted) return;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
-          continue;
-        }
+    await followTask(
+      stream,
+      task,
+      () => deps.scheduler.cancel(id, 'disconnect'),
+      async (event) => {
         if (event.event === 'started' && kind === 'chat')
           await send(chunk(kind, id, model, created, { role: true, content: '' }));
         if (event.event === 'token') await send(chunk(kind, id, model, created, { content: event.data.t }));
         if (event.event === 'error') {
           await send(toOpenAIError(errorEnvelope(event.data.code, event.data.message)));
-          return;
+          return 'done';
         }
-        if (event.event === 'end') {
-          await send(chunk(kind, id, model, created, { finish: finishReason(event) }));
-          if (includeUsage) {
-            const usage = {
-              prompt_tokens: event.data.tokens_in ?? 0,
-              completion_tokens: event.data.tokens_out,
-              total_tokens: (event.data.tokens_in ?? 0) + event.data.tokens_out,
-            };
-            await send({ ...chunk(kind, id, model, created, {}), choices: [], usage });
-          }
-          await stream.writeSSE({ data: '[DONE]' });
-          return;
+        if (event.event !== 'end') return 'more';
+        await send(chunk(kind, id, model, created, { finish: finishReason(event) }));
+        if (includeUsage) {
+          const usage = {
+            prompt_tokens: event.data.tokens_in ?? 0,
+            completion_tokens: event.data.tokens_out,
+            total_tokens: (event.data.tokens_in ?? 0) + event.data.tokens_out,
+          };
+          await send({ ...chunk(kind, id, model, created, {}), choices: [], usage });
         }
-      }
-    } finally {
-      unsubscribe();
-    }
+        await stream.writeSSE({ data: '[DONE]' });
+        return 'done';
+      },
+    );
   });
 }
 

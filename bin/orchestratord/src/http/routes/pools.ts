@@ -3,7 +3,7 @@ import { errorEnvelope } from '@llama-orch/contracts';
 import { request } from 'undici';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { sendError } from '../respond.ts';
+import { sendError } from '@llama-orch/http';
 
 export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get('/v2/pools', (c) =>

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { API_VERSION, errorEnvelope } from '@llama-orch/contracts';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { sendError } from '../respond.ts';
+import { sendError } from '@llama-orch/http';
 
 export function sessionAndMetaRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get('/v2/sessions/:id', (c) => {

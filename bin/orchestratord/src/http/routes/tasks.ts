@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { errorEnvelope, TaskRequestSchema, type TaskEvent, type TaskRequest } from '@llama-orch/contracts';
+import { errorEnvelope, TaskRequestSchema, type TaskRequest } from '@llama-orch/contracts';
+import { followTask } from '../follow-task.ts';
 import type { TaskSpec } from '../../tasks/task.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { readBody, sendError } from '../respond.ts';
+import { readBody, sendError } from '@llama-orch/http';
 
 const KEEP_ALIVE_MS = 15_000;
 
@@ -38,33 +39,19 @@ export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: stri
   const task = deps.scheduler.task(taskId);
   if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${taskId}`));
   return streamSSE(c, async (stream) => {
-    const queue: TaskEvent[] = [];
-    let wake: (() => void) | null = null;
-    const unsubscribe = task.subscribe((event) => {
-      queue.push(event);
-      wake?.();
-    });
-    stream.onAbort(() => {
-      unsubscribe();
-      if (!task.ended) deps.scheduler.cancel(taskId, 'disconnect');
-      wake?.();
-    });
     const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     try {
-      for (;;) {
-        const event = queue.shift();
-        if (event === undefined) {
-          if (stream.aborted) return;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
-          continue;
-        }
-        await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
-        if (event.event === 'end' || event.event === 'error') return;
-      }
+      await followTask(
+        stream,
+        task,
+        () => deps.scheduler.cancel(taskId, 'disconnect'),
+        async (event) => {
+          await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
+          return event.event === 'end' || event.event === 'error' ? 'done' : 'more';
+        },
+      );
     } finally {
       clearInterval(keepAlive);
-      unsubscribe();
     }
   });
 }

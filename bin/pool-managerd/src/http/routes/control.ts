@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { DrainRequestSchema, ReloadRequestSchema } from '@llama-orch/contracts';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { readBody, sendError } from '../respond.ts';
+import { readBody, sendError } from '@llama-orch/http';
 
 export function controlRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.post('/v2/pools/:id/drain', async (c) => {

@@ -1,0 +1,34 @@
+import { startProcess, stopProcess, waitFor, type RunningProcess } from './processes.ts';
+
+export interface DaemonProcess {
+  readonly proc: RunningProcess;
+  readonly url: string;
+  readonly stop: () => Promise<void>;
+}
+
+/** Start one of our daemons and wait for its JSON "<name> listening" log line, which carries its URL. */
+export async function startDaemon(
+  name: string,
+  script: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
+): Promise<DaemonProcess> {
+  const proc = startProcess(process.execPath, [script], env);
+  let exited = false;
+  void proc.exited.then(() => {
+    exited = true;
+  });
+  const url = await waitFor(
+    `${name} to listen`,
+    () => {
+      if (exited) throw new Error(`${name} exited before listening:\n${proc.output()}`);
+      const line = proc
+        .output()
+        .split('\n')
+        .find((l) => l.includes(`"${name} listening"`));
+      return line === undefined ? undefined : (JSON.parse(line) as { url: string }).url;
+    },
+    timeoutMs,
+  );
+  return { proc, url, stop: () => stopProcess(proc) };
+}
