@@ -17,7 +17,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LLORCH = join(ROOT, 'bin', 'llorch', 'bin', 'llorch.js');
 
 describe('the HOME profile: npm start', { timeout: 45 * 60_000 }, () => {
-  test('serves the demo pool, chats through the openai client, reports status, refuses a second instance and stops cleanly', async (t) => {
+  test('serves the demo pool, chats through the openai client, reports status, submits, drains and reloads, refuses a second instance and stops cleanly', async (t) => {
     await testEngine();
     const state = await mkdtemp(join(tmpdir(), 'llorch-home-'));
     t.after(() => rm(state, { recursive: true, force: true }));
@@ -61,12 +61,29 @@ describe('the HOME profile: npm start', { timeout: 45 * 60_000 }, () => {
     );
     assert.equal(status.queue_depth, 0);
 
+    const llorch = async (...args: string[]) => {
+      const proc = startProcess(process.execPath, [LLORCH, ...args], { ...env, LLORCH_URL: url });
+      return { code: await proc.exited, output: proc.output() };
+    };
+    const submitted = await llorch('submit', 'Hello', '--max-tokens', '3', '--priority', 'batch');
+    assert.equal(submitted.code, 0, submitted.output);
+    assert.match(submitted.output, /^admitted \{"task_id":"[^"]+","queue_position":0/m);
+    assert.match(submitted.output, /^started \{/m);
+    assert.equal((submitted.output.match(/^token \{/gm) ?? []).length, 3);
+    assert.match(submitted.output, /^end \{"tokens_out":3/m);
+    const rolledBack = await llorch('pools', 'reload', 'demo', '--model', `file:${state}/missing.gguf`);
+    assert.equal(rolledBack.code, 1);
+    assert.match(rolledBack.output, /"rolled_back":true/);
+
     const second = startProcess(process.execPath, [LLORCH, 'home'], env);
     assert.equal(await second.exited, 1);
     assert.match(second.output(), /llorch home is already running/);
 
     const handoff = await readHandoff(join(state, 'engines', 'demo-r0.json'));
     assert.ok(handoff);
+    const drained = await llorch('pools', 'drain', 'demo', '--deadline-ms', '100');
+    assert.equal(drained.code, 0, drained.output);
+    assert.match(drained.output, /"state":"offline"/);
     const asked = Date.now();
     npm.child.kill('SIGTERM');
     assert.equal(await npm.exited, 0);

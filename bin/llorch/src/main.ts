@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { certsInit, certsIssue } from './commands/certs.ts';
 import { chat } from './commands/chat.ts';
 import { status } from './commands/status.ts';
+import { pools, submit } from './commands/submit.ts';
 import { parseEnv } from './config.ts';
 import { home } from './home/home.ts';
 import { USAGE } from './usage.ts';
@@ -25,6 +26,9 @@ async function main(argv: readonly string[]): Promise<number> {
         name: { type: 'string' },
         usage: { type: 'string' },
         host: { type: 'string', multiple: true },
+        priority: { type: 'string' },
+        session: { type: 'string' },
+        'deadline-ms': { type: 'string' },
       },
     });
   } catch (error) {
@@ -60,6 +64,36 @@ async function main(argv: readonly string[]): Promise<number> {
         return 2;
       }
       return chat(env.value, prompt, values.model, maxTokens);
+    }
+    case 'submit': {
+      const prompt = [sub, ...rest].filter((p) => p !== undefined).join(' ');
+      const maxTokens = Number(values['max-tokens'] ?? 128);
+      const priority = values.priority ?? 'interactive';
+      if (
+        prompt === '' ||
+        !Number.isInteger(maxTokens) ||
+        maxTokens < 1 ||
+        (priority !== 'interactive' && priority !== 'batch')
+      ) {
+        process.stderr.write(
+          'llorch submit: give a prompt; --max-tokens a positive integer; --priority interactive|batch\n',
+        );
+        return 2;
+      }
+      return submit(env.value, { prompt, model: values.model ?? 'demo', maxTokens, priority, session: values.session });
+    }
+    case 'pools': {
+      const [poolId] = rest;
+      if ((sub === 'drain' || sub === 'reload') && poolId !== undefined) {
+        if (sub === 'reload' && values.model === undefined) {
+          process.stderr.write('llorch pools reload: --model <ref> is required\n');
+          return 2;
+        }
+        const deadline = Number(values['deadline-ms'] ?? 30_000);
+        return pools(env.value, sub, poolId, sub === 'drain' ? { deadline_ms: deadline } : { model_ref: values.model });
+      }
+      process.stderr.write('llorch pools: drain <pool> [--deadline-ms n] | reload <pool> --model <ref>\n');
+      return 2;
     }
     case 'certs': {
       if (values.dir === undefined) {
