@@ -8,8 +8,13 @@ export interface RunningProcess {
 }
 
 /** Start a command, collecting its output; the caller stops it by pid (see stopProcess). */
-export function startProcess(command: string, args: readonly string[], env: NodeJS.ProcessEnv): RunningProcess {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string = process.cwd(),
+): RunningProcess {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let text = '';
   child.stdout.on('data', (c: Buffer) => (text += c.toString()));
   child.stderr.on('data', (c: Buffer) => (text += c.toString()));

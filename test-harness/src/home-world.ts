@@ -1,0 +1,87 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PoolStatus } from '@llama-orch/contracts';
+import { freePort } from './free-port.ts';
+import { isAlive, startProcess, stopProcess, waitFor, type RunningProcess } from './processes.ts';
+import { readHandoff } from './provisioner-cli.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const LLORCH = join(ROOT, 'bin', 'llorch', 'bin', 'llorch.js');
+
+/**
+ * The typed harness behind the BDD steps: one HOME installation in a temporary state directory on free
+ * loopback ports. Later waves grow it into a multi-node cluster.
+ */
+export class HomeWorld {
+  state = '';
+  url = '';
+  env: NodeJS.ProcessEnv = {};
+  home: RunningProcess | null = null;
+  enginePids: number[] = [];
+  lastOutput = '';
+  stopping: Promise<number | null> = Promise.resolve(null);
+
+  async freshState(): Promise<void> {
+    this.state = await mkdtemp(join(tmpdir(), 'llorch-bdd-'));
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    this.env = {
+      ...process.env,
+      POOL_MANAGERD_RUNTIME_DIR: this.state,
+      ORCHD_BIND_ADDR: `127.0.0.1:${port}`,
+      POOL_MANAGERD_BIND_ADDR: `127.0.0.1:${await freePort()}`,
+      LLORCH_URL: this.url,
+    };
+  }
+
+  start(): void {
+    this.home = startProcess('npm', ['start', '--silent'], { ...this.env, npm_config_loglevel: 'silent' }, ROOT);
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    const home = this.home;
+    if (home === null) throw new Error('llama-orch was not started');
+    await waitFor(
+      'the ready line',
+      () => (home.output().includes('llama-orch is ready') ? true : undefined),
+      timeoutMs,
+    );
+    const handoffs = (await readdir(join(this.state, 'engines'))).filter((n) => n.endsWith('.json'));
+    for (const name of handoffs) {
+      const handoff = await readHandoff(join(this.state, 'engines', name));
+      if (handoff) this.enginePids.push(handoff.pid);
+    }
+  }
+
+  async llorch(...args: string[]): Promise<{ code: number | null; output: string }> {
+    const proc = startProcess(process.execPath, [LLORCH, ...args], this.env);
+    const code = await proc.exited;
+    this.lastOutput = proc.output();
+    return { code, output: this.lastOutput };
+  }
+
+  pools(): PoolStatus[] {
+    return (JSON.parse(this.lastOutput) as { pools: PoolStatus[] }).pools;
+  }
+
+  async stop(): Promise<number | null> {
+    const home = this.home;
+    if (home === null) return null;
+    home.child.kill('SIGTERM');
+    return home.exited;
+  }
+
+  async leftovers(): Promise<{ engines: number[]; handoffs: string[] }> {
+    const handoffs = (await readdir(join(this.state, 'engines')).catch(() => [] as string[])).filter((n) =>
+      n.endsWith('.json'),
+    );
+    return { engines: this.enginePids.filter(isAlive), handoffs };
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.home) await stopProcess(this.home);
+    if (this.state !== '') await rm(this.state, { recursive: true, force: true });
+  }
+}
