@@ -93,6 +93,10 @@ describe('the README examples', { timeout: 45 * 60_000 }, () => {
     assert.match(output, /"object":"chat\.completion"/);
     assert.match(output, /"task_id":"readme"/);
     assert.match(output, /event: end\ndata: \{"tokens_out":8/);
-    assert.match(output, /demo\s+ready\s+0\/2/);
+    assert.match(
+      output,
+      /demo\s+ready\s+[01]\/2/,
+      'the status table lists the pool (its last poll may still count the finished task)',
+    );
   });
 });
