@@ -7,6 +7,21 @@ import { freePort } from './free-port.ts';
 import { isAlive, startProcess, stopProcess, waitFor, type RunningProcess } from './processes.ts';
 import { readHandoff } from './provisioner-cli.ts';
 
+/**
+ * Wait until a HOME tree has taken its engines down (no handoff left), so that its state directory can be
+ * removed without pulling locks from under processes that are still stopping.
+ */
+export async function homeGone(state: string): Promise<void> {
+  await waitFor(
+    'the HOME tree to stop its engines',
+    async () =>
+      (await readdir(join(state, 'engines')).catch(() => [] as string[])).some((n) => n.endsWith('.json'))
+        ? undefined
+        : true,
+    30_000,
+  );
+}
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LLORCH = join(ROOT, 'bin', 'llorch', 'bin', 'llorch.js');
 
@@ -82,6 +97,7 @@ export class HomeWorld {
 
   async cleanup(): Promise<void> {
     if (this.home) await stopProcess(this.home);
+    if (this.state !== '') await homeGone(this.state);
     if (this.state !== '') await rm(this.state, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,7 @@ import { testEngine } from '../src/engine-fixture.ts';
 import { freePort } from '../src/free-port.ts';
 import { startPoolManagerd } from '../src/pool-managerd-process.ts';
 import { isAlive, startProcess, stopProcess, waitFor } from '../src/processes.ts';
+import { homeGone } from '../src/home-world.ts';
 import { readHandoff } from '../src/provisioner-cli.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,6 +22,7 @@ describe('the HOME profile: npm start', { timeout: 45 * 60_000 }, () => {
     await testEngine();
     const state = await mkdtemp(join(tmpdir(), 'llorch-home-'));
     t.after(() => rm(state, { recursive: true, force: true }));
+    t.after(() => homeGone(state));
     const env = {
       ...process.env,
       POOL_MANAGERD_RUNTIME_DIR: state,

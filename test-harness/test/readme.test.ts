@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { contractJsonSchemas } from '@llama-orch/contracts';
 import { testEngine } from '../src/engine-fixture.ts';
 import { freePort } from '../src/free-port.ts';
+import { homeGone } from '../src/home-world.ts';
 import { startProcess, stopProcess, waitFor } from '../src/processes.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -68,6 +69,7 @@ describe('the README examples', { timeout: 45 * 60_000 }, () => {
     const script = README.slice(start, README.indexOf('\n```', start));
     const state = await mkdtemp(join(tmpdir(), 'llorch-readme-'));
     t.after(() => rm(state, { recursive: true, force: true }));
+    t.after(() => homeGone(state));
     const port = await freePort();
     const env = {
       ...process.env,

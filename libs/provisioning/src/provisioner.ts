@@ -176,7 +176,7 @@ export class EngineProvisioner {
   async #release(): Promise<void> {
     const release = this.#releaseInstance;
     this.#releaseInstance = null;
-    await release?.();
+    await release?.().catch(() => undefined);
   }
 
   /** The llama.cpp tree whose vocabulary the demo model uses (the default npm source for binary engines). */

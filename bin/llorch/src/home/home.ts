@@ -57,7 +57,8 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
   await writeFile(marker, '', { flag: 'a' });
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(marker, { stale: 10_000, update: 2_000 });
+    // A lost lock (its directory removed) must not crash the supervisor and orphan the engines.
+    release = await lockfile.lock(marker, { stale: 10_000, update: 2_000, onCompromised: () => undefined });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
     process.stderr.write(
@@ -67,7 +68,7 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
   }
   const config = await homeConfig(env.stateDir, options.config ?? env.poolConfig, options.model);
   if (!config.ok) {
-    await release();
+    await release().catch(() => undefined);
     process.stderr.write(`llorch home: ${config.message}\n`);
     return 1;
   }
@@ -97,7 +98,7 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
   const shutdown = async (): Promise<void> => {
     stopping = true;
     for (const daemon of [...daemons].reverse()) await daemon.stop(daemon === poolManagerd ? 15_000 : 5_000);
-    await release();
+    await release().catch(() => undefined);
   };
   const fail = async (daemon: Daemon, what: string): Promise<number> => {
     const stderr = daemon.stderr;

@@ -49,6 +49,8 @@ async function withLock<T>(cacheDir: string, name: string, work: () => Promise<T
   const target = join(locks, name);
   await writeFile(target, '', { flag: 'a' });
   const release = await lockfile.lock(target, {
+    // A lost lock must never crash the process that holds engines; the build itself is still atomic.
+    onCompromised: () => undefined,
     stale: 20_000,
     update: 5_000,
     retries: { retries: 3600, minTimeout: 500, maxTimeout: 1000 },
@@ -56,7 +58,7 @@ async function withLock<T>(cacheDir: string, name: string, work: () => Promise<T
   try {
     return await work();
   } finally {
-    await release();
+    await release().catch(() => undefined);
   }
 }
 

@@ -20,6 +20,8 @@ export async function claimHandoffDir(dir: string): Promise<() => Promise<void>>
   await writeFile(marker, '', { flag: 'a' });
   try {
     return await lockfile.lock(marker, {
+      // A lost lock (the directory removed under us) must not crash the process and orphan its engines.
+      onCompromised: () => undefined,
       stale: 10_000,
       update: 2_000,
       retries: { retries: 12, minTimeout: 1000, maxTimeout: 1000 },
