@@ -122,7 +122,11 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
     assert.ok(maxBusy <= 2, `the engine saw ${maxBusy} requests at once`);
     const metrics = await request(`${handoff.url}/metrics`).then((r) => r.body.text());
     assert.match(metrics, /llamacpp:requests_deferred 0/, 'nothing queued inside the engine');
-    assert.equal((await status(pm.url, 'load')).slots_free, 2);
+    await waitFor(
+      'every slot to be free again (the engine’s /slots is polled)',
+      async () => ((await status(pm.url, 'load')).slots_free === 2 ? true : undefined),
+      5_000,
+    );
   });
 
   test('a client that goes away frees its slot and stops the engine request', async (t) => {
