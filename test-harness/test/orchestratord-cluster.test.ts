@@ -93,4 +93,25 @@ describe('orchestratord placing across two nodes', { timeout: 45 * 60_000 }, () 
     assert.equal(unreachable.status, 503);
     assert.equal(unreachable.body.code, 'POOL_UNAVAILABLE');
   });
+
+  test('retries a dispatch refused before its first token on another pool, and started names the pool that ran it', async (t) => {
+    const cluster = await startCluster([[{ id: 'alpha', slots: 1 }], [{ id: 'beta', slots: 1 }]], {
+      ORCHD_POOL_POLL_INTERVAL_MS: '5000',
+    });
+    t.after(cluster.cleanup);
+    const alphaNode = cluster.nodes[0];
+    assert.ok(alphaNode);
+    // Drained behind orchestratord's back: until its next poll it still believes alpha is ready.
+    const drained = await jsonRequest<DrainResponse>(`${alphaNode.url}/v2/pools/alpha/drain`, {
+      method: 'POST',
+      body: { deadline_ms: 0 },
+    });
+    assert.equal(drained.body.state, 'offline');
+    assert.equal(await runOn(cluster.url, {}), 'beta');
+    const log = cluster.orchestrator.proc.output();
+    assert.match(
+      log,
+      /"pool_id":"alpha".*"dispatch refused before the first token"|"dispatch refused before the first token".*"pool_id":"alpha"/,
+    );
+  });
 });

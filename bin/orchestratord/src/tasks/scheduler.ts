@@ -288,17 +288,6 @@ export class Scheduler {
     let dispatchSpan: Span | null = null;
     let streamSpan: Span | null = null;
     try {
-      if (firstAttempt || !task.events.some((e) => e.event === 'started')) {
-        task.emit({
-          event: 'started',
-          data: {
-            queue_position: 0,
-            predicted_start_ms: 0,
-            pool_id: poolId,
-            ...(pool.status.engine_version ? { engine_version: pool.status.engine_version } : {}),
-          },
-        });
-      }
       dispatchSpan = tracer.startSpan(
         'dispatch',
         { attributes: { 'pool.id': poolId, 'dispatch.first_attempt': firstAttempt } },
@@ -322,6 +311,16 @@ export class Scheduler {
         log.warn({ status: answer.statusCode, body: text.slice(0, 200) }, 'dispatch refused before the first token');
         return 'retry';
       }
+      // `started` names the pool that accepted the task, so it is sent only once a dispatch is answered.
+      task.emit({
+        event: 'started',
+        data: {
+          queue_position: 0,
+          predicted_start_ms: 0,
+          pool_id: poolId,
+          ...(pool.status.engine_version ? { engine_version: pool.status.engine_version } : {}),
+        },
+      });
       this.#metrics.started.inc({ pool_id: poolId, priority: task.spec.priority });
       streamSpan = tracer.startSpan('stream', { attributes: { 'pool.id': poolId } }, this.#context(task));
 
