@@ -51,14 +51,13 @@ export class Orchestrator {
     const metrics = createMetrics(this.#metrics);
     const sessions = new SessionStore();
     let scheduler: Scheduler | null = null;
-    const poller = new PoolPoller(
-      config.poolManagers,
-      agent,
-      config.pollIntervalMs,
-      config.poolRequestTimeoutMs,
-      this.#log,
-      () => scheduler?.pump(),
-    );
+    const poller = new PoolPoller(config.poolManagers, agent, {
+      intervalMs: config.pollIntervalMs,
+      timeoutMs: config.poolRequestTimeoutMs,
+      log: this.#log,
+      onChange: () => scheduler?.pump(),
+      leases: (poolId) => scheduler?.leases(poolId) ?? 0,
+    });
     scheduler = new Scheduler({
       capacity: config.admissionCapacity,
       policy: config.admissionPolicy,

@@ -4,11 +4,12 @@ import fc from 'fast-check';
 import type { PoolStatus } from '@llama-orch/contracts';
 import { place, type PoolView } from '../src/placement/place.ts';
 
-function view(poolId: string, over: Partial<PoolStatus> = {}, leases = 0, available = true): PoolView {
+function view(poolId: string, over: Partial<PoolStatus> = {}, leases = 0, available = true, othersBusy = 0): PoolView {
   return {
     nodeUrl: 'http://127.0.0.1:9200',
     available,
     leases,
+    othersBusy,
     status: {
       pool_id: poolId,
       node_id: 'n',
@@ -103,7 +104,7 @@ describe('placement', () => {
       view('a', { draining: true }),
       view('a', { ready: false, state: 'starting' }),
       view('a', {}, 0, false),
-      view('a', { slots_free: 0 }),
+      view('a', {}, 0, true, 2),
       view('a', {}, 2),
     ]) {
       assert.equal(place([pool], { model: 'demo' }).kind, 'wait');
@@ -129,11 +130,11 @@ describe('placement', () => {
               ready: s.ready,
               state: s.ready ? 'ready' : 'offline',
               draining: s.draining,
-              slots_free: Math.min(2, s.free),
               vram_free_bytes: s.vram,
             },
             s.leases,
             s.available,
+            Math.min(2, s.free),
           ),
         );
         const first = place(pools, { model: 'demo' });
@@ -141,11 +142,7 @@ describe('placement', () => {
         if (first.kind === 'assigned') {
           const p = first.pool;
           assert.ok(
-            p.available &&
-              p.status.ready &&
-              !p.status.draining &&
-              p.leases < p.status.slots_total &&
-              p.status.slots_free > 0,
+            p.available && p.status.ready && !p.status.draining && p.leases + p.othersBusy < p.status.slots_total,
           );
         }
       }),

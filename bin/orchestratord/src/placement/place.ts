@@ -6,6 +6,8 @@ export interface PoolView {
   readonly status: PoolStatus;
   readonly available: boolean;
   readonly leases: number;
+  /** Slots the pool reported busy with work that is not ours (another orchestratord replica, say). */
+  readonly othersBusy: number;
 }
 
 export interface PlacementRequest {
@@ -32,7 +34,7 @@ export type Placement =
 
 export const servesModel = (view: PoolView, model: string): boolean =>
   view.status.model === model || view.status.pool_id === model;
-const freeSlots = (view: PoolView): number => Math.min(view.status.slots_free, view.status.slots_total - view.leases);
+const freeSlots = (view: PoolView): number => view.status.slots_total - view.leases - view.othersBusy;
 const load = (view: PoolView): number => (view.status.slots_total === 0 ? 1 : view.leases / view.status.slots_total);
 
 /**

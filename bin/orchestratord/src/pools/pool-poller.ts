@@ -7,6 +7,8 @@ interface NodeSnapshot {
   available: boolean;
   pools: PoolStatus[];
   lastError: string | null;
+  /** Our own leases per pool when this report arrived: the rest of its busy slots are someone else's. */
+  leasesAtReport: ReadonlyMap<string, number>;
 }
 
 /**
@@ -20,6 +22,7 @@ export class PoolPoller {
   readonly #timeoutMs: number;
   readonly #log: Logger;
   readonly #onChange: () => void;
+  readonly #leases: (poolId: string) => number;
   readonly #snapshots = new Map<string, NodeSnapshot>();
   #timer: NodeJS.Timeout | null = null;
   #polling: Promise<void> | null = null;
@@ -27,17 +30,21 @@ export class PoolPoller {
   constructor(
     nodes: readonly string[],
     agent: Dispatcher,
-    intervalMs: number,
-    timeoutMs: number,
-    log: Logger,
-    onChange: () => void,
+    options: {
+      intervalMs: number;
+      timeoutMs: number;
+      log: Logger;
+      onChange: () => void;
+      leases: (poolId: string) => number;
+    },
   ) {
     this.#nodes = nodes;
     this.#agent = agent;
-    this.#intervalMs = intervalMs;
-    this.#timeoutMs = timeoutMs;
-    this.#log = log;
-    this.#onChange = onChange;
+    this.#intervalMs = options.intervalMs;
+    this.#timeoutMs = options.timeoutMs;
+    this.#log = options.log;
+    this.#onChange = options.onChange;
+    this.#leases = options.leases;
   }
 
   async #pollNode(node: string): Promise<void> {
@@ -54,9 +61,19 @@ export class PoolPoller {
       if (answer.statusCode !== 200) throw new Error(`HTTP ${answer.statusCode}`);
       const list = validate(PoolListSchema, body);
       if (!list.ok) throw new Error(`invalid pool list: ${list.message}`);
-      next = { available: true, pools: list.value.pools, lastError: null };
+      next = {
+        available: true,
+        pools: list.value.pools,
+        lastError: null,
+        leasesAtReport: new Map(list.value.pools.map((p) => [p.pool_id, this.#leases(p.pool_id)])),
+      };
     } catch (error) {
-      next = { available: false, pools: before?.pools ?? [], lastError: (error as Error).message };
+      next = {
+        available: false,
+        pools: before?.pools ?? [],
+        lastError: (error as Error).message,
+        leasesAtReport: before?.leasesAtReport ?? new Map(),
+      };
     }
     if (before?.available !== next.available) {
       if (next.available) this.#log.info({ node }, 'pool-managerd reachable');
@@ -96,7 +113,15 @@ export class PoolPoller {
       for (const status of snapshot?.pools ?? []) {
         if (seen.has(status.pool_id)) continue;
         seen.add(status.pool_id);
-        views.push({ nodeUrl: node, status, available: snapshot?.available ?? false, leases: leases(status.pool_id) });
+        const reportedBusy = status.slots_total - status.slots_free;
+        const othersBusy = Math.max(0, reportedBusy - (snapshot?.leasesAtReport.get(status.pool_id) ?? 0));
+        views.push({
+          nodeUrl: node,
+          status,
+          available: snapshot?.available ?? false,
+          leases: leases(status.pool_id),
+          othersBusy,
+        });
       }
     }
     return views;

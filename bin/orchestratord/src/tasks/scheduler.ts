@@ -9,13 +9,13 @@ import { place, type Placement, type PoolView } from '../placement/place.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import { parseEngineFrame } from './engine-stream.ts';
 import type { SessionStore } from './sessions.ts';
+import { ServiceTimes } from './service-times.ts';
 import { Task, type TaskSpec } from './task.ts';
 
 export type Admission =
   | { readonly kind: 'admitted'; readonly task: Task; readonly position: number; readonly predictedStartMs: number }
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
-const SERVICE_EWMA_ALPHA = 0.2;
 const tracer = trace.getTracer('orchestratord');
 const FINISHED_TASK_TTL_MS = 5 * 60_000;
 /** A `metrics` event follows every this many tokens. */
@@ -37,8 +37,7 @@ export class Scheduler {
   readonly #leases = new Map<string, number>();
   readonly #deadlines = new Map<string, NodeJS.Timeout>();
   readonly #admitted = { interactive: 0, batch: 0 };
-  /** Measured milliseconds per task, per pool (EWMA), for predictions and Retry-After. */
-  readonly #serviceMs = new Map<string, number>();
+  readonly #serviceTimes = new ServiceTimes();
   #stopped = false;
 
   constructor(options: {
@@ -88,17 +87,8 @@ export class Scheduler {
     });
   }
 
-  /** Milliseconds until one of the feasible pools frees a slot, from measured service times. */
   #slotWaitMs(model: string): number {
-    const pools = this.views().filter(
-      (v) => v.available && v.status.ready && (v.status.model === model || v.status.pool_id === model),
-    );
-    const slots = pools.reduce((sum, v) => sum + v.status.slots_total, 0);
-    const service =
-      pools.length === 0
-        ? 1000
-        : pools.reduce((sum, v) => sum + (this.#serviceMs.get(v.status.pool_id) ?? 1000), 0) / pools.length;
-    return Math.round(service / Math.max(1, slots));
+    return this.#serviceTimes.slotWaitMs(this.views(), model);
   }
 
   #updateGauges(): void {
@@ -361,8 +351,7 @@ export class Scheduler {
       this.#metrics.tokensOut.inc({ pool_id: poolId }, tokensOut);
       this.#metrics.tokensIn.inc({ pool_id: poolId }, tokensIn);
       this.#metrics.decode.observe({ pool_id: poolId, priority: task.spec.priority }, decodeMs);
-      const previous = this.#serviceMs.get(poolId) ?? Date.now() - started;
-      this.#serviceMs.set(poolId, previous + SERVICE_EWMA_ALPHA * (Date.now() - started - previous));
+      this.#serviceTimes.record(poolId, Date.now() - started);
       task.emit({
         event: 'end',
         data: { tokens_out: tokensOut, decode_ms: decodeMs, tokens_in: tokensIn, finish_reason: finishReason },

@@ -248,7 +248,8 @@ export class PoolRegistry {
     const healthy = serving.filter((r) => r.healthy);
     const first = serving[0]?.handoff;
     const slotsTotal = healthy.reduce((sum, r) => sum + r.handoff.slots_total, 0);
-    const busy = healthy.reduce((sum, r) => sum + Math.max(r.inFlight, r.engineProcessing ?? 0), 0);
+    // Only pool-managerd talks to its engines, so its own in-flight count is exact (the polled /slots lags).
+    const busy = healthy.reduce((sum, r) => sum + r.inFlight, 0);
     const device = first?.device ?? 'cpu';
     const gpuIndexes = new Set(serving.flatMap((r) => r.handoff.gpus));
     const gpus = device === 'cuda' ? this.#gpus.filter((g) => gpuIndexes.size === 0 || gpuIndexes.has(g.index)) : [];
