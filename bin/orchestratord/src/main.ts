@@ -1,3 +1,4 @@
+import { runUntilSignal } from '@llama-orch/lifecycle';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseConfig } from './config.ts';
@@ -22,29 +23,7 @@ async function main(): Promise<number> {
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const orchestrator = new Orchestrator(parsed.config, log, metrics, VERSION);
-  const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      void orchestrator
-        .stop()
-        .then(() => stopTracing?.())
-        .then(resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-  try {
-    await orchestrator.start();
-  } catch (error) {
-    process.stderr.write(`orchestratord: ${(error as Error).message}\n`);
-    await orchestrator.stop();
-    return 1;
-  }
-  await stopped;
-  return 0;
+  return runUntilSignal('orchestratord', orchestrator, log, stopTracing ?? undefined);
 }
 
 process.exitCode = await main();

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { mtlsAgent } from '@llama-orch/tls';
+import { StopStack } from '@llama-orch/lifecycle';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
@@ -20,12 +21,13 @@ export class Orchestrator {
   readonly #metrics: Registry;
   readonly #version: string;
   #state: OrchestratorState = 'idle';
-  #stops: (() => Promise<void> | void)[] = [];
+  readonly #stops: StopStack;
   #address: AddressInfo | null = null;
 
   constructor(config: OrchestratordConfig, log: Logger, metrics: Registry, version: string) {
     this.#config = config;
     this.#log = log;
+    this.#stops = new StopStack(log);
     this.#metrics = metrics;
     this.#version = version;
   }
@@ -113,14 +115,7 @@ export class Orchestrator {
   async stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     this.#setState('stopping');
-    for (const stop of this.#stops.reverse()) {
-      try {
-        await stop();
-      } catch (error) {
-        this.#log.warn({ err: error }, 'error while stopping');
-      }
-    }
-    this.#stops = [];
+    await this.#stops.unwind();
     this.#setState('stopped');
   }
 }

@@ -1,3 +1,4 @@
+import { runUntilSignal } from '@llama-orch/lifecycle';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseConfig } from './config.ts';
@@ -17,27 +18,7 @@ async function main(): Promise<number> {
   collectDefaultMetrics({ register: metrics });
   const agent = new NodeAgent(parsed.config, log, metrics, VERSION);
 
-  const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      void agent.stop().then(resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-  try {
-    await agent.start();
-  } catch (error) {
-    log.error({ err: error }, 'pool-managerd failed to start');
-    process.stderr.write(`pool-managerd: ${(error as Error).message}\n`);
-    await agent.stop();
-    return 1;
-  }
-  await stopped;
-  return 0;
+  return runUntilSignal('pool-managerd', agent, log);
 }
 
 process.exitCode = await main();

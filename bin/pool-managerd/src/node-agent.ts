@@ -7,6 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { loadNodeConfig, nodeIdFromHostname } from '@llama-orch/config';
 import { claimHandoffDir, DEFAULT_HF_ENDPOINT, detectHostFacts } from '@llama-orch/provisioning';
 import { serverTlsOptions } from '@llama-orch/tls';
+import { StopStack } from '@llama-orch/lifecycle';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Agent } from 'undici';
@@ -31,12 +32,13 @@ export class NodeAgent {
   readonly #metrics: Registry;
   readonly #version: string;
   #state: AgentState = 'idle';
-  #stops: (() => Promise<void> | void)[] = [];
+  readonly #stops: StopStack;
   #address: AddressInfo | null = null;
 
   constructor(config: PoolManagerdConfig, log: Logger, metrics: Registry, version: string) {
     this.#config = config;
     this.#log = log;
+    this.#stops = new StopStack(log);
     this.#metrics = metrics;
     this.#version = version;
   }
@@ -180,14 +182,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     this.#setState('stopping');
-    for (const stop of this.#stops.reverse()) {
-      try {
-        await stop();
-      } catch (error) {
-        this.#log.warn({ err: error }, 'error while stopping');
-      }
-    }
-    this.#stops = [];
+    await this.#stops.unwind();
     this.#setState('stopped');
   }
 }
