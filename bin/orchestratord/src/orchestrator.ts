@@ -1,121 +1,93 @@
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import { mtlsAgent } from '@llama-orch/tls';
-import { StopStack } from '@llama-orch/lifecycle';
+import { serveHttp, type HttpServer } from '@llama-orch/http';
+import { ServiceHost, type ServiceState } from '@llama-orch/lifecycle';
+import { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { Agent, type Dispatcher } from 'undici';
 import type { OrchestratordConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './metrics.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
+import { SlotLedger } from './slots/slot-ledger.ts';
 import { Scheduler } from './tasks/scheduler.ts';
 import { SessionStore } from './tasks/sessions.ts';
 
-export type OrchestratorState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+/** How long open streams get to finish on shutdown before their sockets are cut. */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 /** orchestratord as one service: pool poller, scheduler and the HTTP API. */
 export class Orchestrator {
-  readonly #config: OrchestratordConfig;
-  readonly #log: Logger;
-  readonly #metrics: Registry;
-  readonly #version: string;
-  #state: OrchestratorState = 'idle';
-  readonly #stops: StopStack;
-  #address: AddressInfo | null = null;
+  readonly #host: ServiceHost;
+  #server: HttpServer | null = null;
 
   constructor(config: OrchestratordConfig, log: Logger, metrics: Registry, version: string) {
-    this.#config = config;
-    this.#log = log;
-    this.#stops = new StopStack(log);
-    this.#metrics = metrics;
-    this.#version = version;
-  }
-
-  get state(): OrchestratorState {
-    return this.#state;
-  }
-  get address(): AddressInfo | null {
-    return this.#address;
-  }
-
-  #setState(state: OrchestratorState): void {
-    this.#state = state;
-    this.#log.info({ state }, `orchestratord ${state}`);
-  }
-
-  async start(): Promise<void> {
-    this.#setState('starting');
-    const config = this.#config;
-    const agent: Dispatcher =
-      config.tls === null ? new Agent({ keepAliveTimeout: 4_000 }) : await mtlsAgent(config.tls);
-    this.#stops.push(() => agent.close());
-    const metrics = createMetrics(this.#metrics);
-    const sessions = new SessionStore();
-    let scheduler: Scheduler | null = null;
-    const poller = new PoolPoller(config.poolManagers, agent, {
-      intervalMs: config.pollIntervalMs,
-      timeoutMs: config.poolRequestTimeoutMs,
-      log: this.#log,
-      onChange: () => scheduler?.pump(),
-      leases: (poolId) => scheduler?.leases(poolId) ?? 0,
+    this.#host = new ServiceHost('orchestratord', log, async (scope) => {
+      const client = await PoolManagerdClient.create({
+        tls: config.tls,
+        requestTimeoutMs: config.poolRequestTimeoutMs,
+      });
+      scope.defer(() => client.close());
+      const ledger = new SlotLedger();
+      const sessions = new SessionStore();
+      let scheduler: Scheduler | null = null;
+      const poller = new PoolPoller(config.poolManagers, client, ledger, {
+        intervalMs: config.pollIntervalMs,
+        log,
+        onChange: () => scheduler?.pump(),
+      });
+      const tasks = new Scheduler({
+        capacity: config.admissionCapacity,
+        policy: config.admissionPolicy,
+        poller,
+        client,
+        ledger,
+        sessions,
+        metrics: createMetrics(metrics),
+        log,
+        retries: config.dispatchRetries,
+      });
+      scheduler = tasks;
+      await poller.start();
+      scope.defer(() => poller.stop());
+      const app = createApp({
+        scheduler: tasks,
+        poller,
+        sessions,
+        client,
+        metrics,
+        log,
+        version,
+        apiKeys: config.apiKeys,
+      });
+      const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: null });
+      this.#server = server;
+      scope.defer(() => server.close(SHUTDOWN_GRACE_MS));
+      // Unwound before the server closes: every open stream gets its terminal event, then the drain lets it out.
+      scope.defer(() => tasks.stop());
+      log.info(
+        {
+          url: server.url,
+          pool_managers: config.poolManagers,
+          profile: config.profile,
+          mtls: config.tls !== null,
+          api_keys: config.apiKeys.length,
+        },
+        'orchestratord listening',
+      );
     });
-    scheduler = new Scheduler({
-      capacity: config.admissionCapacity,
-      policy: config.admissionPolicy,
-      poller,
-      agent,
-      sessions,
-      metrics,
-      log: this.#log,
-      retries: config.dispatchRetries,
-    });
-    const tasks = scheduler;
-    await poller.pollOnce();
-    poller.start();
-    this.#stops.push(() => poller.stop());
-    this.#stops.push(() => tasks.stop());
-
-    const app = createApp({
-      scheduler,
-      poller,
-      sessions,
-      agent,
-      metrics: this.#metrics,
-      log: this.#log,
-      version: this.#version,
-      apiKeys: config.apiKeys,
-      poolRequestTimeoutMs: config.poolRequestTimeoutMs,
-    });
-    const server: ServerType = await new Promise((resolveListen, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveListen(s));
-      s.once('error', reject);
-    });
-    this.#address = server.address() as AddressInfo;
-    this.#stops.push(
-      () =>
-        new Promise<void>((resolveClose) => {
-          server.close(() => resolveClose());
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-        }),
-    );
-    this.#log.info(
-      {
-        url: `http://${config.host}:${this.#address.port}`,
-        pool_managers: config.poolManagers,
-        profile: config.profile,
-        mtls: config.tls !== null,
-        api_keys: config.apiKeys.length,
-      },
-      'orchestratord listening',
-    );
-    this.#setState('running');
   }
 
-  async stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping') return;
-    this.#setState('stopping');
-    await this.#stops.unwind();
-    this.#setState('stopped');
+  get state(): ServiceState {
+    return this.#host.state;
+  }
+  get address(): HttpServer['address'] | null {
+    return this.#server?.address ?? null;
+  }
+
+  start(): Promise<void> {
+    return this.#host.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#host.stop();
   }
 }

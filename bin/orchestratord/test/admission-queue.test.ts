@@ -129,4 +129,27 @@ describe('the admission queue (property tests)', () => {
     assert.equal(queue.position('i1'), 0);
     assert.equal(queue.position('zz'), null);
   });
+
+  test('asks placement only for the head of each class, and takes the oldest runnable head', () => {
+    const queue = new AdmissionQueue<number>(10_000, 'reject');
+    for (let i = 0; i < 5_000; i += 1)
+      queue.enqueue({ id: `big-${i}`, priority: 'batch', item: i, class: i % 2 === 0 ? 'big' : 'huge' });
+    queue.enqueue({ id: 'small-0', priority: 'batch', item: -1, class: 'small' });
+    const asked: string[] = [];
+    const entry = queue.take((candidate) => {
+      asked.push(candidate.id);
+      return candidate.class === 'small';
+    });
+    assert.equal(entry?.id, 'small-0', 'a runnable class is not held up by another class that cannot run');
+    assert.deepEqual(asked.sort(), ['big-0', 'big-1', 'small-0'], 'one question per class head');
+    assert.equal(queue.take(() => true)?.id, 'big-0');
+    assert.equal(queue.take(() => true)?.id, 'big-1');
+    assert.equal(queue.size, 4_998);
+  });
+
+  test('refuses a task id that is already queued', () => {
+    const queue = new AdmissionQueue<number>(10, 'reject');
+    queue.enqueue({ id: 'a', priority: 'batch', item: 0 });
+    assert.throws(() => queue.enqueue({ id: 'a', priority: 'interactive', item: 1 }), /already queued/);
+  });
 });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../src/config.ts';
 import { matchesKey, presentedKey } from '../src/http/auth.ts';
-import { parseEngineFrame } from '../src/tasks/engine-stream.ts';
 import { SessionStore } from '../src/tasks/sessions.ts';
 import { Task } from '../src/tasks/task.ts';
 
@@ -30,35 +29,6 @@ describe('orchestratord units', () => {
     const late: string[] = [];
     task.subscribe((e) => late.push(e.event));
     assert.deepEqual(late, ['started', 'token', 'end'], 'a late subscriber gets the replay');
-  });
-
-  test('reads the three engine stream formats', () => {
-    assert.deepEqual(parseEngineFrame('/completion', '{"content":" hi","stop":false}'), {
-      text: ' hi',
-      done: false,
-      finishReason: null,
-      tokensIn: null,
-    });
-    assert.deepEqual(
-      parseEngineFrame('/completion', '{"content":"","stop":true,"stop_type":"limit","tokens_evaluated":7}'),
-      { text: null, done: true, finishReason: 'length', tokensIn: 7 },
-    );
-    assert.deepEqual(
-      parseEngineFrame('/v1/chat/completions', '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}')?.text,
-      'x',
-    );
-    assert.deepEqual(
-      parseEngineFrame('/v1/chat/completions', '{"choices":[],"usage":{"prompt_tokens":9}}')?.tokensIn,
-      9,
-    );
-    assert.deepEqual(parseEngineFrame('/v1/completions', '{"choices":[{"text":"y","finish_reason":"stop"}]}'), {
-      text: 'y',
-      done: false,
-      finishReason: 'stop',
-      tokensIn: null,
-    });
-    assert.equal(parseEngineFrame('/v1/completions', '[DONE]')?.done, true);
-    assert.equal(parseEngineFrame('/completion', 'not json'), null);
   });
 
   test('sessions expire after their TTL, count turns and remember their pool', () => {

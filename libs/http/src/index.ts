@@ -56,3 +56,4 @@ export async function readBody<S extends z.ZodType, E extends EdgeEnv>(
   if (!checked.ok) return { ok: false, envelope: errorEnvelope('INVALID_PARAMS', checked.message) };
   return { ok: true, value: checked.value };
 }
+export { serveHttp, type HttpServer, type ServeOptions } from './serve.ts';

@@ -1,4 +1,5 @@
 import type { Priority } from '@llama-orch/contracts';
+import { IndexedFifo } from './indexed-fifo.ts';
 
 export type AdmissionPolicy = 'reject' | 'drop-lru';
 
@@ -6,21 +7,47 @@ export interface Queued<T> {
   readonly id: string;
   readonly priority: Priority;
   readonly item: T;
+  /**
+   * Tasks of one class are feasible on exactly the same pools (same model, same placement request), so only the
+   * oldest of each class needs a placement decision. Default: one class.
+   */
+  readonly class?: string;
 }
 
 export type EnqueueOutcome<T> =
   | { readonly kind: 'queued'; readonly position: number; readonly evicted: Queued<T> | null }
   | { readonly kind: 'rejected' };
 
+interface Slot<T> {
+  readonly entry: Queued<T>;
+  readonly seq: number;
+}
+
+const PRIORITIES = ['interactive', 'batch'] as const;
+
 /**
  * The bounded admission queue: one capacity shared by two FIFO classes, `interactive` before `batch`.
  * When full, `reject` refuses the newcomer; `drop-lru` evicts the oldest batch task (or refuses when there is
  * none and the newcomer is batch too — interactive work is never evicted for batch work).
+ *
+ * Cost does not grow with the queue (ARCHITECTURE §6.10): enqueue, remove and eviction are O(1) (indexed FIFOs);
+ * `take` looks only at the head of each placement class, so its cost grows with the number of classes
+ * (models × placement requests in the queue), never with the number of queued tasks.
  */
 export class AdmissionQueue<T> {
   readonly capacity: number;
   readonly policy: AdmissionPolicy;
-  readonly #classes: Record<Priority, Queued<T>[]> = { interactive: [], batch: [] };
+  /** Per priority, every queued task in admission order. */
+  readonly #order: Record<Priority, IndexedFifo<Slot<T>>> = {
+    interactive: new IndexedFifo(),
+    batch: new IndexedFifo(),
+  };
+  /** Per priority and placement class, its tasks in admission order; empty classes are dropped. */
+  readonly #classes: Record<Priority, Map<string, IndexedFifo<Slot<T>>>> = {
+    interactive: new Map(),
+    batch: new Map(),
+  };
+  #seq = 0;
 
   constructor(capacity: number, policy: AdmissionPolicy) {
     this.capacity = capacity;
@@ -28,54 +55,90 @@ export class AdmissionQueue<T> {
   }
 
   get size(): number {
-    return this.#classes.interactive.length + this.#classes.batch.length;
+    return this.#order.interactive.size + this.#order.batch.size;
   }
 
   depth(priority: Priority): number {
-    return this.#classes[priority].length;
+    return this.#order[priority].size;
   }
 
   enqueue(entry: Queued<T>): EnqueueOutcome<T> {
     let evicted: Queued<T> | null = null;
     if (this.size >= this.capacity) {
       if (this.policy === 'reject' || this.capacity === 0) return { kind: 'rejected' };
-      const victim = this.#classes.batch[0];
+      const victim = this.#order.batch.first;
       if (victim === undefined) return { kind: 'rejected' };
-      this.#classes.batch.shift();
-      evicted = victim;
+      this.#delete(victim);
+      evicted = victim.entry;
     }
-    this.#classes[entry.priority].push(entry);
-    return { kind: 'queued', position: this.position(entry.id) ?? 0, evicted };
+    const slot: Slot<T> = { entry, seq: this.#seq++ };
+    if (this.#order.interactive.has(entry.id) || this.#order.batch.has(entry.id))
+      throw new Error(`task ${entry.id} is already queued`);
+    this.#order[entry.priority].push(entry.id, slot);
+    const key = entry.class ?? '';
+    let members = this.#classes[entry.priority].get(key);
+    if (members === undefined) this.#classes[entry.priority].set(key, (members = new IndexedFifo()));
+    members.push(entry.id, slot);
+    // The newcomer is last of its priority: every interactive task, and for batch every batch task, precede it.
+    const position =
+      entry.priority === 'interactive'
+        ? this.#order.interactive.size - 1
+        : this.#order.interactive.size + this.#order.batch.size - 1;
+    return { kind: 'queued', position, evicted };
   }
 
-  /** 0-based place among the tasks that start before it (every interactive task precedes a batch one). */
+  /** 0-based place among the tasks that start before it (diagnostics; O(n), not used per admission). */
   position(id: string): number | null {
-    const i = this.#classes.interactive.findIndex((e) => e.id === id);
-    if (i >= 0) return i;
-    const b = this.#classes.batch.findIndex((e) => e.id === id);
-    return b >= 0 ? this.#classes.interactive.length + b : null;
-  }
-
-  remove(id: string): Queued<T> | null {
-    for (const priority of ['interactive', 'batch'] as const) {
-      const list = this.#classes[priority];
-      const i = list.findIndex((e) => e.id === id);
-      if (i >= 0) return list.splice(i, 1)[0] ?? null;
+    let index = 0;
+    for (const priority of PRIORITIES) {
+      for (const slot of this.#order[priority].values()) {
+        if (slot.entry.id === id) return index;
+        index += 1;
+      }
     }
     return null;
   }
 
-  /** Take the first task, interactive before batch and FIFO within each, for which `runnable` is true. */
+  remove(id: string): Queued<T> | null {
+    for (const priority of PRIORITIES) {
+      const slot = this.#order[priority].get(id);
+      if (slot !== undefined) {
+        this.#delete(slot);
+        return slot.entry;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Take the oldest task, interactive before batch, among the heads of the placement classes for which `runnable`
+   * is true. `runnable` is asked once per class head, never for the tasks queued behind a head.
+   */
   take(runnable: (entry: Queued<T>) => boolean): Queued<T> | null {
-    for (const priority of ['interactive', 'batch'] as const) {
-      const list = this.#classes[priority];
-      const i = list.findIndex(runnable);
-      if (i >= 0) return list.splice(i, 1)[0] ?? null;
+    for (const priority of PRIORITIES) {
+      let best: Slot<T> | null = null;
+      for (const members of this.#classes[priority].values()) {
+        const head = members.first;
+        if (head !== undefined && (best === null || head.seq < best.seq) && runnable(head.entry)) best = head;
+      }
+      if (best !== null) {
+        this.#delete(best);
+        return best.entry;
+      }
     }
     return null;
   }
 
   entries(): Queued<T>[] {
-    return [...this.#classes.interactive, ...this.#classes.batch];
+    return PRIORITIES.flatMap((priority) => [...this.#order[priority].values()].map((slot) => slot.entry));
+  }
+
+  #delete(slot: Slot<T>): void {
+    const { priority, id } = slot.entry;
+    const key = slot.entry.class ?? '';
+    this.#order[priority].delete(id);
+    const members = this.#classes[priority].get(key);
+    members?.delete(id);
+    if (members?.size === 0) this.#classes[priority].delete(key);
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Dispatcher } from 'undici';
+import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { Scheduler } from '../tasks/scheduler.ts';
 import type { SessionStore } from '../tasks/sessions.ts';
@@ -9,12 +9,11 @@ export interface AppDeps {
   readonly scheduler: Scheduler;
   readonly poller: PoolPoller;
   readonly sessions: SessionStore;
-  readonly agent: Dispatcher;
+  readonly client: PoolManagerdClient;
   readonly metrics: Registry;
   readonly log: Logger;
   readonly version: string;
   readonly apiKeys: readonly string[];
-  readonly poolRequestTimeoutMs: number;
 }
 
 export type { EdgeEnv as AppEnv } from '@llama-orch/http';

@@ -1,14 +1,13 @@
-import { PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
-import type { Logger } from 'pino';
-import { request, type Dispatcher } from 'undici';
+import { Periodic, type LifecycleLog } from '@llama-orch/lifecycle';
+import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
+import type { PoolStatus } from '@llama-orch/contracts';
 import type { PoolView } from '../placement/place.ts';
+import type { SlotLedger } from '../slots/slot-ledger.ts';
 
 interface NodeSnapshot {
-  available: boolean;
-  pools: PoolStatus[];
-  lastError: string | null;
-  /** Our own leases per pool when this report arrived: the rest of its busy slots are someone else's. */
-  leasesAtReport: ReadonlyMap<string, number>;
+  readonly available: boolean;
+  readonly pools: readonly PoolStatus[];
+  readonly lastError: string | null;
 }
 
 /**
@@ -17,64 +16,41 @@ interface NodeSnapshot {
  */
 export class PoolPoller {
   readonly #nodes: readonly string[];
-  readonly #agent: Dispatcher;
-  readonly #intervalMs: number;
-  readonly #timeoutMs: number;
-  readonly #log: Logger;
+  readonly #client: PoolManagerdClient;
+  readonly #ledger: SlotLedger;
+  readonly #log: LifecycleLog;
   readonly #onChange: () => void;
-  readonly #leases: (poolId: string) => number;
   readonly #snapshots = new Map<string, NodeSnapshot>();
-  #timer: NodeJS.Timeout | null = null;
-  #polling: Promise<void> | null = null;
+  readonly #loop: Periodic;
 
   constructor(
     nodes: readonly string[],
-    agent: Dispatcher,
-    options: {
-      intervalMs: number;
-      timeoutMs: number;
-      log: Logger;
-      onChange: () => void;
-      leases: (poolId: string) => number;
-    },
+    client: PoolManagerdClient,
+    ledger: SlotLedger,
+    options: { intervalMs: number; log: LifecycleLog; onChange: () => void },
   ) {
     this.#nodes = nodes;
-    this.#agent = agent;
-    this.#intervalMs = options.intervalMs;
-    this.#timeoutMs = options.timeoutMs;
+    this.#client = client;
+    this.#ledger = ledger;
     this.#log = options.log;
     this.#onChange = options.onChange;
-    this.#leases = options.leases;
+    this.#loop = new Periodic({
+      name: 'pool poll',
+      intervalMs: options.intervalMs,
+      tick: () => this.pollOnce(),
+      log: options.log,
+    });
   }
 
   async #pollNode(node: string): Promise<void> {
     const before = this.#snapshots.get(node);
-    let next: NodeSnapshot;
-    try {
-      const answer = await request(`${node}/v2/pools`, {
-        dispatcher: this.#agent,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      const body: unknown = await answer.body.json();
-      if (answer.statusCode !== 200) throw new Error(`HTTP ${answer.statusCode}`);
-      const list = validate(PoolListSchema, body);
-      if (!list.ok) throw new Error(`invalid pool list: ${list.message}`);
-      next = {
-        available: true,
-        pools: list.value.pools,
-        lastError: null,
-        leasesAtReport: new Map(list.value.pools.map((p) => [p.pool_id, this.#leases(p.pool_id)])),
-      };
-    } catch (error) {
-      next = {
-        available: false,
-        pools: before?.pools ?? [],
-        lastError: (error as Error).message,
-        leasesAtReport: before?.leasesAtReport ?? new Map(),
-      };
-    }
+    const answer = await this.#client.listPools(node);
+    const next: NodeSnapshot =
+      answer.kind === 'listed'
+        ? { available: true, pools: answer.pools, lastError: null }
+        : { available: false, pools: before?.pools ?? [], lastError: answer.reason };
+    if (answer.kind === 'listed')
+      for (const pool of answer.pools) this.#ledger.observe(pool.pool_id, pool.slots_total, pool.slots_free);
     if (before?.available !== next.available) {
       if (next.available) this.#log.info({ node }, 'pool-managerd reachable');
       else this.#log.warn({ node, reason: next.lastError }, 'pool-managerd unreachable; its pools leave placement');
@@ -87,25 +63,17 @@ export class PoolPoller {
     this.#onChange();
   }
 
-  start(): void {
-    const tick = (): void => {
-      if (this.#polling !== null) return;
-      this.#polling = this.pollOnce().finally(() => {
-        this.#polling = null;
-      });
-    };
-    tick();
-    this.#timer = setInterval(tick, this.#intervalMs);
+  /** Poll now, then every interval. */
+  start(): Promise<void> {
+    return this.#loop.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
-    await this.#polling;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   /** Pool views with our own lease counts; the first node to report a pool id owns it. */
-  views(leases: (poolId: string) => number): PoolView[] {
+  views(): PoolView[] {
     const seen = new Set<string>();
     const views: PoolView[] = [];
     for (const node of this.#nodes) {
@@ -113,14 +81,12 @@ export class PoolPoller {
       for (const status of snapshot?.pools ?? []) {
         if (seen.has(status.pool_id)) continue;
         seen.add(status.pool_id);
-        const reportedBusy = status.slots_total - status.slots_free;
-        const othersBusy = Math.max(0, reportedBusy - (snapshot?.leasesAtReport.get(status.pool_id) ?? 0));
         views.push({
           nodeUrl: node,
           status,
           available: snapshot?.available ?? false,
-          leases: leases(status.pool_id),
-          othersBusy,
+          leases: this.#ledger.held(status.pool_id),
+          othersBusy: this.#ledger.others(status.pool_id),
         });
       }
     }
@@ -128,6 +94,6 @@ export class PoolPoller {
   }
 
   nodeOf(poolId: string): string | null {
-    return this.views(() => 0).find((v) => v.status.pool_id === poolId)?.nodeUrl ?? null;
+    return this.views().find((v) => v.status.pool_id === poolId)?.nodeUrl ?? null;
   }
 }

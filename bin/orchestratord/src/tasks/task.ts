@@ -1,5 +1,13 @@
 import type { Span } from '@opentelemetry/api';
-import { terminalEvents, type DispatchRequest, type Priority, type TaskEvent } from '@llama-orch/contracts';
+import {
+  errorEnvelope,
+  terminalEvents,
+  type DispatchRequest,
+  type ErrorCode,
+  type ErrorEnvelope,
+  type Priority,
+  type TaskEvent,
+} from '@llama-orch/contracts';
 import type { PlacementRequest } from '../placement/place.ts';
 
 export interface TaskSpec {
@@ -29,6 +37,8 @@ export class Task {
   span: Span | null = null;
   readonly #events: TaskEvent[] = [];
   readonly #listeners = new Set<(event: TaskEvent) => void>();
+  #tokens = 0;
+  #ended = false;
 
   constructor(spec: TaskSpec) {
     this.spec = spec;
@@ -39,8 +49,7 @@ export class Task {
   }
 
   get ended(): boolean {
-    const last = this.#events.at(-1);
-    return last !== undefined && terminalEvents.has(last.event);
+    return this.#ended;
   }
 
   get events(): readonly TaskEvent[] {
@@ -49,8 +58,10 @@ export class Task {
 
   /** Record and publish an event; false (and nothing sent) once the task has ended. */
   emit(event: TaskEvent): boolean {
-    if (this.ended) return false;
+    if (this.#ended) return false;
+    if (event.event === 'token') this.#tokens += 1;
     if (terminalEvents.has(event.event)) {
+      this.#ended = true;
       this.state = 'done';
       const outcome =
         event.event === 'end'
@@ -66,6 +77,19 @@ export class Task {
     return true;
   }
 
+  /** Run `callback` once when the task ends (at once if it already has). */
+  onEnd(callback: () => void): void {
+    if (this.#ended) {
+      callback();
+      return;
+    }
+    const unsubscribe = this.subscribe((event) => {
+      if (!terminalEvents.has(event.event)) return;
+      unsubscribe();
+      callback();
+    });
+  }
+
   /** Replay what happened so far, then follow; returns the unsubscribe function. */
   subscribe(listener: (event: TaskEvent) => void): () => void {
     for (const event of this.#events) listener(event);
@@ -74,7 +98,22 @@ export class Task {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Tokens sent so far (counted as they are emitted). */
   tokensOut(): number {
-    return this.#events.filter((e) => e.event === 'token').length;
+    return this.#tokens;
+  }
+
+  /** End the task with an `error` event carrying the catalogue's retriability for `code`. */
+  fail(code: ErrorCode, message: string, extra: Partial<ErrorEnvelope> = {}): boolean {
+    const envelope = errorEnvelope(code, message, extra);
+    return this.emit({
+      event: 'error',
+      data: {
+        code,
+        message,
+        retriable: envelope.retriable ?? false,
+        ...(extra.retry_after_ms !== undefined ? { retry_after_ms: extra.retry_after_ms } : {}),
+      },
+    });
   }
 }

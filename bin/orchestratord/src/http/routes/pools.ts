@@ -1,9 +1,8 @@
 import type { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
-import { request } from 'undici';
+import { sendError } from '@llama-orch/http';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { sendError } from '@llama-orch/http';
 
 export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get('/v2/pools', (c) =>
@@ -36,24 +35,15 @@ export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       const poolId = c.req.param('id');
       const node = deps.poller.nodeOf(poolId);
       if (node === null) return sendError(c, errorEnvelope('NOT_FOUND', `no pool ${poolId}`));
-      try {
-        const answer = await request(`${node}/v2/pools/${poolId}/${action}`, {
-          method: 'POST',
-          dispatcher: deps.agent,
-          headers: { 'content-type': 'application/json', 'x-correlation-id': c.get('correlationId') },
-          body: await c.req.text(),
-          headersTimeout: 15 * 60_000,
-        });
-        const text = await answer.body.text();
-        return c.body(text, answer.statusCode as ContentfulStatusCode, { 'content-type': 'application/json' });
-      } catch (error) {
+      const answer = await deps.client.control(node, poolId, action, await c.req.text(), c.get('correlationId'));
+      if (answer.kind === 'unreachable')
         return sendError(
           c,
-          errorEnvelope('POOL_UNAVAILABLE', `pool-managerd ${node} did not answer: ${(error as Error).message}`, {
+          errorEnvelope('POOL_UNAVAILABLE', `pool-managerd ${node} did not answer: ${answer.reason}`, {
             retry_after_ms: 1000,
           }),
         );
-      }
+      return c.body(answer.body, answer.status as ContentfulStatusCode, { 'content-type': 'application/json' });
     });
   }
 }

@@ -1,4 +1,6 @@
-/** What one engine SSE frame means for the task, whichever generation route produced it. */
+import type { DispatchRequest } from '@llama-orch/contracts';
+
+/** What one engine SSE frame means for a task, whichever generation route produced it. */
 export interface EngineFrame {
   readonly text: string | null;
   readonly done: boolean;
@@ -11,7 +13,6 @@ interface CompletionFrame {
   stop?: boolean;
   stop_type?: string;
   tokens_evaluated?: number;
-  truncated?: boolean;
 }
 interface OpenAIFrame {
   choices?: { delta?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
@@ -22,7 +23,7 @@ const finish = (reason: string | null | undefined): 'stop' | 'length' | null =>
   reason === 'length' ? 'length' : reason ? 'stop' : null;
 
 /** Parse one `data:` payload of llama-server's `/completion`, `/v1/chat/completions` or `/v1/completions` stream. */
-export function parseEngineFrame(endpoint: string, data: string): EngineFrame | null {
+export function parseEngineFrame(endpoint: DispatchRequest['endpoint'], data: string): EngineFrame | null {
   if (data.trim() === '[DONE]') return { text: null, done: true, finishReason: null, tokensIn: null };
   let json: unknown;
   try {

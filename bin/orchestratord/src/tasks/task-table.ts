@@ -1,0 +1,59 @@
+import { errorEnvelope, type ErrorEnvelope } from '@llama-orch/contracts';
+import type { Task } from './task.ts';
+
+const FINISHED_TASK_TTL_MS = 5 * 60_000;
+
+/**
+ * The tasks this orchestratord knows, by id: live ones, and finished ones for a while (so a late client can still
+ * replay a task's events). Owns each task's deadline timer and its forgetting, both settled when the task ends.
+ */
+export class TaskTable {
+  readonly #tasks = new Map<string, Task>();
+  readonly #deadlines = new Map<string, NodeJS.Timeout>();
+  readonly #ttlMs: number;
+
+  constructor(ttlMs = FINISHED_TASK_TTL_MS) {
+    this.#ttlMs = ttlMs;
+  }
+
+  get(id: string): Task | undefined {
+    return this.#tasks.get(id);
+  }
+
+  /** A task whose id is still live refuses the newcomer. */
+  conflict(id: string): ErrorEnvelope | null {
+    const existing = this.#tasks.get(id);
+    return existing !== undefined && !existing.ended ? errorEnvelope('CONFLICT', `task_id ${id} is still live`) : null;
+  }
+
+  /** Track an admitted task; `onDeadline` runs if it has a deadline that passes before it ends. */
+  add(task: Task, onDeadline: (task: Task) => void): void {
+    this.#tasks.set(task.id, task);
+    const deadlineMs = task.spec.deadlineMs;
+    if (deadlineMs !== undefined)
+      this.#deadlines.set(
+        task.id,
+        setTimeout(() => onDeadline(task), deadlineMs),
+      );
+    task.onEnd(() => this.#settle(task));
+  }
+
+  /** Every task not yet ended. */
+  *live(): IterableIterator<Task> {
+    for (const task of this.#tasks.values()) if (!task.ended) yield task;
+  }
+
+  #settle(task: Task): void {
+    const timer = this.#deadlines.get(task.id);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#deadlines.delete(task.id);
+    setTimeout(() => {
+      if (this.#tasks.get(task.id) === task) this.#tasks.delete(task.id);
+    }, this.#ttlMs).unref();
+  }
+
+  clear(): void {
+    for (const timer of this.#deadlines.values()) clearTimeout(timer);
+    this.#deadlines.clear();
+  }
+}

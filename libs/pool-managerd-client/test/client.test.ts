@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { PoolManagerdClient, parseEngineFrame, type EngineFrame } from '../src/index.ts';
+
+/** A real HTTP server on loopback port 0 that answers like pool-managerd would. */
+function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+const pool = {
+  pool_id: 'p',
+  node_id: 'n',
+  state: 'ready',
+  live: true,
+  ready: true,
+  draining: false,
+  model: 'demo',
+  engine: 'llamacpp',
+  engine_version: null,
+  slots_total: 2,
+  slots_free: 1,
+  ctx_max: 512,
+  device: 'cpu',
+  vram_total_bytes: null,
+  vram_free_bytes: null,
+  last_error: null,
+  updated_at: '2026-11-22T10:00:00.000Z',
+};
+
+describe('the pool-managerd client', () => {
+  let node: { server: Server; url: string };
+  const seen: { path: string; headers: IncomingMessage['headers']; body: string }[] = [];
+  before(async () => {
+    node = await listen((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ path: req.url ?? '', headers: req.headers, body });
+        if (req.url === '/v2/pools') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ pools: [pool] }));
+        } else if (req.url === '/v2/pools/busy/dispatch') {
+          res.writeHead(429, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              code: 'REPLICA_EXHAUSTED',
+              message: 'every slot is busy',
+              retriable: true,
+              retry_after_ms: 250,
+            }),
+          );
+        } else if (req.url === '/v2/pools/p/dispatch') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          // Frames split across writes and chunk boundaries, as a real engine's bytes arrive.
+          res.write('data: {"content":"Hel","stop":false}\n\nda');
+          setTimeout(() => {
+            res.write('ta: {"content":"lo","stop":false}\n\n');
+            res.end('data: {"content":"","stop":true,"stop_type":"limit","tokens_evaluated":4}\n\n');
+          }, 20);
+        } else if (req.url === '/v2/pools/p/drain') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"pool_id":"p"}');
+        } else if (req.url === '/v2/pools/slow/dispatch') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write('data: {"content":"a","stop":false}\n\n');
+          // then silence: the caller aborts
+        } else res.writeHead(404).end('not json');
+      });
+    });
+  });
+  after(() => {
+    node.server.closeAllConnections();
+    node.server.close();
+  });
+
+  test('lists a node’s pools, and says why when a node cannot be read', async () => {
+    const client = await PoolManagerdClient.create({ tls: null, requestTimeoutMs: 1000 });
+    try {
+      assert.deepEqual(await client.listPools(node.url), { kind: 'listed', pools: [pool] });
+      const missing = await client.listPools(`${node.url}/nope`);
+      assert.deepEqual(missing, { kind: 'failed', reason: 'HTTP 404' });
+      const closed = await listen(() => undefined);
+      const deadUrl = closed.url;
+      await new Promise<void>((resolve) => closed.server.close(() => resolve()));
+      const dead = await client.listPools(deadUrl);
+      assert.equal(dead.kind, 'failed');
+      assert.match(dead.kind === 'failed' ? dead.reason : '', /ECONNREFUSED/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('streams a dispatch as typed engine frames and passes the correlation id and trace headers', async () => {
+    const client = await PoolManagerdClient.create({ tls: null, requestTimeoutMs: 1000 });
+    try {
+      const answer = await client.dispatch(
+        node.url,
+        'p',
+        { endpoint: '/completion', body: { prompt: 'x' } },
+        { signal: new AbortController().signal, correlationId: 'task-1', headers: { traceparent: 'tp' } },
+      );
+      assert.equal(answer.kind, 'streaming');
+      const frames: EngineFrame[] = [];
+      if (answer.kind === 'streaming') for await (const frame of answer.frames) frames.push(frame);
+      assert.deepEqual(
+        frames.map((f) => f.text),
+        ['Hel', 'lo', null],
+      );
+      assert.deepEqual(frames.at(-1), { text: null, done: true, finishReason: 'length', tokensIn: 4 });
+      const request = seen.find((s) => s.path === '/v2/pools/p/dispatch');
+      assert.equal(request?.headers['x-correlation-id'], 'task-1');
+      assert.equal(request?.headers['traceparent'], 'tp');
+      assert.deepEqual(JSON.parse(request?.body ?? ''), { endpoint: '/completion', body: { prompt: 'x' } });
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('tells a refusal with pool-managerd’s envelope apart from a node that does not answer', async () => {
+    const client = await PoolManagerdClient.create({ tls: null, requestTimeoutMs: 1000 });
+    try {
+      const signal = new AbortController().signal;
+      const engine = { endpoint: '/completion' as const, body: {} };
+      const busy = await client.dispatch(node.url, 'busy', engine, { signal, correlationId: 'c' });
+      assert.deepEqual(busy, {
+        kind: 'refused',
+        status: 429,
+        envelope: { code: 'REPLICA_EXHAUSTED', message: 'every slot is busy', retriable: true, retry_after_ms: 250 },
+      });
+      const odd = await client.dispatch(node.url, 'other', engine, { signal, correlationId: 'c' });
+      assert.equal(odd.kind, 'refused');
+      assert.match(odd.kind === 'refused' ? odd.envelope.message : '', /HTTP 404: not json/);
+      const unreachable = await client.dispatch('http://127.0.0.1:1', 'p', engine, { signal, correlationId: 'c' });
+      assert.equal(unreachable.kind, 'unreachable');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('an abort ends a dispatch stream that has gone quiet', async () => {
+    const client = await PoolManagerdClient.create({ tls: null, requestTimeoutMs: 1000 });
+    try {
+      const abort = new AbortController();
+      const answer = await client.dispatch(
+        node.url,
+        'slow',
+        { endpoint: '/completion', body: {} },
+        { signal: abort.signal, correlationId: 'c' },
+      );
+      assert.equal(answer.kind, 'streaming');
+      if (answer.kind !== 'streaming') return;
+      const texts: (string | null)[] = [];
+      await assert.rejects(async () => {
+        for await (const frame of answer.frames) {
+          texts.push(frame.text);
+          abort.abort(new Error('canceled by the test'));
+        }
+      });
+      assert.deepEqual(texts, ['a']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('passes a drain to pool-managerd and returns its answer as is', async () => {
+    const client = await PoolManagerdClient.create({ tls: null, requestTimeoutMs: 1000 });
+    try {
+      const answer = await client.control(node.url, 'p', 'drain', '{"deadline_ms":10}', 'corr');
+      assert.deepEqual(answer, { kind: 'answered', status: 200, body: '{"pool_id":"p"}' });
+      assert.equal(seen.find((s) => s.path === '/v2/pools/p/drain')?.body, '{"deadline_ms":10}');
+      const dead = await client.control('http://127.0.0.1:1', 'p', 'drain', '{}', 'corr');
+      assert.equal(dead.kind, 'unreachable');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('reads the three engine stream formats', () => {
+    assert.deepEqual(parseEngineFrame('/completion', '{"content":" hi","stop":false}'), {
+      text: ' hi',
+      done: false,
+      finishReason: null,
+      tokensIn: null,
+    });
+    assert.deepEqual(
+      parseEngineFrame('/completion', '{"content":"","stop":true,"stop_type":"limit","tokens_evaluated":7}'),
+      { text: null, done: true, finishReason: 'length', tokensIn: 7 },
+    );
+    assert.deepEqual(
+      parseEngineFrame('/v1/chat/completions', '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}')?.text,
+      'x',
+    );
+    assert.deepEqual(
+      parseEngineFrame('/v1/chat/completions', '{"choices":[],"usage":{"prompt_tokens":9}}')?.tokensIn,
+      9,
+    );
+    assert.deepEqual(parseEngineFrame('/v1/completions', '{"choices":[{"text":"y","finish_reason":"stop"}]}'), {
+      text: 'y',
+      done: false,
+      finishReason: 'stop',
+      tokensIn: null,
+    });
+    assert.equal(parseEngineFrame('/v1/completions', '[DONE]')?.done, true);
+    assert.equal(parseEngineFrame('/completion', 'not json'), null);
+  });
+});
