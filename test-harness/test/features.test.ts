@@ -14,8 +14,6 @@ describe('BDD features (cucumber)', { timeout: 45 * 60_000 }, () => {
     const run = startProcess(
       process.execPath,
       [
-        '--import',
-        'tsx',
         CUCUMBER,
         '--import',
         'test-harness/features/steps/**/*.ts',

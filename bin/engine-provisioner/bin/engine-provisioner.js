@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript source through tsx, so the command works straight after `npm ci`.
-import { register } from 'tsx/esm/api';
-
-register();
+// Plain Node runs the TypeScript source: it strips the types itself (erasable syntax only; see tsconfig.json).
 await import('../src/main.ts');
