@@ -28,6 +28,26 @@ const EnvSchema = z.object({
   ORCHD_ADMISSION_CAPACITY: interval(0, 1_000_000).default(64),
   ORCHD_ADMISSION_POLICY: z.enum(['reject', 'drop-lru']).default('reject'),
   ORCHD_DISPATCH_RETRIES: interval(0, 10).default(2),
+  ORCHD_POOL_WAIT_MS: interval(0, 3_600_000).default(300_000),
+  ORCHD_RECONNECT_GRACE_MS: interval(0, 600_000).default(2000),
+  ORCHD_MAX_BODY_BYTES: interval(1024, 1 << 30).default(4 * 1024 * 1024),
+  ORCHD_DEFAULT_MAX_TOKENS: interval(1, 1_000_000).default(2048),
+  ORCHD_ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((list) =>
+      (list ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], e.g. http://192.168.1.5:3000'),
+      ),
+    ),
   ORCHD_TLS_CERT: z.string().min(1).optional(),
   ORCHD_TLS_KEY: z.string().min(1).optional(),
   ORCHD_TLS_CA: z.string().min(1).optional(),
@@ -60,6 +80,16 @@ export interface OrchestratordConfig {
   readonly admissionCapacity: number;
   readonly admissionPolicy: 'reject' | 'drop-lru';
   readonly dispatchRetries: number;
+  /** How long queued tasks wait while no pool for their model is up but one is starting or coming back. */
+  readonly poolWaitMs: number;
+  /** How long a task whose last event stream closed runs on, waiting for its client to reconnect. */
+  readonly reconnectGraceMs: number;
+  /** Request bodies past this many bytes are answered 413. */
+  readonly maxBodyBytes: number;
+  /** Output cap of an OpenAI request that names no max_tokens. */
+  readonly defaultMaxTokens: number;
+  /** Web front ends (origins) allowed to call the API from a browser, besides its own. */
+  readonly allowedOrigins: readonly string[];
   /** Client certificate for pool-managerd (mutual TLS). */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined } | null;
   readonly apiKeys: readonly string[];
@@ -106,6 +136,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
       admissionCapacity: v.ORCHD_ADMISSION_CAPACITY,
       admissionPolicy: v.ORCHD_ADMISSION_POLICY,
       dispatchRetries: v.ORCHD_DISPATCH_RETRIES,
+      poolWaitMs: v.ORCHD_POOL_WAIT_MS,
+      reconnectGraceMs: v.ORCHD_RECONNECT_GRACE_MS,
+      maxBodyBytes: v.ORCHD_MAX_BODY_BYTES,
+      defaultMaxTokens: v.ORCHD_DEFAULT_MAX_TOKENS,
+      allowedOrigins: v.ORCHD_ALLOWED_ORIGINS,
       tls:
         v.ORCHD_TLS_CERT !== undefined && v.ORCHD_TLS_KEY !== undefined
           ? { certFile: v.ORCHD_TLS_CERT, keyFile: v.ORCHD_TLS_KEY, caFile: v.ORCHD_TLS_CA }

@@ -44,6 +44,8 @@ export class Orchestrator {
         metrics: createMetrics(metrics),
         log,
         retries: config.dispatchRetries,
+        poolWaitMs: config.poolWaitMs,
+        reconnectGraceMs: config.reconnectGraceMs,
       });
       scheduler = tasks;
       await poller.start();
@@ -57,6 +59,10 @@ export class Orchestrator {
         log,
         version,
         apiKeys: config.apiKeys,
+        bindHost: config.host,
+        allowedOrigins: config.allowedOrigins,
+        maxBodyBytes: config.maxBodyBytes,
+        defaultMaxTokens: config.defaultMaxTokens,
       });
       const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: null });
       this.#server = server;

@@ -77,7 +77,7 @@ describe('placement', () => {
       chosen(
         place(busyB, { model: 'demo', placement: { mode: 'prefer', prefer_pools: ['b'], allow_fallback: false } }),
       ),
-      'wait',
+      'unavailable',
     );
     assert.equal(chosen(place(pools, { model: 'demo', exclude: new Set(['a']) })), 'b');
   });
@@ -99,16 +99,43 @@ describe('placement', () => {
     );
   });
 
-  test('waits rather than placing on a draining, unready, unreachable or full pool', () => {
-    for (const pool of [
-      view('a', { draining: true }),
-      view('a', { ready: false, state: 'starting' }),
-      view('a', {}, 0, false),
-      view('a', {}, 0, true, 2),
-      view('a', {}, 2),
-    ]) {
-      assert.equal(place([pool], { model: 'demo' }).kind, 'wait');
+  test('waits for a slot on a full pool, and for a start on a starting or draining one', () => {
+    for (const pool of [view('a', {}, 0, true, 2), view('a', {}, 2)]) {
+      assert.deepEqual(place([pool], { model: 'demo' }), {
+        kind: 'wait',
+        until: 'slot',
+        reason: 'every feasible pool is busy',
+      });
     }
+    for (const pool of [
+      view('a', { draining: true, state: 'draining' }),
+      view('a', { ready: false, state: 'starting' }),
+      view('a', { ready: false, state: 'provisioning' }),
+    ]) {
+      const placement = place([pool], { model: 'demo' });
+      assert.equal(placement.kind === 'wait' ? placement.until : placement.kind, 'start');
+    }
+    assert.equal(
+      chosen(place([view('a', {}, 2), view('b', { ready: false, state: 'starting' })], { model: 'demo' })),
+      'wait',
+    );
+  });
+
+  test('says at once, naming each pool, when nothing serving the model is up or coming', () => {
+    assert.deepEqual(
+      place(
+        [
+          view('a', { ready: false, state: 'offline' }),
+          view('b', { ready: false, state: 'failed', last_error: 'model file missing' }),
+          view('c', {}, 0, false),
+        ],
+        { model: 'demo' },
+      ),
+      {
+        kind: 'unavailable',
+        reason: 'pool a is offline; pool b is failed (model file missing); pool c: its pool-managerd does not answer',
+      },
+    );
   });
 
   test('is deterministic and only ever assigns a feasible pool (property)', () => {

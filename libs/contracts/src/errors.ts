@@ -13,6 +13,11 @@ export const errorCatalogue = {
     meaning: 'The task was evicted from a full queue by the drop-lru policy.',
   },
   INVALID_PARAMS: { status: 400, retriable: false, meaning: 'The request is malformed; the message names the field.' },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    retriable: false,
+    meaning: 'The request body is larger than the configured limit.',
+  },
   POOL_UNREADY: {
     status: 503,
     retriable: true,

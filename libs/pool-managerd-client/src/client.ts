@@ -167,7 +167,10 @@ export class PoolManagerdClient {
   }
 }
 
-/** pool-managerd's error envelope, or one describing what came instead. */
+/**
+ * pool-managerd's own error envelope; otherwise the engine's answer relayed as is: a 4xx is the client's error
+ * (INVALID_PARAMS, not retriable, no other pool would take it), anything else a failing engine.
+ */
 function refusal(status: number, text: string): ErrorEnvelope {
   let json: unknown = null;
   try {
@@ -177,7 +180,18 @@ function refusal(status: number, text: string): ErrorEnvelope {
   }
   const envelope = validate(ErrorEnvelopeSchema, json);
   if (envelope.ok) return envelope.value;
-  return errorEnvelope('POOL_UNAVAILABLE', `pool-managerd answered HTTP ${status}: ${text.slice(0, 200)}`);
+  const said = engineMessage(json) ?? text.slice(0, 300);
+  if (status >= 400 && status < 500)
+    return errorEnvelope('INVALID_PARAMS', `llama-server refused the request (HTTP ${status}): ${said}`, {
+      engine: 'llamacpp',
+    });
+  return errorEnvelope('WORKER_RESET', `llama-server answered HTTP ${status}: ${said}`, { engine: 'llamacpp' });
+}
+
+/** The message of llama-server's `{error: {message}}` answer, if that is what it is. */
+function engineMessage(json: unknown): string | null {
+  const error = (json as { error?: { message?: unknown } } | null)?.error;
+  return typeof error?.message === 'string' ? error.message : null;
 }
 
 async function* engineFrames(

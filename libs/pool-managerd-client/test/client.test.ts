@@ -70,6 +70,17 @@ describe('the pool-managerd client', () => {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           res.write('data: {"content":"a","stop":false}\n\n');
           // then silence: the caller aborts
+        } else if (req.url === '/v2/pools/picky/dispatch') {
+          // llama-server's own answer to a body it cannot take, relayed by pool-managerd as is.
+          res
+            .writeHead(400, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify({
+                error: { code: 400, message: 'Failed to parse grammar', type: 'invalid_request_error' },
+              }),
+            );
+        } else if (req.url === '/v2/pools/broken/dispatch') {
+          res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"out of memory"}}');
         } else res.writeHead(404).end('not json');
       });
     });
@@ -122,7 +133,7 @@ describe('the pool-managerd client', () => {
     }
   });
 
-  test('tells a refusal with pool-managerd’s envelope apart from a node that does not answer', async () => {
+  test('tells pool-managerd’s refusals, the engine’s client errors and its failures apart from a node that does not answer', async () => {
     const client = await PoolManagerdClient.create({ tls: null, requestTimeoutMs: 1000 });
     try {
       const signal = new AbortController().signal;
@@ -135,7 +146,21 @@ describe('the pool-managerd client', () => {
       });
       const odd = await client.dispatch(node.url, 'other', engine, { signal, correlationId: 'c' });
       assert.equal(odd.kind, 'refused');
-      assert.match(odd.kind === 'refused' ? odd.envelope.message : '', /HTTP 404: not json/);
+      assert.match(odd.kind === 'refused' ? odd.envelope.message : '', /HTTP 404\): not json/);
+      const picky = await client.dispatch(node.url, 'picky', engine, { signal, correlationId: 'c' });
+      assert.deepEqual(picky, {
+        kind: 'refused',
+        status: 400,
+        envelope: {
+          code: 'INVALID_PARAMS',
+          message: 'llama-server refused the request (HTTP 400): Failed to parse grammar',
+          retriable: false,
+          engine: 'llamacpp',
+        },
+      });
+      const broken = await client.dispatch(node.url, 'broken', engine, { signal, correlationId: 'c' });
+      assert.equal(broken.kind === 'refused' ? broken.envelope.code : broken.kind, 'WORKER_RESET');
+      assert.equal(broken.kind === 'refused' ? broken.envelope.retriable : null, true);
       const unreachable = await client.dispatch('http://127.0.0.1:1', 'p', engine, { signal, correlationId: 'c' });
       assert.equal(unreachable.kind, 'unreachable');
     } finally {

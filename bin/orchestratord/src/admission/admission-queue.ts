@@ -48,6 +48,8 @@ export class AdmissionQueue<T> {
     batch: new Map(),
   };
   #seq = 0;
+  /** Requeued work gets ever smaller sequence numbers: it is older than anything admitted. */
+  #front = -1;
 
   constructor(capacity: number, policy: AdmissionPolicy) {
     this.capacity = capacity;
@@ -85,6 +87,44 @@ export class AdmissionQueue<T> {
         ? this.#order.interactive.size - 1
         : this.#order.interactive.size + this.#order.batch.size - 1;
     return { kind: 'queued', position, evicted };
+  }
+
+  /**
+   * Put an admitted task back at the front of its priority and class (its dispatch was refused as busy): it keeps
+   * its place ahead of later work and is not counted against the capacity again.
+   */
+  requeue(entry: Queued<T>): void {
+    if (this.#order.interactive.has(entry.id) || this.#order.batch.has(entry.id))
+      throw new Error(`task ${entry.id} is already queued`);
+    const slot: Slot<T> = { entry, seq: this.#front-- };
+    this.#order[entry.priority].unshift(entry.id, slot);
+    const key = entry.class ?? '';
+    let members = this.#classes[entry.priority].get(key);
+    if (members === undefined) this.#classes[entry.priority].set(key, (members = new IndexedFifo()));
+    members.unshift(entry.id, slot);
+  }
+
+  /** Remove every task of a placement class (of both priorities), oldest first. */
+  removeClass(key: string): Queued<T>[] {
+    const removed: Queued<T>[] = [];
+    for (const priority of PRIORITIES) {
+      const members = this.#classes[priority].get(key);
+      if (members === undefined) continue;
+      for (const slot of [...members.values()]) {
+        this.#delete(slot);
+        removed.push(slot.entry);
+      }
+    }
+    return removed;
+  }
+
+  /** The oldest task of each class, interactive classes first. */
+  *heads(): IterableIterator<Queued<T>> {
+    for (const priority of PRIORITIES)
+      for (const members of this.#classes[priority].values()) {
+        const head = members.first;
+        if (head !== undefined) yield head.entry;
+      }
   }
 
   /** 0-based place among the tasks that start before it (diagnostics; O(n), not used per admission). */

@@ -42,6 +42,17 @@ export class IndexedFifo<V> {
     return true;
   }
 
+  /** Insert at the head (work that goes back to the front of the line); a key already present is refused. */
+  unshift(key: string, value: V): boolean {
+    if (this.#index.has(key)) return false;
+    const node: Node<V> = { key, value, prev: null, next: this.#head };
+    if (this.#head === null) this.#tail = node;
+    else this.#head.prev = node;
+    this.#head = node;
+    this.#index.set(key, node);
+    return true;
+  }
+
   delete(key: string): V | undefined {
     const node = this.#index.get(key);
     if (node === undefined) return undefined;

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
 import { fingerprint, matchesKey, presentedKey } from './auth.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
-import { correlation, sendError } from '@llama-orch/http';
+import { bodySizeLimit, browserGuard, correlation, hostsFor, sendError } from '@llama-orch/http';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { poolRoutes } from './routes/pools.ts';
@@ -16,6 +16,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // Outermost: every answer, 401s and SSE included, carries the correlation id.
   app.use(correlation(deps.log));
+  app.use(browserGuard({ allowedHosts: hostsFor(deps.bindHost), allowedOrigins: new Set(deps.allowedOrigins) }));
+  app.use(bodySizeLimit(deps.maxBodyBytes));
   if (deps.apiKeys.length > 0) {
     app.use(async (c, next) => {
       if (OPEN.has(c.req.path)) return next();

@@ -14,6 +14,11 @@ export interface AppDeps {
   readonly log: Logger;
   readonly version: string;
   readonly apiKeys: readonly string[];
+  /** The address it listens on: Host names are checked when it is loopback. */
+  readonly bindHost: string;
+  readonly allowedOrigins: readonly string[];
+  readonly maxBodyBytes: number;
+  readonly defaultMaxTokens: number;
 }
 
 export type { EdgeEnv as AppEnv } from '@llama-orch/http';

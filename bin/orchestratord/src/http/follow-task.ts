@@ -4,7 +4,8 @@ import type { Task } from '../tasks/task.ts';
 
 /**
  * Feed a task's events (replayed, then live) to `write` over an SSE stream, one at a time and in order, until
- * `write` says the stream is done or the client goes away — which calls `onGone` (the caller cancels the task).
+ * `write` says the stream is done or the client goes away — which calls `onGone` (the caller decides whether that
+ * cancels the task).
  */
 export async function followTask(
   stream: SSEStreamingApi,
@@ -18,9 +19,15 @@ export async function followTask(
     queue.push(event);
     wake?.();
   });
+  let gone = false;
+  const leave = (): void => {
+    if (gone) return;
+    gone = true;
+    onGone();
+  };
   stream.onAbort(() => {
     unsubscribe();
-    if (!task.ended) onGone();
+    leave();
     wake?.();
   });
   try {
@@ -36,5 +43,28 @@ export async function followTask(
     }
   } finally {
     unsubscribe();
+    leave();
   }
+}
+
+/**
+ * The task's first event (replayed if it already happened): a stream answer commits to 200 only once the task has
+ * started, so a task refused before its first event still gets a proper HTTP error. A client that goes away while
+ * waiting calls `onGone` (and resolves null).
+ */
+export function firstEvent(task: Task, signal: AbortSignal, onGone: () => void): Promise<TaskEvent | null> {
+  return new Promise((resolve) => {
+    const gone = (): void => {
+      unsubscribe();
+      onGone();
+      resolve(null);
+    };
+    const unsubscribe = task.subscribe((event) => {
+      queueMicrotask(() => unsubscribe());
+      signal.removeEventListener('abort', gone);
+      resolve(event);
+    });
+    if (signal.aborted) gone();
+    else signal.addEventListener('abort', gone, { once: true });
+  });
 }

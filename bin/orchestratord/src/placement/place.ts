@@ -29,11 +29,25 @@ export interface PlacementRequest {
 
 export type Placement =
   | { readonly kind: 'assigned'; readonly pool: PoolView; readonly reason: string }
-  | { readonly kind: 'wait'; readonly reason: string }
+  /** No slot now: a feasible pool is up but busy (`slot`), or none is up but one is coming (`start`). */
+  | { readonly kind: 'wait'; readonly until: 'slot' | 'start'; readonly reason: string }
+  /** Nothing can run it now and nothing is coming: every candidate is offline, failed or unreachable. */
+  | { readonly kind: 'unavailable'; readonly reason: string }
   | { readonly kind: 'impossible'; readonly code: 'INVALID_PARAMS' | 'MODEL_NOT_AVAILABLE'; readonly message: string };
 
 export const servesModel = (view: PoolView, model: string): boolean =>
   view.status.model === model || view.status.pool_id === model;
+/** States from which a pool may serve soon: being built, loading, or draining for a reload. */
+const COMING: ReadonlySet<string> = new Set(['provisioning', 'starting', 'draining']);
+const describe = (pools: readonly PoolView[]): string =>
+  [...pools]
+    .sort((a, b) => a.status.pool_id.localeCompare(b.status.pool_id))
+    .map((p) =>
+      p.available
+        ? `pool ${p.status.pool_id} is ${p.status.state}${p.status.last_error ? ` (${p.status.last_error})` : ''}`
+        : `pool ${p.status.pool_id}: its pool-managerd does not answer`,
+    )
+    .join('; ');
 const freeSlots = (view: PoolView): number => view.status.slots_total - view.leases - view.othersBusy;
 const load = (view: PoolView): number => (view.status.slots_total === 0 ? 1 : view.leases / view.status.slots_total);
 
@@ -78,10 +92,13 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
       code: 'INVALID_PARAMS',
       message: 'placement: every pool serving this model is excluded',
     };
-  const feasible = candidates.filter((p) => p.available && p.status.ready && !p.status.draining && freeSlots(p) > 0);
+  const up = candidates.filter((p) => p.available && p.status.ready && !p.status.draining);
+  const feasible = up.filter((p) => freeSlots(p) > 0);
   if (feasible.length === 0) {
-    const up = candidates.some((p) => p.available && p.status.ready && !p.status.draining);
-    return { kind: 'wait', reason: up ? 'every feasible pool is busy' : 'no feasible pool is ready' };
+    if (up.length > 0) return { kind: 'wait', until: 'slot', reason: 'every feasible pool is busy' };
+    const coming = candidates.filter((p) => p.available && COMING.has(p.status.state));
+    if (coming.length > 0) return { kind: 'wait', until: 'start', reason: describe(coming) };
+    return { kind: 'unavailable', reason: describe(candidates) };
   }
   const sorted = [...feasible].sort(
     (a, b) =>
@@ -91,7 +108,7 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
       a.status.pool_id.localeCompare(b.status.pool_id),
   );
   const chosen = sorted[0];
-  if (chosen === undefined) return { kind: 'wait', reason: 'no feasible pool' };
+  if (chosen === undefined) return { kind: 'wait', until: 'slot', reason: 'no feasible pool' };
   const reason =
     chosen.status.pool_id === request.affinity
       ? 'session affinity'

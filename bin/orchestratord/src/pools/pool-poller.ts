@@ -72,6 +72,25 @@ export class PoolPoller {
     return this.#loop.stop();
   }
 
+  /**
+   * A dispatch to a pool was refused or failed before its first token: until the node's next poll says otherwise,
+   * treat the pool as `busy` (its slots are someone else's) or `down` (coming back, maybe: it waits as starting).
+   */
+  distrust(poolId: string, how: 'busy' | 'down'): void {
+    for (const [node, snapshot] of this.#snapshots) {
+      const pool = snapshot.pools.find((p) => p.pool_id === poolId);
+      if (pool === undefined) continue;
+      if (how === 'busy') {
+        this.#ledger.observe(poolId, pool.slots_total, 0);
+        return;
+      }
+      const down: PoolStatus = { ...pool, state: 'starting', ready: false };
+      this.#snapshots.set(node, { ...snapshot, pools: snapshot.pools.map((p) => (p === pool ? down : p)) });
+      void this.#loop.trigger();
+      return;
+    }
+  }
+
   /** Pool views with our own lease counts; the first node to report a pool id owns it. */
   views(): PoolView[] {
     const seen = new Set<string>();

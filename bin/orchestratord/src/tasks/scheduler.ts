@@ -2,7 +2,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { errorEnvelope, type ErrorEnvelope } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
-import { AdmissionQueue, type AdmissionPolicy } from '../admission/admission-queue.ts';
+import { AdmissionQueue, type AdmissionPolicy, type Queued } from '../admission/admission-queue.ts';
 import type { OrchMetrics } from '../metrics.ts';
 import { place, type Placement, type PoolView } from '../placement/place.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
@@ -10,7 +10,7 @@ import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
 import { Task, type TaskSpec } from './task.ts';
-import { TaskRunner, taskContext } from './task-runner.ts';
+import { TaskRunner, taskContext, type AttemptOutcome } from './task-runner.ts';
 import { TaskTable } from './task-table.ts';
 
 export type Admission =
@@ -20,7 +20,7 @@ export type Admission =
 const tracer = trace.getTracer('orchestratord');
 
 /** Tasks with the same model and placement request are feasible on the same pools: one queue class. */
-const placementClass = (spec: TaskSpec): string => JSON.stringify([spec.model, spec.placement ?? null]);
+const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement'>): string => JSON.stringify([spec.model, spec.placement ?? null]);
 
 /**
  * Admission and placement. A task runs as soon as a feasible pool has a free slot (the slot ledger counts ours and
@@ -36,6 +36,14 @@ export class Scheduler {
   readonly #runner: TaskRunner;
   readonly #admitted = { interactive: 0, batch: 0 };
   readonly #serviceTimes = new ServiceTimes();
+  readonly #retries: number;
+  readonly #poolWaitMs: number;
+  readonly #reconnectGraceMs: number;
+  readonly #log: Logger;
+  /** Failed dispatch attempts per running or requeued task. */
+  readonly #failures = new Map<string, number>();
+  /** Since when each queue class has found no pool up (its head waits for a start, or nothing can run it). */
+  readonly #stalledSince = new Map<string, number>();
   #stopped = false;
 
   constructor(options: {
@@ -47,12 +55,21 @@ export class Scheduler {
     sessions: SessionStore;
     metrics: OrchMetrics;
     log: Logger;
+    /** Dispatch failures a task may have before its first token (each goes back to the queue). */
     retries: number;
+    /** How long queued tasks wait while no pool for them is up (starting, reloading, restarting). */
+    poolWaitMs: number;
+    /** How long a task nobody follows any more runs on before it is canceled (a client may reconnect). */
+    reconnectGraceMs: number;
   }) {
     this.#queue = new AdmissionQueue(options.capacity, options.policy);
     this.#poller = options.poller;
     this.#sessions = options.sessions;
     this.#metrics = options.metrics;
+    this.#retries = options.retries;
+    this.#poolWaitMs = options.poolWaitMs;
+    this.#reconnectGraceMs = options.reconnectGraceMs;
+    this.#log = options.log;
     this.#runner = new TaskRunner({
       client: options.client,
       ledger: options.ledger,
@@ -60,10 +77,7 @@ export class Scheduler {
       metrics: options.metrics,
       serviceTimes: this.#serviceTimes,
       log: options.log,
-      retries: options.retries,
-      replace: (task, exclude) => this.#placement(task, this.views(), exclude),
       queueDepth: () => this.#queue.size,
-      onSlotFreed: () => this.pump(),
     });
   }
 
@@ -83,12 +97,11 @@ export class Scheduler {
     return this.#tasks.get(id);
   }
 
-  #placement(task: Task, views: readonly PoolView[], exclude?: ReadonlySet<string>): Placement {
+  #placement(task: Task, views: readonly PoolView[]): Placement {
     return place(views, {
       model: task.spec.model,
       placement: task.spec.placement,
       affinity: this.#sessions.affinity(task.spec.sessionId),
-      ...(exclude ? { exclude } : {}),
     });
   }
 
@@ -127,12 +140,16 @@ export class Scheduler {
       this.#metrics.rejected.inc({ reason: placement.code });
       return { kind: 'refused', envelope: errorEnvelope(placement.code, placement.message) };
     }
-    const outcome = this.#queue.enqueue({
-      id: spec.id,
-      priority: spec.priority,
-      item: task,
-      class: placementClass(spec),
-    });
+    if (placement.kind === 'unavailable') {
+      this.#metrics.rejected.inc({ reason: 'POOL_UNAVAILABLE' });
+      return {
+        kind: 'refused',
+        envelope: errorEnvelope('POOL_UNAVAILABLE', `no pool can serve ${spec.model} now: ${placement.reason}`, {
+          retry_after_ms: 1000,
+        }),
+      };
+    }
+    const outcome = this.#queue.enqueue(this.#entry(task));
     if (outcome.kind === 'rejected') {
       const retry = Math.min(
         30_000,
@@ -150,6 +167,7 @@ export class Scheduler {
     }
     if (outcome.evicted) this.#evict(outcome.evicted.item);
     this.#tasks.add(task, (expired) => this.#expire(expired));
+    task.onEnd(() => this.#failures.delete(task.id));
     this.#metrics.enqueued.inc({ priority: spec.priority });
     this.#admitted[spec.priority] += 1;
     const total = this.#admitted.interactive + this.#admitted.batch;
@@ -163,6 +181,10 @@ export class Scheduler {
     this.#updateGauges();
     this.pump();
     return { kind: 'admitted', task, position: outcome.position, predictedStartMs };
+  }
+
+  #entry(task: Task): Queued<Task> {
+    return { id: task.id, priority: task.spec.priority, item: task, class: placementClass(task.spec) };
   }
 
   #evict(task: Task): void {
@@ -179,6 +201,21 @@ export class Scheduler {
     task.fail('DEADLINE_UNMET', `no slot freed within deadline_ms ${task.spec.deadlineMs ?? 0}`);
   }
 
+  /**
+   * A client follows a task's events. When the last one leaves, the task is canceled after the reconnect grace
+   * unless someone follows it again by then; one viewer of several leaving cancels nothing.
+   */
+  follow(task: Task): () => void {
+    const leave = task.addViewer();
+    return () => {
+      leave();
+      if (task.ended || task.viewers > 0) return;
+      setTimeout(() => {
+        if (!task.ended && task.viewers === 0) this.cancel(task.id, 'disconnect');
+      }, this.#reconnectGraceMs).unref();
+    };
+  }
+
   /** Cancel: a queued task leaves the queue; a running one stops at once (no token follows). */
   cancel(id: string, reason: 'client' | 'disconnect'): boolean {
     const task = this.#tasks.get(id);
@@ -192,30 +229,98 @@ export class Scheduler {
 
   /**
    * Start every queued task that can run now. Called on admission, slot release and each poll; each round asks
-   * placement once per queue class head, with one view of the pools.
+   * placement once per queue class head, with one view of the pools. A class that has found no pool up for longer
+   * than the pool wait ends with a retriable POOL_UNAVAILABLE.
    */
   pump(): void {
     if (this.#stopped) return;
     for (;;) {
       const views = this.views();
-      const assigned = new Map<string, PoolView>();
+      const placements = new Map<string, Placement>();
       const entry = this.#queue.take((candidate) => {
         const placement = this.#placement(candidate.item, views);
-        if (placement.kind === 'assigned') assigned.set(candidate.id, placement.pool);
+        placements.set(candidate.id, placement);
         return placement.kind === 'assigned';
       });
-      const pool = entry === null ? undefined : assigned.get(entry.id);
-      if (entry === null || pool === undefined) break;
-      this.#metrics.placements.inc({ outcome: 'assigned' });
-      tracer
-        .startSpan(
-          'placement',
-          { attributes: { 'pool.id': pool.status.pool_id, 'pool.node': pool.nodeUrl } },
-          taskContext(entry.item),
-        )
-        .end();
+      const placement = entry === null ? undefined : placements.get(entry.id);
+      if (entry === null || placement?.kind !== 'assigned') {
+        this.#checkStalls(placements);
+        return;
+      }
+      this.#stalledSince.delete(entry.class ?? '');
+      this.#start(entry.item, placement.pool);
+    }
+  }
+
+  #start(task: Task, pool: PoolView): void {
+    this.#metrics.placements.inc({ outcome: 'assigned' });
+    tracer
+      .startSpan(
+        'placement',
+        { attributes: { 'pool.id': pool.status.pool_id, 'pool.node': pool.nodeUrl } },
+        taskContext(task),
+      )
+      .end();
+    this.#updateGauges();
+    task.state = 'running';
+    const firstAttempt = !this.#failures.has(task.id);
+    void this.#runner.attempt(task, pool, firstAttempt).then((outcome) => {
+      if (outcome.kind === 'requeue') this.#requeue(task, outcome);
+      else this.#failures.delete(task.id);
+      setImmediate(() => this.pump());
+    });
+  }
+
+  /** A dispatch that sent nothing goes back to the front of the queue; failures count against the retries. */
+  #requeue(task: Task, outcome: AttemptOutcome & { kind: 'requeue' }): void {
+    if (task.ended || this.#stopped) return;
+    this.#poller.distrust(outcome.poolId, outcome.why === 'busy' ? 'busy' : 'down');
+    if (outcome.why === 'failed') {
+      const failures = (this.#failures.get(task.id) ?? 0) + 1;
+      this.#failures.set(task.id, failures);
+      if (failures > this.#retries) {
+        this.#failures.delete(task.id);
+        task.fail(
+          'POOL_UNAVAILABLE',
+          `no pool could run the task (${failures} attempts failed before the first token; last: ${outcome.reason})`,
+          { retry_after_ms: 1000 },
+        );
+        return;
+      }
+    }
+    task.state = 'queued';
+    this.#queue.requeue(this.#entry(task));
+    this.#updateGauges();
+  }
+
+  /** Classes whose head found no pool up: note since when; past the pool wait, end all their tasks. */
+  #checkStalls(placements: ReadonlyMap<string, Placement>): void {
+    const now = Date.now();
+    for (const head of [...this.#queue.heads()]) {
+      const placement = placements.get(head.id);
+      if (placement === undefined) continue;
+      const key = head.class ?? '';
+      const stalled = placement.kind === 'unavailable' || (placement.kind === 'wait' && placement.until === 'start');
+      if (!stalled) {
+        this.#stalledSince.delete(key);
+        continue;
+      }
+      const since = this.#stalledSince.get(key) ?? now;
+      this.#stalledSince.set(key, since);
+      if (now - since < this.#poolWaitMs) continue;
+      this.#stalledSince.delete(key);
+      const reason = placement.reason;
+      const tasks = this.#queue.removeClass(key);
       this.#updateGauges();
-      void this.#runner.run(entry.item, pool);
+      this.#log.warn({ model: head.item.spec.model, tasks: tasks.length, reason }, 'no pool came up in time');
+      for (const { item } of tasks)
+        item.fail(
+          'POOL_UNAVAILABLE',
+          `no pool for ${item.spec.model} came up within ${this.#poolWaitMs} ms: ${reason}`,
+          {
+            retry_after_ms: 1000,
+          },
+        );
     }
   }
 

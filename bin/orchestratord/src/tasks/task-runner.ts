@@ -2,7 +2,7 @@ import { context, propagation, trace, type Span } from '@opentelemetry/api';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import type { OrchMetrics } from '../metrics.ts';
-import type { Placement, PoolView } from '../placement/place.ts';
+import type { PoolView } from '../placement/place.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import type { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
@@ -11,6 +11,7 @@ import type { Task } from './task.ts';
 /** A `metrics` event follows every this many tokens. */
 const METRICS_EVERY_TOKENS = 32;
 const tracer = trace.getTracer('orchestratord');
+const DONE: AttemptOutcome = { kind: 'done' };
 
 export interface TaskRunnerDeps {
   readonly client: PoolManagerdClient;
@@ -19,14 +20,17 @@ export interface TaskRunnerDeps {
   readonly metrics: OrchMetrics;
   readonly serviceTimes: ServiceTimes;
   readonly log: Logger;
-  /** Dispatch attempts after the first, each on another pool, while no token was sent. */
-  readonly retries: number;
-  /** Placement for a retry, excluding the pools that already failed this task. */
-  readonly replace: (task: Task, exclude: ReadonlySet<string>) => Placement;
   readonly queueDepth: () => number;
-  /** A slot was released: queued work may start. */
-  readonly onSlotFreed: () => void;
 }
+
+/**
+ * How one dispatch attempt ended: the task reached its terminal event, or it never started and goes back to the
+ * queue — `busy` (the pool's slots were taken by someone else: not a failure) or `failed` (refused as unready,
+ * unreachable, or broken before the first token: counted against the task's retries).
+ */
+export type AttemptOutcome =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'requeue'; readonly why: 'busy' | 'failed'; readonly poolId: string; readonly reason: string };
 
 /** The span context of a task, for its child spans. */
 export function taskContext(task: Task): ReturnType<typeof context.active> {
@@ -34,8 +38,9 @@ export function taskContext(task: Task): ReturnType<typeof context.active> {
 }
 
 /**
- * Runs one placed task to its terminal event: dispatch through pool-managerd with a slot held, relay the engine's
- * frames as task events, retry on another pool while nothing was sent, and end the task exactly once.
+ * Runs one placed task on one pool: dispatch through pool-managerd with a slot held, relay the engine's frames as
+ * task events, and end the task exactly once — or hand it back for the queue when nothing was sent. A refusal that
+ * is the client's fault (the engine's 4xx) ends the task with that error at once; no other pool would take it.
  */
 export class TaskRunner {
   readonly #deps: TaskRunnerDeps;
@@ -44,23 +49,8 @@ export class TaskRunner {
     this.#deps = deps;
   }
 
-  async run(task: Task, first: PoolView): Promise<void> {
-    const tried = new Set<string>();
-    let pool: PoolView | null = first;
-    task.state = 'running';
-    for (let attempt = 0; pool !== null && attempt <= this.#deps.retries; attempt += 1) {
-      tried.add(pool.status.pool_id);
-      if ((await this.#attempt(task, pool, attempt === 0)) === 'done') return;
-      const next = this.#deps.replace(task, tried);
-      pool = next.kind === 'assigned' ? next.pool : null;
-    }
-    task.fail('POOL_UNAVAILABLE', 'no pool could run the task (every attempt failed before the first token)', {
-      retry_after_ms: 1000,
-    });
-  }
-
-  /** One attempt on one pool: 'done' when the task reached its terminal event, 'retry' when it may try elsewhere. */
-  async #attempt(task: Task, pool: PoolView, firstAttempt: boolean): Promise<'done' | 'retry'> {
+  /** One attempt on one pool; the slot is released however it ends. */
+  async attempt(task: Task, pool: PoolView, firstAttempt: boolean): Promise<AttemptOutcome> {
     const { metrics, log: rootLog } = this.#deps;
     const poolId = pool.status.pool_id;
     const priority = task.spec.priority;
@@ -80,33 +70,47 @@ export class TaskRunner {
     try {
       const headers: Record<string, string> = {};
       propagation.inject(trace.setSpan(context.active(), dispatchSpan), headers);
-      const answer = await this.#deps.client.dispatch(pool.nodeUrl, poolId, task.spec.engine, {
+      const answer = await this.#deps.client.dispatch(pool.nodeUrl, poolId, task.engine, {
         signal: task.abort.signal,
         correlationId: task.id,
         headers,
       });
       dispatchSpan.setAttribute('dispatch.outcome', answer.kind);
       dispatchSpan.end();
-      if (answer.kind !== 'streaming') {
-        if (task.ended) return 'done';
+      if (task.ended) return DONE;
+      if (answer.kind === 'unreachable') {
+        log.warn({ reason: answer.reason }, 'dispatch refused before the first token');
+        return { kind: 'requeue', why: 'failed', poolId, reason: answer.reason };
+      }
+      if (answer.kind === 'refused') {
+        const { envelope } = answer;
         log.warn(
-          answer.kind === 'refused'
-            ? { status: answer.status, code: answer.envelope.code, reason: answer.envelope.message }
-            : { reason: answer.reason },
+          { status: answer.status, code: envelope.code, reason: envelope.message },
           'dispatch refused before the first token',
         );
-        return 'retry';
+        if (envelope.retriable === false) {
+          task.fail(envelope.code, envelope.message, envelope.engine === undefined ? {} : { engine: envelope.engine });
+          return DONE;
+        }
+        return {
+          kind: 'requeue',
+          why: envelope.code === 'REPLICA_EXHAUSTED' ? 'busy' : 'failed',
+          poolId,
+          reason: envelope.message,
+        };
       }
-      // `started` names the pool that accepted the task, so it is sent only once a dispatch is answered.
-      task.emit({
-        event: 'started',
-        data: {
-          queue_position: 0,
-          predicted_start_ms: 0,
-          pool_id: poolId,
-          ...(pool.status.engine_version ? { engine_version: pool.status.engine_version } : {}),
-        },
-      });
+      // `started` names the pool that accepted the task, so it is sent only once a dispatch is answered (and once:
+      // a stream that broke before its first token may be requeued and start again elsewhere).
+      if (task.events.every((e) => e.event !== 'started'))
+        task.emit({
+          event: 'started',
+          data: {
+            queue_position: 0,
+            predicted_start_ms: 0,
+            pool_id: poolId,
+            ...(pool.status.engine_version ? { engine_version: pool.status.engine_version } : {}),
+          },
+        });
       metrics.started.inc({ pool_id: poolId, priority });
       streamSpan = tracer.startSpan('stream', { attributes: { 'pool.id': poolId } }, taskContext(task));
       for await (const frame of answer.frames) {
@@ -133,7 +137,7 @@ export class TaskRunner {
           });
         }
       }
-      if (task.ended) return 'done';
+      if (task.ended) return DONE;
       const decodeMs = firstTokenAt === null ? 0 : Date.now() - firstTokenAt;
       const tokensOut = task.tokensOut();
       metrics.tokensOut.inc({ pool_id: poolId }, tokensOut);
@@ -144,18 +148,18 @@ export class TaskRunner {
         event: 'end',
         data: { tokens_out: tokensOut, decode_ms: decodeMs, tokens_in: tokensIn, finish_reason: finishReason },
       });
-      return 'done';
+      return DONE;
     } catch (error) {
-      if (task.ended) return 'done';
+      if (task.ended) return DONE;
       if (firstTokenAt === null && !task.abort.signal.aborted) {
-        log.warn({ err: error }, 'dispatch failed before the first token; trying another pool');
-        return 'retry';
+        log.warn({ err: error }, 'dispatch failed before the first token; back to the queue');
+        return { kind: 'requeue', why: 'failed', poolId, reason: (error as Error).message };
       }
       task.fail(
         'WORKER_RESET',
         `the stream from pool ${poolId} broke after ${task.tokensOut()} tokens: ${(error as Error).message}`,
       );
-      return 'done';
+      return DONE;
     } finally {
       dispatchSpan.end();
       streamSpan?.setAttribute('tokens_out', task.tokensOut());
@@ -163,7 +167,6 @@ export class TaskRunner {
       lease.release();
       if (task.spec.sessionId !== undefined && task.ended)
         this.#deps.sessions.recordTurn(task.spec.sessionId, poolId, task.tokensOut() > 0);
-      setImmediate(this.#deps.onSlotFreed);
     }
   }
 }

@@ -2,6 +2,7 @@ import { errorEnvelope, type ErrorEnvelope } from '@llama-orch/contracts';
 import type { Task } from './task.ts';
 
 const FINISHED_TASK_TTL_MS = 5 * 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The tasks this orchestratord knows, by id: live ones, and finished ones for a while (so a late client can still
@@ -30,12 +31,21 @@ export class TaskTable {
   add(task: Task, onDeadline: (task: Task) => void): void {
     this.#tasks.set(task.id, task);
     const deadlineMs = task.spec.deadlineMs;
-    if (deadlineMs !== undefined)
-      this.#deadlines.set(
-        task.id,
-        setTimeout(() => onDeadline(task), deadlineMs),
-      );
+    if (deadlineMs !== undefined) this.#arm(task, Date.now() + deadlineMs, onDeadline);
     task.onEnd(() => this.#settle(task));
+  }
+
+  /** Node's timers fire at once past 2^31−1 ms (~24.8 days): a longer deadline is reached in steps. */
+  #arm(task: Task, at: number, onDeadline: (task: Task) => void): void {
+    const left = at - Date.now();
+    const step = Math.min(Math.max(0, left), MAX_TIMER_MS);
+    this.#deadlines.set(
+      task.id,
+      setTimeout(() => {
+        if (at - Date.now() > 0) this.#arm(task, at, onDeadline);
+        else onDeadline(task);
+      }, step),
+    );
   }
 
   /** Every task not yet ended. */

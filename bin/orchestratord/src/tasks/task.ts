@@ -28,7 +28,8 @@ export type TaskState = 'queued' | 'running' | 'done';
  * exactly one terminal event, after which nothing is recorded or sent.
  */
 export class Task {
-  readonly spec: TaskSpec;
+  /** What the task asked for, less the engine request (released when the task ends; see `engine`). */
+  readonly spec: Omit<TaskSpec, 'engine'>;
   readonly admittedAt = Date.now();
   readonly abort = new AbortController();
   state: TaskState = 'queued';
@@ -39,9 +40,35 @@ export class Task {
   readonly #listeners = new Set<(event: TaskEvent) => void>();
   #tokens = 0;
   #ended = false;
+  #engine: TaskSpec['engine'] | null;
+  #viewers = 0;
 
   constructor(spec: TaskSpec) {
-    this.spec = spec;
+    const { engine, ...rest } = spec;
+    this.spec = rest;
+    this.#engine = engine;
+  }
+
+  /** The engine request; dropped once the task ends, so finished tasks kept for replay hold no prompt. */
+  get engine(): TaskSpec['engine'] {
+    if (this.#engine === null) throw new Error(`task ${this.id} has ended; its engine request is released`);
+    return this.#engine;
+  }
+
+  /** Clients following the task's event stream now. */
+  get viewers(): number {
+    return this.#viewers;
+  }
+
+  /** A client started following the task; the function it returns says it left (once). */
+  addViewer(): () => void {
+    this.#viewers += 1;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.#viewers -= 1;
+    };
   }
 
   get id(): string {
@@ -62,6 +89,7 @@ export class Task {
     if (event.event === 'token') this.#tokens += 1;
     if (terminalEvents.has(event.event)) {
       this.#ended = true;
+      this.#engine = null;
       this.state = 'done';
       const outcome =
         event.event === 'end'

@@ -6,12 +6,13 @@ import {
   CompletionRequestSchema,
   errorEnvelope,
   toOpenAIError,
+  type ErrorEnvelope,
   type TaskEvent,
 } from '@llama-orch/contracts';
 import type { Task, TaskSpec } from '../../tasks/task.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { readBody, sendError } from '@llama-orch/http';
-import { followTask } from '../follow-task.ts';
+import { firstEvent, followTask } from '../follow-task.ts';
 
 type Kind = 'chat' | 'completion';
 
@@ -48,6 +49,14 @@ function chunk(
   };
 }
 
+/** The HTTP answer of a task that ended in an error. */
+const envelopeOf = (event: TaskEvent & { event: 'error' }): ErrorEnvelope =>
+  errorEnvelope(
+    event.data.code,
+    event.data.message,
+    event.data.retry_after_ms !== undefined ? { retry_after_ms: event.data.retry_after_ms } : {},
+  );
+
 /** Wait for a task's terminal event, collecting its text. */
 function collect(task: Task): Promise<{ text: string; last: TaskEvent }> {
   return new Promise((resolve) => {
@@ -73,6 +82,9 @@ async function complete(c: Context<AppEnv>, deps: AppDeps, kind: Kind): Promise<
   };
   const includeUsage = request.stream_options?.include_usage === true;
   const engineBody: Record<string, unknown> = { ...request, stream: true, stream_options: { include_usage: true } };
+  // Without a cap a request runs to the end of the context: the configured default bounds it.
+  if (engineBody['max_tokens'] == null && engineBody['max_completion_tokens'] == null)
+    engineBody['max_tokens'] = deps.defaultMaxTokens;
   if (kind === 'completion' && Array.isArray(request['prompt']))
     engineBody['prompt'] = (request['prompt'] as string[])[0];
   const engine: TaskSpec['engine'] =
@@ -99,15 +111,7 @@ async function complete(c: Context<AppEnv>, deps: AppDeps, kind: Kind): Promise<
     c.req.raw.signal.addEventListener('abort', abort, { once: true });
     const { text, last } = await collect(task);
     c.req.raw.signal.removeEventListener('abort', abort);
-    if (last.event === 'error')
-      return sendError(
-        c,
-        errorEnvelope(
-          last.data.code,
-          last.data.message,
-          last.data.retry_after_ms !== undefined ? { retry_after_ms: last.data.retry_after_ms } : {},
-        ),
-      );
+    if (last.event === 'error') return sendError(c, envelopeOf(last));
     const end = last as TaskEvent & { event: 'end' };
     const usage = {
       prompt_tokens: end.data.tokens_in ?? 0,
@@ -134,6 +138,8 @@ async function complete(c: Context<AppEnv>, deps: AppDeps, kind: Kind): Promise<
     });
   }
 
+  const first = await firstEvent(task, c.req.raw.signal, () => void deps.scheduler.cancel(id, 'disconnect'));
+  if (first?.event === 'error') return sendError(c, envelopeOf(first));
   return streamSSE(c, async (stream) => {
     const send = (data: unknown): Promise<void> => stream.writeSSE({ data: JSON.stringify(data) });
     await followTask(

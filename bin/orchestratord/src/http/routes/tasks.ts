@@ -41,15 +41,10 @@ export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: stri
   return streamSSE(c, async (stream) => {
     const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     try {
-      await followTask(
-        stream,
-        task,
-        () => deps.scheduler.cancel(taskId, 'disconnect'),
-        async (event) => {
-          await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
-          return event.event === 'end' || event.event === 'error' ? 'done' : 'more';
-        },
-      );
+      await followTask(stream, task, deps.scheduler.follow(task), async (event) => {
+        await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
+        return event.event === 'end' || event.event === 'error' ? 'done' : 'more';
+      });
     } finally {
       clearInterval(keepAlive);
     }

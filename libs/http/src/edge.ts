@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { errorEnvelope, httpStatusOf, toOpenAIError, validate, type ErrorEnvelope } from '@llama-orch/contracts';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { jsonDepthExceeds } from './json-depth.ts';
+
+/** Hono variables every route of both daemons can rely on. */
+export interface EdgeEnv {
+  Variables: { correlationId: string; log: Logger };
+}
+
+const CORRELATION = /^[A-Za-z0-9._:-]{1,128}$/;
+/** No request of ours nests this deep; a body that does is refused before it is parsed. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Echo a valid `X-Correlation-Id` or make one, on every answer; bind it to the request's logger. */
+export function correlation(log: Logger): MiddlewareHandler<EdgeEnv> {
+  return async (c, next) => {
+    const given = c.req.header('x-correlation-id');
+    const correlationId = given !== undefined && CORRELATION.test(given) ? given : randomUUID();
+    c.set('correlationId', correlationId);
+    c.set('log', log.child({ correlation_id: correlationId }));
+    c.header('X-Correlation-Id', correlationId);
+    await next();
+  };
+}
+
+/**
+ * The one place an error becomes an HTTP answer: the envelope (OpenAI's shape on /v1 routes), the status from
+ * the catalogue, and Retry-After / X-Backoff-Ms on a 429.
+ */
+export function sendError<E extends EdgeEnv>(c: Context<E>, envelope: ErrorEnvelope): Response {
+  const status = httpStatusOf(envelope.code) as ContentfulStatusCode;
+  if (envelope.retry_after_ms !== undefined && status === 429) {
+    c.header('Retry-After', String(Math.max(1, Math.ceil(envelope.retry_after_ms / 1000))));
+    c.header('X-Backoff-Ms', String(envelope.retry_after_ms));
+  }
+  if (c.req.path.startsWith('/v1/')) {
+    const param = /^([A-Za-z_][\w.[\]]*): /.exec(envelope.message)?.[1] ?? null;
+    return c.json(toOpenAIError(envelope, param), status);
+  }
+  return c.json(envelope, status);
+}
+
+/** Read and validate a JSON body; a bad body is a value naming the field, never a throw. */
+export async function readBody<S extends z.ZodType, E extends EdgeEnv>(
+  c: Context<E>,
+  schema: S,
+): Promise<{ ok: true; value: z.output<S> } | { ok: false; envelope: ErrorEnvelope }> {
+  let json: unknown;
+  try {
+    const text = await c.req.text();
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH))
+      return {
+        ok: false,
+        envelope: errorEnvelope('INVALID_PARAMS', `body: nested deeper than ${MAX_JSON_DEPTH} levels`),
+      };
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, envelope: errorEnvelope('INVALID_PARAMS', 'body: not valid JSON') };
+  }
+  const checked = validate(schema, json);
+  if (!checked.ok) return { ok: false, envelope: errorEnvelope('INVALID_PARAMS', checked.message) };
+  return { ok: true, value: checked.value };
+}
