@@ -26,6 +26,14 @@ export function hostsFor(bindHost: string): ReadonlySet<string> | null {
   return isLoopbackHost(bindHost) ? new Set([...LOOPBACK_NAMES, bindHost.toLowerCase()]) : null;
 }
 
+const originHost = (origin: string): string | null => {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return null;
+  }
+};
+
 const hostName = (host: string): string => host.toLowerCase().replace(/:\d+$/, '');
 
 /**
@@ -40,12 +48,7 @@ export function browserGuard(options: BrowserGuardOptions): MiddlewareHandler<Ed
       return sendError(c, errorEnvelope('FORBIDDEN', `Host ${host || '(none)'} is not a name this server answers to`));
     const origin = c.req.header('origin');
     if (origin !== undefined && origin !== 'null') {
-      let same = false;
-      try {
-        same = new URL(origin).host.toLowerCase() === host.toLowerCase();
-      } catch {
-        same = false;
-      }
+      const same = originHost(origin) === host.toLowerCase();
       if (!same && !options.allowedOrigins.has(origin))
         return sendError(c, errorEnvelope('FORBIDDEN', `Origin ${origin} is not allowed to call this API`));
     } else if (origin === 'null') {
