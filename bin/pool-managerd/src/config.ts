@@ -1,6 +1,10 @@
+import { homedir, hostname } from 'node:os';
 import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { describeIssues, validate } from '@llama-orch/contracts';
+import { loadNodeConfig, nodeIdFromHostname, type ResolvedNodeConfig } from '@llama-orch/config';
+import { describeIssues, validate, type PoolConfig } from '@llama-orch/contracts';
+import { DEFAULT_HF_ENDPOINT } from '@llama-orch/provisioning';
 
 const BindAddrSchema = z
   .string()
@@ -23,37 +27,82 @@ const EnvSchema = z.object({
   POOL_MANAGERD_TLS_CA: z.string().min(1).optional(),
   LLORCH_CONFIG: z.string().min(1).optional(),
   ENGINE_PROVISIONER_CACHE_DIR: z.string().min(1).optional(),
+  HF_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export interface PoolManagerdConfig {
+/** HOME: one box, loopback, TLS optional. CLOUD: mutual TLS required (ARCHITECTURE §5). */
+export type Profile = 'home' | 'cloud';
+
+export type TlsFiles = { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined };
+
+/** What the environment says, before any file is read. */
+export interface EnvSettings {
+  readonly profile: Profile;
   readonly host: string;
   readonly port: number;
-  readonly profile: 'home' | 'cloud';
-  /** Set by POOL_MANAGERD_RUNTIME_DIR; else taken from the pool config (or the default) at start-up. */
+  readonly tls: TlsFiles | null;
+  /** POOL_MANAGERD_RUNTIME_DIR; else the pool config's (or the default) once the file is read. */
   readonly runtimeDir: string | undefined;
   readonly nodeId: string | undefined;
   readonly watchIntervalMs: number;
   readonly healthIntervalMs: number;
   readonly gpuDiscoveryIntervalMs: number;
-  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined } | null;
   readonly poolConfigFile: string | undefined;
   readonly cacheDir: string | undefined;
+  readonly hfEndpoint: string;
   readonly logLevel: string;
   /** The environment engines and nvidia-smi run in. */
-  readonly env: NodeJS.ProcessEnv;
+  readonly env: Readonly<NodeJS.ProcessEnv>;
 }
 
-export type ConfigOutcome =
-  { readonly ok: true; readonly config: PoolManagerdConfig } | { readonly ok: false; readonly message: string };
+/** The pools this process provisions and runs itself (HOME, LLORCH_CONFIG set). */
+export interface InProcessSetup {
+  readonly configFile: string;
+  readonly cacheDir: string;
+  readonly engine: ResolvedNodeConfig['engine'];
+  readonly pools: readonly PoolConfig[];
+}
+
+/** pool-managerd's whole configuration, resolved once at start-up and frozen. */
+export interface PoolManagerdConfig extends Omit<EnvSettings, 'runtimeDir' | 'nodeId' | 'cacheDir'> {
+  readonly nodeId: string;
+  readonly runtimeDir: string;
+  /** `<runtimeDir>/engines`: the handoff files watched. */
+  readonly handoffDir: string;
+  /** null: this node only watches handoff files that an engine-provisioner elsewhere writes. */
+  readonly inProcess: InProcessSetup | null;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly config: T } | { readonly ok: false; readonly message: string };
+
+/** Facts of the machine the defaults come from (injectable for tests). */
+export interface HostContext {
+  readonly hostname: string;
+  readonly homeDir: string;
+}
 
 export function isLoopback(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '');
   return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
 }
 
+const TLS_VARS = ['POOL_MANAGERD_TLS_CERT', 'POOL_MANAGERD_TLS_KEY', 'POOL_MANAGERD_TLS_CA'] as const;
+
+/** What each profile demands of the transport; the one place the profile decides anything. */
+function profileRefusal(profile: Profile, env: NodeJS.ProcessEnv): string | null {
+  switch (profile) {
+    case 'home':
+      return null;
+    case 'cloud': {
+      const missing = TLS_VARS.filter((name) => env[name] === undefined || env[name] === '');
+      return missing.length === 0 ? null : `POOL_MANAGERD_PROFILE=cloud requires mutual TLS: set ${missing.join(', ')}`;
+    }
+  }
+}
+
 /** Parse the environment once; every problem names its variable. */
-export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
+export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
   const vars = validate(EnvSchema, env);
   if (!vars.ok) return { ok: false, message: describeIssues(vars.issues) };
   const v = vars.value;
@@ -61,20 +110,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
   const host = v.POOL_MANAGERD_BIND_ADDR.slice(0, at).replace(/^\[|\]$/g, '');
   const port = Number(v.POOL_MANAGERD_BIND_ADDR.slice(at + 1));
   if (port > 65535) return { ok: false, message: 'POOL_MANAGERD_BIND_ADDR: port must be at most 65535' };
-
-  if (
-    v.POOL_MANAGERD_PROFILE === 'cloud' &&
-    (v.POOL_MANAGERD_TLS_CERT === undefined ||
-      v.POOL_MANAGERD_TLS_KEY === undefined ||
-      v.POOL_MANAGERD_TLS_CA === undefined)
-  ) {
-    const missing = ['POOL_MANAGERD_TLS_CERT', 'POOL_MANAGERD_TLS_KEY', 'POOL_MANAGERD_TLS_CA'].filter(
-      (name) => env[name] === undefined,
-    );
-    return { ok: false, message: `POOL_MANAGERD_PROFILE=cloud requires mutual TLS: set ${missing.join(', ')}` };
-  }
-  const tlsVars = [v.POOL_MANAGERD_TLS_CERT, v.POOL_MANAGERD_TLS_KEY];
-  if ((tlsVars[0] === undefined) !== (tlsVars[1] === undefined)) {
+  const refusal = profileRefusal(v.POOL_MANAGERD_PROFILE, env);
+  if (refusal !== null) return { ok: false, message: refusal };
+  if ((v.POOL_MANAGERD_TLS_CERT === undefined) !== (v.POOL_MANAGERD_TLS_KEY === undefined)) {
     return { ok: false, message: 'POOL_MANAGERD_TLS_CERT and POOL_MANAGERD_TLS_KEY: set both or neither' };
   }
   if (v.POOL_MANAGERD_TLS_CA !== undefined && v.POOL_MANAGERD_TLS_CERT === undefined) {
@@ -97,19 +135,68 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
   return {
     ok: true,
     config: Object.freeze({
+      profile: v.POOL_MANAGERD_PROFILE,
       host,
       port,
-      profile: v.POOL_MANAGERD_PROFILE,
+      tls,
       runtimeDir: v.POOL_MANAGERD_RUNTIME_DIR,
       nodeId: v.POOL_MANAGERD_NODE_ID,
       watchIntervalMs: v.POOL_MANAGERD_WATCH_INTERVAL_MS,
       healthIntervalMs: v.POOL_MANAGERD_HEALTH_INTERVAL_MS,
       gpuDiscoveryIntervalMs: v.POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS,
-      tls,
       poolConfigFile: v.LLORCH_CONFIG,
       cacheDir: v.ENGINE_PROVISIONER_CACHE_DIR,
+      hfEndpoint: v.HF_ENDPOINT ?? DEFAULT_HF_ENDPOINT,
       logLevel: v.LOG_LEVEL,
       env: Object.freeze({ ...env }),
     }),
   };
+}
+
+/**
+ * Read the pool config file (LLORCH_CONFIG) when there is one and settle the node id, runtime directory and cache
+ * directory: the environment wins over the file, the file over the defaults. A bad file names the variable and the
+ * file (and the key and line within it).
+ */
+export async function resolveNodeSetup(
+  settings: EnvSettings,
+  host: HostContext = { hostname: hostname(), homeDir: homedir() },
+): Promise<Parsed<PoolManagerdConfig>> {
+  let node: ResolvedNodeConfig | null = null;
+  if (settings.poolConfigFile !== undefined) {
+    const loaded = await loadNodeConfig(settings.poolConfigFile);
+    if (!loaded.ok) return { ok: false, message: `LLORCH_CONFIG: ${loaded.message}` };
+    node = loaded.value;
+  }
+  const runtimeDir =
+    settings.runtimeDir !== undefined
+      ? resolve(settings.runtimeDir)
+      : (node?.runtime_dir ?? join(host.homeDir, '.local', 'state', 'llama-orch'));
+  const { runtimeDir: _r, nodeId: _n, cacheDir, poolConfigFile, ...rest } = settings;
+  return {
+    ok: true,
+    config: Object.freeze({
+      ...rest,
+      poolConfigFile,
+      nodeId: settings.nodeId ?? node?.node_id ?? nodeIdFromHostname(host.hostname),
+      runtimeDir,
+      handoffDir: join(runtimeDir, 'engines'),
+      inProcess:
+        node === null || poolConfigFile === undefined
+          ? null
+          : Object.freeze({
+              configFile: resolve(poolConfigFile),
+              cacheDir: cacheDir !== undefined ? resolve(cacheDir) : node.cache_dir,
+              engine: node.engine,
+              pools: node.pools,
+            }),
+    }),
+  };
+}
+
+/** The environment, then the files it names: the whole configuration, or the first problem with its name. */
+export async function loadConfig(env: NodeJS.ProcessEnv, host?: HostContext): Promise<Parsed<PoolManagerdConfig>> {
+  const settings = parseEnv(env);
+  if (!settings.ok) return settings;
+  return resolveNodeSetup(settings.config, host);
 }

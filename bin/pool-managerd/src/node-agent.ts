@@ -1,16 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { hostname, homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import { loadNodeConfig, nodeIdFromHostname } from '@llama-orch/config';
-import { claimHandoffDir, DEFAULT_HF_ENDPOINT, detectHostFacts } from '@llama-orch/provisioning';
+import { serveHttp, type HttpServer } from '@llama-orch/http';
+import { ServiceHost, type Service, type ServiceState, type StartScope } from '@llama-orch/lifecycle';
+import { claimHandoffDir, detectHostFacts } from '@llama-orch/provisioning';
 import { serverTlsOptions } from '@llama-orch/tls';
-import { StopStack } from '@llama-orch/lifecycle';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Agent } from 'undici';
 import type { PoolManagerdConfig } from './config.ts';
 import { PoolControl } from './control/pool-control.ts';
 import { PoolDispatcher } from './control/dispatcher.ts';
@@ -21,68 +16,75 @@ import { createApp } from './http/app.ts';
 import { createMetrics } from './metrics.ts';
 import { InProcessPools } from './provisioning/in-process-pools.ts';
 import { PoolRegistry } from './registry/pool-registry.ts';
+import { SlotLedger } from './slots/slot-ledger.ts';
 import { HandoffWatcher } from './watcher/handoff-watcher.ts';
 
-export type AgentState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+/** How long open dispatch streams may run on after a stop before their connections are cut. */
+const CLOSE_GRACE_MS = 5_000;
 
-/** pool-managerd as one service: watcher, monitor, GPU discovery, optional in-process engines, HTTP API. */
-export class NodeAgent {
+/**
+ * pool-managerd as one service: GPU discovery, handoff watcher, engine monitor, optional in-process engines and the
+ * HTTP API, started in that order and stopped in reverse. The state union is ServiceHost's, logged there.
+ */
+export class NodeAgent implements Service {
   readonly #config: PoolManagerdConfig;
   readonly #log: Logger;
   readonly #metrics: Registry;
   readonly #version: string;
-  #state: AgentState = 'idle';
-  readonly #stops: StopStack;
-  #address: AddressInfo | null = null;
+  readonly #host: ServiceHost;
+  #server: HttpServer | null = null;
 
   constructor(config: PoolManagerdConfig, log: Logger, metrics: Registry, version: string) {
     this.#config = config;
     this.#log = log;
-    this.#stops = new StopStack(log);
     this.#metrics = metrics;
     this.#version = version;
+    this.#host = new ServiceHost('pool-managerd', log, (scope) => this.#start(scope));
   }
 
-  get state(): AgentState {
-    return this.#state;
+  get state(): ServiceState {
+    return this.#host.state;
   }
 
+  /** Where the API listens (the real port, also when 0 was asked); null before it listens. */
   get address(): AddressInfo | null {
-    return this.#address;
+    return this.#server?.address ?? null;
   }
 
-  #setState(state: AgentState): void {
-    this.#state = state;
-    this.#log.info({ state }, `pool-managerd ${state}`);
+  get url(): string | null {
+    return this.#server?.url ?? null;
   }
 
-  async start(): Promise<void> {
-    this.#setState('starting');
+  start(): Promise<void> {
+    return this.#host.start();
+  }
+
+  /** Idempotent; a stop during start cancels the start and stops what it had started. */
+  stop(): Promise<void> {
+    return this.#host.stop();
+  }
+
+  async #start(scope: StartScope): Promise<void> {
     const config = this.#config;
-    const poolConfig = config.poolConfigFile === undefined ? null : await loadNodeConfig(config.poolConfigFile);
-    if (poolConfig !== null && !poolConfig.ok) throw new Error(poolConfig.message);
-    const node = poolConfig?.value ?? null;
-    const runtimeDir =
-      config.runtimeDir !== undefined
-        ? resolve(config.runtimeDir)
-        : (node?.runtime_dir ?? join(homedir(), '.local', 'state', 'llama-orch'));
-    const handoffDir = join(runtimeDir, 'engines');
-    await mkdir(handoffDir, { recursive: true });
-    const nodeId = config.nodeId ?? node?.node_id ?? nodeIdFromHostname(hostname());
+    const log = this.#log;
+    await mkdir(config.handoffDir, { recursive: true });
 
-    const registry = new PoolRegistry(nodeId, (change) =>
-      this.#log.info(
-        { pool_id: change.poolId, from: change.from, to: change.to, reason: change.reason },
-        `pool ${change.poolId} ${change.from} → ${change.to}`,
-      ),
-    );
+    const slots = new SlotLedger();
+    const registry = new PoolRegistry({
+      nodeId: config.nodeId,
+      slots,
+      onChange: (change) =>
+        log.info(
+          { pool_id: change.poolId, from: change.from, to: change.to, reason: change.reason },
+          `pool ${change.poolId} ${change.from} → ${change.to}`,
+        ),
+    });
     const metrics = createMetrics(this.#metrics, registry);
-    const agent: Agent = engineAgent();
-    this.#stops.push(() => agent.close());
-    const monitor = new EngineMonitor(registry, agent, config.healthIntervalMs);
-
+    const agent = engineAgent();
+    scope.defer(() => agent.close());
+    const monitor = new EngineMonitor(registry, agent, config.healthIntervalMs, log);
     const watcher = new HandoffWatcher(
-      handoffDir,
+      config.handoffDir,
       config.watchIntervalMs,
       {
         upsert: (handoff) => {
@@ -93,96 +95,56 @@ export class NodeAgent {
         remove: (poolId, replicaId, file) => registry.removeReplica(poolId, replicaId, `handoff ${file} removed`),
         processed: (outcome) => metrics.handoffFiles.inc({ outcome }),
       },
-      this.#log,
+      log,
     );
+    const gpus = new GpuDiscovery(config.env, config.gpuDiscoveryIntervalMs, (list) => registry.setGpus(list), log);
 
     let inProcess: InProcessPools | null = null;
-    if (node !== null) {
-      this.#stops.push(await claimHandoffDir(handoffDir));
+    if (config.inProcess !== null) {
+      scope.defer(await claimHandoffDir(config.handoffDir));
       const host = await detectHostFacts(config.env);
-      inProcess = new InProcessPools(
-        {
-          nodeId,
-          cacheDir: config.cacheDir !== undefined ? resolve(config.cacheDir) : node.cache_dir,
-          handoffDir,
-          engine: node.engine,
-          pools: node.pools,
-          hfEndpoint: config.env['HF_ENDPOINT'] ?? DEFAULT_HF_ENDPOINT,
-        },
-        host,
-        config.env,
-        registry,
-        this.#log,
-      );
+      const { cacheDir, engine, pools } = config.inProcess;
+      const target = { nodeId: config.nodeId, cacheDir, handoffDir: config.handoffDir, engine, pools };
+      inProcess = new InProcessPools({ ...target, hfEndpoint: config.hfEndpoint }, host, config.env, registry, log);
     }
-    const dispatcher = new PoolDispatcher(registry, agent, metrics, this.#log);
-    const control = new PoolControl(registry, dispatcher, inProcess, this.#log);
-    const gpus = new GpuDiscovery(
-      config.env,
-      config.gpuDiscoveryIntervalMs,
-      (list) => registry.setGpus(list),
-      this.#log,
-    );
+    if (scope.signal.aborted) return;
 
     await gpus.start();
-    this.#stops.push(() => gpus.stop());
+    scope.defer(() => gpus.stop());
     await watcher.start();
-    this.#stops.push(() => watcher.stop());
-    monitor.start();
-    this.#stops.push(() => monitor.stop());
+    scope.defer(() => watcher.stop());
+    await monitor.start();
+    scope.defer(() => monitor.stop());
+    if (inProcess !== null) {
+      // Before listening, so a stop closes the API (letting streams finish) before it stops the engines.
+      const pools = inProcess;
+      scope.defer(() => pools.stop());
+      await pools.start();
+    }
+    if (scope.signal.aborted) return;
 
     const app = createApp({
       registry,
-      dispatcher,
-      control,
+      dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log),
+      control: new PoolControl(registry, slots, inProcess, log),
       metrics: this.#metrics,
-      log: this.#log,
+      log,
       version: this.#version,
     });
     const tls = config.tls === null ? null : await serverTlsOptions(config.tls);
-    const server: ServerType = await new Promise((resolveListen, reject) => {
-      const s = serve(
-        {
-          fetch: app.fetch,
-          hostname: config.host,
-          port: config.port,
-          ...(tls === null ? {} : { createServer: createHttpsServer, serverOptions: tls }),
-        },
-        () => resolveListen(s),
-      );
-      s.once('error', reject);
-    });
-    this.#address = server.address() as AddressInfo;
-    this.#stops.push(
-      () =>
-        new Promise<void>((resolveClose) => {
-          server.close(() => resolveClose());
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-        }),
-    );
-    if (inProcess !== null) {
-      const pools = inProcess;
-      await pools.start();
-      this.#stops.push(() => pools.stop());
-    }
-    this.#log.info(
+    const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls });
+    this.#server = server;
+    scope.defer(() => server.close(CLOSE_GRACE_MS));
+    log.info(
       {
-        node_id: nodeId,
-        handoff_dir: handoffDir,
-        url: `${tls ? 'https' : 'http'}://${config.host}:${this.#address.port}`,
+        profile: config.profile,
+        node_id: config.nodeId,
+        handoff_dir: config.handoffDir,
+        url: server.url,
         mtls: config.tls?.caFile !== undefined,
         in_process: inProcess !== null,
       },
       'pool-managerd listening',
     );
-    this.#setState('running');
-  }
-
-  /** Stop everything in reverse order of start; idempotent. */
-  async stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping') return;
-    this.#setState('stopping');
-    await this.#stops.unwind();
-    this.#setState('stopped');
   }
 }

@@ -1,32 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Handoff } from '@llama-orch/contracts';
 import { PoolRegistry, type RegistryChange } from '../src/registry/pool-registry.ts';
+import { SlotLedger } from '../src/slots/slot-ledger.ts';
+import { handoff } from './handoff-fixture.ts';
 
-const handoff = (over: Partial<Handoff> = {}): Handoff => ({
-  schema_version: 1,
-  pool_id: 'chat',
-  replica_id: 'r0',
-  engine: 'llamacpp',
-  engine_version: 'b1+abc-cpu',
-  provisioning_mode: 'npm',
-  url: 'http://127.0.0.1:40000',
-  pid: 100,
-  model: { ref: 'demo', path: '/m/demo.gguf', sha256: null },
-  ctx: 2048,
-  slots_total: 2,
-  device: 'cpu',
-  gpus: [],
-  flags: [],
-  started_at: '2026-11-22T10:00:00.000Z',
-  ...over,
-});
-const healthy = { healthy: true, processing: 0, error: null };
+const healthy = { healthy: true, error: null };
+const newRegistry = (onChange?: (change: RegistryChange) => void) => {
+  const slots = new SlotLedger();
+  const registry = new PoolRegistry({ nodeId: 'node', slots, ...(onChange ? { onChange } : {}) });
+  return { registry, slots };
+};
 
 describe('the pool registry', () => {
   test('walks provisioning → starting → ready → draining → offline and logs each change once', () => {
     const changes: RegistryChange[] = [];
-    const registry = new PoolRegistry('node', (c) => changes.push(c));
+    const { registry } = newRegistry((c) => changes.push(c));
     registry.declare('chat', 'demo');
     registry.setProvisioning('chat', 'starting');
     registry.upsertReplica(handoff());
@@ -42,7 +30,7 @@ describe('the pool registry', () => {
   });
 
   test('reports failed with the provisioner error, and offline when a seen engine dies', () => {
-    const registry = new PoolRegistry('node');
+    const { registry } = newRegistry();
     registry.declare('chat', 'demo');
     registry.setProvisioning('chat', 'failed', 'model file /x.gguf does not exist');
     assert.deepEqual(
@@ -51,7 +39,7 @@ describe('the pool registry', () => {
     );
     registry.upsertReplica(handoff());
     registry.observeHealth('chat', 'r0', healthy);
-    registry.observeHealth('chat', 'r0', { healthy: false, processing: null, error: 'engine process 100 is gone' });
+    registry.observeHealth('chat', 'r0', { healthy: false, error: 'engine process 100 is gone' });
     assert.deepEqual(
       [registry.status('chat')?.state, registry.status('chat')?.last_error],
       ['offline', 'engine process 100 is gone'],
@@ -59,7 +47,7 @@ describe('the pool registry', () => {
   });
 
   test('counts a new pid for the same replica as a restart that must prove its health again', () => {
-    const registry = new PoolRegistry('node');
+    const { registry } = newRegistry();
     registry.upsertReplica(handoff());
     registry.observeHealth('chat', 'r0', healthy);
     assert.deepEqual(registry.upsertReplica(handoff({ pid: 101, url: 'http://127.0.0.1:40001' })), { restarted: true });
@@ -70,29 +58,39 @@ describe('the pool registry', () => {
   });
 
   test('offers only healthy, active replicas with a free slot, least loaded first, and never more than their slots', () => {
-    const registry = new PoolRegistry('node');
+    const { registry, slots } = newRegistry();
     registry.upsertReplica(handoff());
     registry.upsertReplica(handoff({ replica_id: 'r1', pid: 200, url: 'http://127.0.0.1:40002' }));
+    registry.upsertReplica(handoff({ replica_id: 'r2', pid: 300, url: 'http://127.0.0.1:40003' }));
     registry.observeHealth('chat', 'r0', healthy);
     registry.observeHealth('chat', 'r1', healthy);
-    registry.adjustInFlight('chat', 'r0', 1);
     assert.deepEqual(
-      registry.dispatchable('chat').map((c) => c.replicaId),
-      ['r1', 'r0'],
+      registry.candidates('chat').map((c) => c.replicaId),
+      ['r0', 'r1'],
+      'r2 has not answered /health',
     );
-    registry.adjustInFlight('chat', 'r0', 1);
-    registry.adjustInFlight('chat', 'r1', 1);
-    registry.adjustInFlight('chat', 'r1', 1);
-    assert.deepEqual(registry.dispatchable('chat'), []);
+    const claim = () => slots.claim('chat', registry.candidates('chat'));
+    const first = claim();
+    assert.equal(first?.replicaId, 'r0', 'ties go to the lower replica id');
+    assert.equal(claim()?.replicaId, 'r1', 'then the less loaded one');
+    const held = [first, claim(), claim()];
+    assert.deepEqual(
+      held.slice(1).map((g) => g?.replicaId),
+      ['r0', 'r1'],
+    );
+    assert.equal(claim(), null, 'both replicas are full');
     assert.equal(registry.status('chat')?.slots_free, 0);
+    assert.equal(slots.inFlight('chat'), 4);
     registry.setActive('chat', new Set(['r1']), 'reload');
-    registry.adjustInFlight('chat', 'r0', -1);
-    assert.deepEqual(registry.dispatchable('chat'), [], 'r0 is not active');
+    first?.release();
+    assert.equal(claim(), null, 'r0 has a free slot but is not active');
     assert.equal(registry.status('chat')?.slots_total, 2);
+    registry.setDraining('chat', true, false, 'drain');
+    assert.deepEqual(registry.candidates('chat'), [], 'a draining pool offers nothing');
   });
 
   test('sums the VRAM of the pool’s GPUs on CUDA and reports none on CPU', () => {
-    const registry = new PoolRegistry('node');
+    const { registry } = newRegistry();
     const gpu = (index: number, total: number, free: number) => ({
       index,
       uuid: `G${index}`,

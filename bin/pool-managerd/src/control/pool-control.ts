@@ -9,7 +9,7 @@ import {
 import type { Logger } from 'pino';
 import type { InProcessPools } from '../provisioning/in-process-pools.ts';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
-import type { PoolDispatcher } from './dispatcher.ts';
+import type { SlotLedger } from '../slots/slot-ledger.ts';
 
 const RELOAD_DRAIN_MS = 30_000;
 const NEW_GENERATION_READY_MS = 30_000;
@@ -17,14 +17,14 @@ const NEW_GENERATION_READY_MS = 30_000;
 /** Drain and reload: the operations that change what a pool serves. One at a time per pool. */
 export class PoolControl {
   readonly #registry: PoolRegistry;
-  readonly #dispatcher: PoolDispatcher;
+  readonly #slots: SlotLedger;
   readonly #inProcess: InProcessPools | null;
   readonly #log: Logger;
   readonly #busy = new Set<string>();
 
-  constructor(registry: PoolRegistry, dispatcher: PoolDispatcher, inProcess: InProcessPools | null, log: Logger) {
+  constructor(registry: PoolRegistry, slots: SlotLedger, inProcess: InProcessPools | null, log: Logger) {
     this.#registry = registry;
-    this.#dispatcher = dispatcher;
+    this.#slots = slots;
     this.#inProcess = inProcess;
     this.#log = log;
   }
@@ -38,10 +38,9 @@ export class PoolControl {
 
   /** Stop new dispatches, let in-flight ones finish until the deadline, then abort them. */
   async #quiesce(poolId: string, deadlineMs: number): Promise<number> {
-    const deadline = Date.now() + deadlineMs;
-    while (this.#dispatcher.inFlight(poolId) > 0 && Date.now() < deadline) await sleep(25);
-    const aborted = this.#dispatcher.abortAll(poolId);
-    while (this.#dispatcher.inFlight(poolId) > 0) await sleep(10);
+    if (await this.#slots.whenIdle(poolId, deadlineMs)) return 0;
+    const aborted = this.#slots.abortAll(poolId, new Error('pool drained'));
+    await this.#slots.whenIdle(poolId);
     return aborted;
   }
 

@@ -1,6 +1,12 @@
+import { Periodic, type LifecycleLog } from '@llama-orch/lifecycle';
 import type { Dispatcher } from 'undici';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
 import { engineRequest } from './engine-agent.ts';
+
+export interface HealthObservation {
+  readonly healthy: boolean;
+  readonly error: string | null;
+}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -11,46 +17,32 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function probe(
-  agent: Dispatcher,
-  url: string,
-  pid: number,
-): Promise<{ healthy: boolean; processing: number | null; error: string | null }> {
-  if (!pidAlive(pid)) return { healthy: false, processing: null, error: `engine process ${pid} is gone` };
+/** Is the engine's process alive and does its /health answer 200? */
+export async function probeEngine(agent: Dispatcher, url: string, pid: number): Promise<HealthObservation> {
+  if (!pidAlive(pid)) return { healthy: false, error: `engine process ${pid} is gone` };
   try {
     const health = await engineRequest(agent, `${url}/health`, { method: 'GET', timeoutMs: 2_000 });
     const body = await health.body.text();
-    if (health.statusCode !== 200) {
-      return {
-        healthy: false,
-        processing: null,
-        error: `engine /health answered ${health.statusCode}${body ? `: ${body.slice(0, 120)}` : ''}`,
-      };
-    }
-    const slots = await engineRequest(agent, `${url}/slots`, { method: 'GET', timeoutMs: 2_000 });
-    const list =
-      slots.statusCode === 200
-        ? ((await slots.body.json()) as { is_processing?: boolean }[])
-        : (await slots.body.dump(), null);
-    const processing = Array.isArray(list) ? list.filter((slot) => slot.is_processing === true).length : null;
-    return { healthy: true, processing, error: null };
+    if (health.statusCode === 200) return { healthy: true, error: null };
+    return {
+      healthy: false,
+      error: `engine /health answered ${health.statusCode}${body ? `: ${body.slice(0, 120)}` : ''}`,
+    };
   } catch (error) {
-    return { healthy: false, processing: null, error: `engine unreachable: ${(error as Error).message}` };
+    return { healthy: false, error: `engine unreachable: ${(error as Error).message}` };
   }
 }
 
-/** Polls every replica's /health and /slots (and that its pid lives) and reports into the registry. */
+/** Checks every replica's /health (and that its pid lives) each interval and reports into the registry. */
 export class EngineMonitor {
   readonly #registry: PoolRegistry;
   readonly #agent: Dispatcher;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
+  readonly #loop: Periodic;
 
-  constructor(registry: PoolRegistry, agent: Dispatcher, intervalMs: number) {
+  constructor(registry: PoolRegistry, agent: Dispatcher, intervalMs: number, log: LifecycleLog) {
     this.#registry = registry;
     this.#agent = agent;
-    this.#intervalMs = intervalMs;
+    this.#loop = new Periodic({ name: 'engine health', intervalMs, tick: () => this.checkAll(), log });
   }
 
   /** Check one replica now (a new handoff need not wait for the next tick). */
@@ -58,7 +50,7 @@ export class EngineMonitor {
     const replica = this.#registry.replicas(poolId).get(replicaId);
     if (replica === undefined) return;
     const { url, pid } = replica.handoff;
-    const result = await probe(this.#agent, url, pid);
+    const result = await probeEngine(this.#agent, url, pid);
     if (this.#registry.replicas(poolId).get(replicaId)?.handoff.pid === pid)
       this.#registry.observeHealth(poolId, replicaId, result);
   }
@@ -67,20 +59,13 @@ export class EngineMonitor {
     await Promise.all(this.#registry.allReplicas().map(({ poolId, replicaId }) => this.check(poolId, replicaId)));
   }
 
-  start(): void {
-    const tick = (): void => {
-      if (this.#running !== null) return;
-      this.#running = this.checkAll().finally(() => {
-        this.#running = null;
-      });
-    };
-    this.#timer = setInterval(tick, this.#intervalMs);
-    tick();
+  /** Start the loop; the first round runs now but start-up does not wait for it. */
+  async start(): Promise<void> {
+    await this.#loop.start(false);
+    void this.#loop.trigger();
   }
 
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 }

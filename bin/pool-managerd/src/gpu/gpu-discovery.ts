@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
+import { Periodic, type LifecycleLog } from '@llama-orch/lifecycle';
 import { NVIDIA_SMI_QUERY, parseNvidiaSmi, type GpuInfo } from '@llama-orch/provisioning';
-import type { Logger } from 'pino';
 
 function nvidiaSmi(env: NodeJS.ProcessEnv): Promise<GpuInfo[] | string> {
   return new Promise((resolve) => {
@@ -19,17 +19,21 @@ function nvidiaSmi(env: NodeJS.ProcessEnv): Promise<GpuInfo[] | string> {
 /** Runs nvidia-smi every interval; no nvidia-smi (or no GPU) is a CPU node, not an error. */
 export class GpuDiscovery {
   readonly #env: NodeJS.ProcessEnv;
-  readonly #intervalMs: number;
   readonly #onGpus: (gpus: readonly GpuInfo[]) => void;
-  readonly #log: Logger;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #log: LifecycleLog;
+  readonly #loop: Periodic;
   #lastProblem: string | null = null;
 
-  constructor(env: NodeJS.ProcessEnv, intervalMs: number, onGpus: (gpus: readonly GpuInfo[]) => void, log: Logger) {
+  constructor(
+    env: NodeJS.ProcessEnv,
+    intervalMs: number,
+    onGpus: (gpus: readonly GpuInfo[]) => void,
+    log: LifecycleLog,
+  ) {
     this.#env = env;
-    this.#intervalMs = intervalMs;
     this.#onGpus = onGpus;
     this.#log = log;
+    this.#loop = new Periodic({ name: 'gpu discovery', intervalMs, tick: () => this.discover(), log });
   }
 
   async discover(): Promise<void> {
@@ -45,14 +49,12 @@ export class GpuDiscovery {
     this.#onGpus(result);
   }
 
-  async start(): Promise<void> {
-    await this.discover();
-    this.#timer = setInterval(() => void this.discover(), this.#intervalMs);
-    this.#timer.unref();
+  /** Resolves after the first discovery, so the first status already knows the node's GPUs. */
+  start(): Promise<void> {
+    return this.#loop.start();
   }
 
-  stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 }

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { HandoffSchema, handoffFileName, validate, type Handoff } from '@llama-orch/contracts';
+import { Periodic } from '@llama-orch/lifecycle';
 import type { Logger } from 'pino';
 
 export type HandoffOutcome = 'accepted' | 'invalid' | 'removed';
@@ -20,20 +21,33 @@ const isHandoffName = (name: string): boolean => name.endsWith('.json') && !name
  */
 export class HandoffWatcher {
   readonly #dir: string;
-  readonly #intervalMs: number;
   readonly #sink: HandoffSink;
   readonly #log: Logger;
   /** file → what we accepted from it (mtime + content), so rescans only act on real changes. */
   readonly #known = new Map<string, { key: string; handoff: Handoff | null }>();
+  readonly #rescans: Periodic;
   #watcher: FSWatcher | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  /** Every file event and rescan runs in this one queue, in order, never two at once. */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(dir: string, intervalMs: number, sink: HandoffSink, log: Logger) {
     this.#dir = dir;
-    this.#intervalMs = intervalMs;
     this.#sink = sink;
     this.#log = log;
+    this.#rescans = new Periodic({
+      name: 'handoff rescan',
+      intervalMs,
+      tick: () => this.#enqueue(() => this.#rescan()),
+      log,
+    });
+  }
+
+  /** Run `work` after everything queued before it; a failure is logged and the queue goes on. */
+  #enqueue(work: () => Promise<void>): Promise<void> {
+    this.#queue = this.#queue.then(work).catch((error: unknown) => {
+      this.#log.warn({ err: error }, 'handoff reconcile failed; the next event or rescan retries');
+    });
+    return this.#queue;
   }
 
   async start(): Promise<void> {
@@ -42,24 +56,18 @@ export class HandoffWatcher {
       ignoreInitial: false,
       ignored: (path, stats) => path !== this.#dir && (stats?.isDirectory() === true || !isHandoffName(basename(path))),
     });
-    const enqueue = (file: string): void => {
-      this.#queue = this.#queue.then(() => this.#examine(file));
-    };
+    const enqueue = (file: string): void => void this.#enqueue(() => this.#examine(file));
     this.#watcher.on('add', enqueue).on('change', enqueue).on('unlink', enqueue);
     this.#watcher.on('error', (error) =>
       this.#log.warn({ err: error }, 'handoff watcher error; the periodic rescan continues'),
     );
     await new Promise<void>((resolve) => this.#watcher?.once('ready', resolve));
-    this.#timer = setInterval(() => {
-      this.#queue = this.#queue.then(() => this.#rescan());
-    }, this.#intervalMs);
-    this.#timer.unref();
+    await this.#rescans.start(false);
     await this.#queue;
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+    await this.#rescans.stop();
     await this.#watcher?.close();
     this.#watcher = null;
     await this.#queue;

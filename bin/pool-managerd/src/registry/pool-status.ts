@@ -1,0 +1,46 @@
+import type { PoolStatus } from '@llama-orch/contracts';
+import type { GpuInfo } from '@llama-orch/provisioning';
+import { derivePoolState, servingReplicas, type PoolEntry } from './pool-state.ts';
+
+/** What the projection needs besides the pool itself. */
+export interface StatusContext {
+  readonly nodeId: string;
+  /** The node's GPUs as last discovered (empty on a CPU node). */
+  readonly gpus: readonly GpuInfo[];
+  /** Slots held now on one replica of this pool (from the slot ledger). */
+  readonly inFlight: (replicaId: string) => number;
+}
+
+/** The wire shape of a pool (GET /v2/pools/{id}/status), projected from its registry entry. */
+export function projectPoolStatus(pool: PoolEntry, context: StatusContext): PoolStatus {
+  const state = derivePoolState(pool);
+  const serving = servingReplicas(pool);
+  const healthy = serving.filter(([, r]) => r.healthy);
+  const first = serving[0]?.[1].handoff;
+  const slotsTotal = healthy.reduce((sum, [, r]) => sum + r.handoff.slots_total, 0);
+  // Only pool-managerd talks to its engines, so its own in-flight count is exact (the engine's /slots lags).
+  const busy = healthy.reduce((sum, [id]) => sum + context.inFlight(id), 0);
+  const device = first?.device ?? 'cpu';
+  const gpuIndexes = new Set(serving.flatMap(([, r]) => r.handoff.gpus));
+  const gpus = device === 'cuda' ? context.gpus.filter((g) => gpuIndexes.size === 0 || gpuIndexes.has(g.index)) : [];
+  const lastError = serving.find(([, r]) => r.lastError !== null)?.[1].lastError ?? pool.lastError;
+  return {
+    pool_id: pool.poolId,
+    node_id: context.nodeId,
+    state,
+    live: healthy.length > 0,
+    ready: state === 'ready',
+    draining: pool.draining,
+    model: first?.model.ref ?? pool.declaredModel ?? 'unknown',
+    engine: 'llamacpp',
+    engine_version: first?.engine_version ?? null,
+    slots_total: slotsTotal,
+    slots_free: Math.max(0, slotsTotal - busy),
+    ctx_max: first?.ctx ?? 0,
+    device,
+    vram_total_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryTotalBytes, 0),
+    vram_free_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryFreeBytes, 0),
+    last_error: state === 'ready' ? null : lastError,
+    updated_at: pool.updatedAt.toISOString(),
+  };
+}

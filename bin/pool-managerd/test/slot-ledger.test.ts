@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { SlotLedger, type SlotCandidate, type SlotGuard } from '../src/slots/slot-ledger.ts';
+
+/** Each replica's slots_total is fixed, as a handoff fixes it. */
+const SLOTS: Record<string, number> = { r0: 1, r1: 2, r2: 3, r3: 4 };
+const POOLS = ['chat', 'code'] as const;
+const REPLICAS = Object.keys(SLOTS);
+
+type Op =
+  | { kind: 'claim'; pool: number; replicas: string[]; releaseOnAbort: boolean }
+  | { kind: 'release'; pick: number }
+  | { kind: 'abort'; pick: number }
+  | { kind: 'abortAll'; pool: number };
+
+const ops = fc.array(
+  fc.oneof(
+    {
+      arbitrary: fc.record({
+        kind: fc.constant('claim' as const),
+        pool: fc.nat(POOLS.length - 1),
+        replicas: fc.subarray(REPLICAS),
+        releaseOnAbort: fc.boolean(),
+      }),
+      weight: 3,
+    },
+    { arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }), weight: 2 },
+    { arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }), weight: 1 },
+    { arbitrary: fc.record({ kind: fc.constant('abortAll' as const), pool: fc.nat(POOLS.length - 1) }), weight: 1 },
+  ),
+  { maxLength: 300 },
+);
+
+const candidates = (ids: readonly string[]): SlotCandidate[] =>
+  ids.map((replicaId) => ({ replicaId, slotsTotal: SLOTS[replicaId] ?? 0 }));
+
+/** Run ops against a ledger and a plain model of it, checking the invariants after every step. */
+function run(sequence: readonly Op[]): void {
+  const ledger = new SlotLedger();
+  const guards: SlotGuard[] = [];
+  const releases = new Map<SlotGuard, number>();
+  const held = (pool: string, replica?: string): SlotGuard[] =>
+    guards.filter((g) => !g.released && g.poolId === pool && (replica === undefined || g.replicaId === replica));
+  const release = (guard: SlotGuard): void => {
+    if (guard.release()) releases.set(guard, (releases.get(guard) ?? 0) + 1);
+  };
+
+  for (const op of sequence) {
+    if (op.kind === 'claim') {
+      const pool = POOLS[op.pool] ?? 'chat';
+      const offered = candidates(op.replicas);
+      const loads = offered
+        .map((c) => ({ ...c, held: held(pool, c.replicaId).length }))
+        .filter((c) => c.held < c.slotsTotal);
+      const guard = ledger.claim(pool, offered);
+      if (loads.length === 0) {
+        assert.equal(guard, null, 'no candidate has a free slot');
+        continue;
+      }
+      assert.ok(guard !== null, 'a candidate has a free slot');
+      const best = Math.min(...loads.map((c) => c.held / c.slotsTotal));
+      const expected = loads
+        .filter((c) => c.held / c.slotsTotal === best)
+        .map((c) => c.replicaId)
+        .sort()[0];
+      assert.equal(guard.replicaId, expected, 'least loaded, then lowest replica id');
+      assert.equal(guard.poolId, pool);
+      guards.push(guard);
+      if (op.releaseOnAbort) guard.signal.addEventListener('abort', () => release(guard), { once: true });
+    } else if (op.kind === 'release' || op.kind === 'abort') {
+      const guard = guards[op.pick % Math.max(1, guards.length)];
+      if (guard === undefined) continue;
+      if (op.kind === 'abort') guard.abort(new Error('client went away'));
+      else {
+        const wasReleased = guard.released;
+        const before = releases.get(guard) ?? 0;
+        release(guard);
+        assert.equal(releases.get(guard) ?? 0, wasReleased ? before : before + 1);
+      }
+    } else {
+      const pool = POOLS[op.pool] ?? 'chat';
+      const open = held(pool).length;
+      assert.equal(ledger.abortAll(pool), open, 'abortAll names every slot it aborted');
+    }
+    for (const pool of POOLS) {
+      let total = 0;
+      for (const replica of REPLICAS) {
+        const count = ledger.inFlight(pool, replica);
+        assert.equal(count, held(pool, replica).length, `${pool}/${replica} counts what is held`);
+        assert.ok(count <= (SLOTS[replica] ?? 0), `${pool}/${replica} holds no more than its slots`);
+        total += count;
+      }
+      assert.equal(ledger.inFlight(pool), total);
+    }
+  }
+  for (const guard of guards) release(guard);
+  for (const guard of guards) assert.equal(guard.release(), false, 'a second release does nothing');
+  for (const guard of guards) assert.equal(releases.get(guard), 1, 'every guard released exactly once');
+  for (const pool of POOLS) assert.equal(ledger.inFlight(pool), 0, `${pool} is back to zero`);
+}
+
+describe('the slot ledger', () => {
+  test('never gives a replica more than slots_total, releases every guard exactly once and returns to zero', () => {
+    fc.assert(
+      fc.property(ops, (sequence) => run(sequence)),
+      { numRuns: 300 },
+    );
+  });
+
+  test('claims the least loaded replica with a free slot, ties broken by replica id', () => {
+    const ledger = new SlotLedger();
+    const offered = [
+      { replicaId: 'r1', slotsTotal: 2 },
+      { replicaId: 'r0', slotsTotal: 4 },
+    ];
+    const picks = Array.from({ length: 6 }, () => ledger.claim('chat', offered)?.replicaId ?? null);
+    assert.deepEqual(picks, ['r0', 'r1', 'r0', 'r0', 'r1', 'r0']);
+    assert.equal(ledger.claim('chat', offered), null);
+    assert.equal(ledger.claim('chat', []), null, 'no candidate, no slot');
+    assert.equal(ledger.inFlight('code'), 0, 'pools are counted apart');
+  });
+
+  test('abortAll aborts the holders of one pool and leaves the slots theirs to release', () => {
+    const ledger = new SlotLedger();
+    const chat = ledger.claim('chat', [{ replicaId: 'r0', slotsTotal: 2 }]);
+    const code = ledger.claim('code', [{ replicaId: 'r0', slotsTotal: 2 }]);
+    assert.equal(ledger.abortAll('chat', new Error('pool drained')), 1);
+    assert.equal(chat?.signal.aborted, true);
+    assert.equal((chat?.signal.reason as Error).message, 'pool drained');
+    assert.equal(code?.signal.aborted, false);
+    assert.equal(ledger.inFlight('chat'), 1, 'aborted is not yet released');
+    assert.equal(chat?.release(), true);
+    assert.equal(ledger.inFlight('chat'), 0);
+    chat?.abort(new Error('late'));
+    assert.equal((chat?.signal.reason as Error).message, 'pool drained', 'a released guard ignores later aborts');
+  });
+
+  test('whenIdle resolves once the last slot of the pool is released, or false at its timeout', async () => {
+    const ledger = new SlotLedger();
+    assert.equal(await ledger.whenIdle('chat', 0), true, 'an idle pool is idle at once');
+    const a = ledger.claim('chat', [{ replicaId: 'r0', slotsTotal: 2 }]);
+    const b = ledger.claim('chat', [{ replicaId: 'r0', slotsTotal: 2 }]);
+    assert.equal(await ledger.whenIdle('chat', 20), false);
+    const idle = ledger.whenIdle('chat');
+    let settled = false;
+    void idle.then(() => (settled = true));
+    a?.release();
+    await Promise.resolve();
+    assert.equal(settled, false, 'one slot is still held');
+    b?.release();
+    assert.equal(await idle, true);
+  });
+});
