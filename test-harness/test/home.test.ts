@@ -13,6 +13,7 @@ import { startPoolManagerd } from '../src/pool-managerd-process.ts';
 import { isAlive, startProcess, stopProcess, waitFor } from '../src/processes.ts';
 import { homeGone } from '../src/home-world.ts';
 import { readHandoff } from '../src/provisioner-cli.ts';
+import { STREAM_BUDGET_MS, within } from '../src/sse.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LLORCH = join(ROOT, 'bin', 'llorch', 'bin', 'llorch.js');
@@ -39,16 +40,21 @@ describe('the HOME profile: npm start', { timeout: 45 * 60_000 }, () => {
     assert.match(npm.output(), /DEMO: tiny random weights/);
     assert.match(npm.output(), new RegExp(`curl -s ${url}/v1/chat/completions`));
 
-    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: STREAM_BUDGET_MS });
     let pieces = 0;
-    for await (const chunk of await client.chat.completions.create({
-      model: 'demo',
-      messages: [{ role: 'user', content: 'hi' }],
-      max_tokens: 6,
-      stream: true,
-    })) {
-      if (chunk.choices[0]?.delta.content) pieces += 1;
-    }
+    await within(
+      'the streamed chat through npm start',
+      STREAM_BUDGET_MS,
+      async (signal) => {
+        for await (const chunk of await client.chat.completions.create(
+          { model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, stream: true },
+          { signal },
+        )) {
+          if (chunk.choices[0]?.delta.content) pieces += 1;
+        }
+      },
+      () => `${pieces} content chunks`,
+    );
     assert.equal(pieces, 6);
 
     const statusRun = startProcess(process.execPath, [LLORCH, 'status', '--json'], { ...env, LLORCH_URL: url });
@@ -63,9 +69,19 @@ describe('the HOME profile: npm start', { timeout: 45 * 60_000 }, () => {
     );
     assert.equal(status.queue_depth, 0);
 
+    // `llorch submit` follows the task's event stream: every run gets the stream budget.
     const llorch = async (...args: string[]) => {
       const proc = startProcess(process.execPath, [LLORCH, ...args], { ...env, LLORCH_URL: url });
-      return { code: await proc.exited, output: proc.output() };
+      const code = await within(
+        `llorch ${args.join(' ')}`,
+        STREAM_BUDGET_MS,
+        (signal) => {
+          signal.addEventListener('abort', () => proc.child.kill());
+          return proc.exited;
+        },
+        () => proc.output() || 'no output',
+      );
+      return { code, output: proc.output() };
     };
     const submitted = await llorch('submit', 'Hello', '--max-tokens', '3', '--priority', 'batch');
     assert.equal(submitted.code, 0, submitted.output);

@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { createCa, issueCertificate } from '@llama-orch/tls';
 import type { ErrorEnvelope, PoolList } from '@llama-orch/contracts';
 import { testEngine } from '../src/engine-fixture.ts';
-import { jsonRequest } from '../src/http-json.ts';
+import { ANSWER_BUDGET_MS, jsonRequest } from '../src/http-json.ts';
 import { startOrchestratord } from '../src/orchestratord-process.ts';
 import { startPoolManagerd } from '../src/pool-managerd-process.ts';
 import { startProcess, waitFor } from '../src/processes.ts';
@@ -74,7 +74,12 @@ describe('orchestratord in the CLOUD profile', { timeout: 45 * 60_000 }, () => {
     assert.equal((await jsonRequest(`${orchestrator.url}/health`)).status, 200, '/health needs no key');
     assert.ok(!orchestrator.proc.output().includes('sk-wrong-key'), 'keys are logged only as fingerprints');
 
-    const client = new OpenAI({ baseURL: `${orchestrator.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const client = new OpenAI({
+      baseURL: `${orchestrator.url}/v1`,
+      apiKey: KEY,
+      maxRetries: 0,
+      timeout: ANSWER_BUDGET_MS,
+    });
     const answer = await client.chat.completions.create({
       model: 'demo',
       messages: [{ role: 'user', content: 'hi' }],
@@ -86,6 +91,7 @@ describe('orchestratord in the CLOUD profile', { timeout: 45 * 60_000 }, () => {
         baseURL: `${orchestrator.url}/v1`,
         apiKey: 'sk-nope-0123456789abcdef',
         maxRetries: 0,
+        timeout: ANSWER_BUDGET_MS,
       }).models.list(),
       (error: unknown) => error instanceof OpenAI.AuthenticationError,
     );

@@ -17,9 +17,11 @@ import { request } from 'undici';
 import { startCluster } from '../src/cluster.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { waitFor } from '../src/processes.ts';
-import { followEvents, type SseEvent } from '../src/sse.ts';
+import { followEvents, summarize, type SseEvent } from '../src/sse.ts';
 
 const names = (events: SseEvent[]): string => events.map((e) => e.event).join(',');
+/** A stream whose terminal event is due at once (an eviction, a cancel, a deadline) gets a short budget. */
+const AT_ONCE = { timeoutMs: 10_000 };
 const submit = (url: string, body: Record<string, unknown>) =>
   jsonRequest<AdmissionResponse & ErrorEnvelope>(`${url}/v2/tasks`, { method: 'POST', body });
 const endless = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -137,7 +139,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
     assert.equal(queued.body.queue_position, 0);
     assert.ok(queued.body.predicted_start_ms > 0, 'a queued task predicts a wait');
     assert.equal((await jsonRequest(`${cluster.url}/v2/tasks/queued/cancel`, { method: 'POST' })).status, 204);
-    const queuedEvents = await followEvents(`${cluster.url}/v2/tasks/queued/events`);
+    const queuedEvents = await followEvents(`${cluster.url}/v2/tasks/queued/events`, AT_ONCE);
     assert.equal(names(queuedEvents.events), 'end');
     assert.equal(queuedEvents.events[0]?.data['finish_reason'], 'canceled');
 
@@ -227,7 +229,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
       deadline_ms: 300,
     });
     assert.equal(late.status, 202);
-    const lateEvents = await followEvents(`${cluster.url}/v2/tasks/late/events`);
+    const lateEvents = await followEvents(`${cluster.url}/v2/tasks/late/events`, AT_ONCE);
     assert.equal(names(lateEvents.events), 'error');
     assert.equal(lateEvents.events[0]?.data['code'], 'DEADLINE_UNMET');
     await jsonRequest(`${cluster.url}/v2/tasks/hog2/cancel`, { method: 'POST' });
@@ -256,8 +258,8 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
       (await submit(cluster.url, { task_id: 'newcomer', model_ref: 'demo', prompt: 'x', max_tokens: 2 })).status,
       202,
     );
-    const evicted = await followEvents(`${cluster.url}/v2/tasks/old-batch/events`);
-    assert.equal(names(evicted.events), 'error');
+    const evicted = await followEvents(`${cluster.url}/v2/tasks/old-batch/events`, AT_ONCE);
+    assert.equal(names(evicted.events), 'error', summarize(evicted.events));
     assert.equal(evicted.events[0]?.data['code'], 'QUEUE_FULL_DROP_LRU');
     assert.equal(evicted.events[0]?.data['retriable'], true);
     const refused = await submit(cluster.url, { task_id: 'second', model_ref: 'demo', prompt: 'x', max_tokens: 2 });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { createParser } from 'eventsource-parser';
 import { request } from 'undici';
 import type { DrainResponse, ErrorEnvelope, PoolStatus } from '@llama-orch/contracts';
 import { demoEngines } from '../src/demo-node.ts';
@@ -11,6 +10,7 @@ import { jsonRequest } from '../src/http-json.ts';
 import { startPoolManagerd } from '../src/pool-managerd-process.ts';
 import { waitFor } from '../src/processes.ts';
 import { readHandoff } from '../src/provisioner-cli.ts';
+import { followEvents, STREAM_BUDGET_MS, within } from '../src/sse.ts';
 
 const status = async (url: string, pool: string): Promise<PoolStatus> =>
   (await jsonRequest<PoolStatus>(`${url}/v2/pools/${pool}/status`)).body;
@@ -18,6 +18,16 @@ const long = (n: number) => ({
   endpoint: '/completion',
   body: { prompt: 'Count with me:', n_predict: n, stream: true, ignore_eos: true },
 });
+
+/** A dispatch pool-managerd cannot place must be refused at once, not after an engine slot frees. */
+const ANSWER_AT_ONCE_MS = 10_000;
+
+/** One gauge of llama-server's Prometheus metrics (`llamacpp:<name> <value>`). */
+function engineGauge(metrics: string, name: string): number {
+  const value = new RegExp(`^llamacpp:${name} (\\S+)$`, 'm').exec(metrics)?.[1];
+  assert.ok(value !== undefined, `the engine reports no llamacpp:${name}`);
+  return Number(value);
+}
 
 async function engineBusySlots(engineUrl: string): Promise<number> {
   const slots = (await request(`${engineUrl}/slots`).then((r) => r.body.json())) as { is_processing: boolean }[];
@@ -31,19 +41,15 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
     const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
     t.after(pm.stop);
     await waitFor('ready', async () => ((await status(pm.url, 'relay')).ready ? true : undefined), 10_000);
-    const answer = await request(`${pm.url}/v2/pools/relay/dispatch`, {
+    const relayed = await followEvents(`${pm.url}/v2/pools/relay/dispatch`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-correlation-id': 'corr-123' },
-      body: JSON.stringify(long(12)),
+      headers: { 'x-correlation-id': 'corr-123' },
+      body: long(12),
     });
-    assert.equal(answer.statusCode, 200);
-    assert.equal(answer.headers['x-correlation-id'], 'corr-123');
-    assert.match(String(answer.headers['content-type']), /text\/event-stream/);
-    const frames: { content: string; stop: boolean }[] = [];
-    const parser = createParser({
-      onEvent: (e) => frames.push(JSON.parse(e.data) as { content: string; stop: boolean }),
-    });
-    for await (const chunk of answer.body) parser.feed((chunk as Buffer).toString());
+    assert.equal(relayed.status, 200);
+    assert.equal(relayed.headers['x-correlation-id'], 'corr-123');
+    assert.match(String(relayed.headers['content-type']), /text\/event-stream/);
+    const frames = relayed.events.map((e) => e.data as { content: string; stop: boolean });
     assert.equal(frames.filter((f) => !f.stop).length, 12);
     assert.equal(frames.at(-1)?.stop, true);
 
@@ -84,48 +90,61 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
     );
   });
 
-  test('never has more in flight than slots_total under 4× concurrent load, and answers the rest busy', async (t) => {
-    const engines = await demoEngines([{ id: 'load', slots: 2 }]);
+  test('relays exactly slots_total of 4× as many concurrent dispatches and answers the rest busy at once, so the engine queues none', async (t) => {
+    const engines = await demoEngines([{ id: 'load', slots: 2, ctx: 16_384 }]);
     t.after(engines.cleanup);
     const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
     t.after(pm.stop);
     await waitFor('ready', async () => ((await status(pm.url, 'load')).ready ? true : undefined), 10_000);
     const handoff = await readHandoff(join(engines.handoffDir, 'load-r0.json'));
     assert.ok(handoff);
-    let maxBusy = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        maxBusy = Math.max(maxBusy, await engineBusySlots(handoff.url));
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    const results = await Promise.all(
+    // Endless generations hold their slots for the whole test: whatever pool-managerd relays beyond slots_total
+    // would wait in the engine's own queue (llama-server -np), so only pool-managerd's refusal answers it.
+    const leave = new AbortController();
+    t.after(() => leave.abort());
+    const answers = await Promise.all(
       Array.from({ length: 8 }, async () => {
-        const answer = await request(`${pm.url}/v2/pools/load/dispatch`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(long(200)),
-        });
-        const text = await answer.body.text();
-        return { status: answer.statusCode, text };
+        try {
+          const answer = await request(`${pm.url}/v2/pools/load/dispatch`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(long(1_000_000)),
+            headersTimeout: ANSWER_AT_ONCE_MS,
+            signal: leave.signal,
+          });
+          if (answer.statusCode === 200) return { kind: 'relayed' as const };
+          return { kind: 'refused' as const, status: answer.statusCode, body: await answer.body.text() };
+        } catch (error) {
+          return { kind: 'unanswered' as const, error: (error as Error).message };
+        }
       }),
     );
-    sampling = false;
-    await sampler;
-    const ok = results.filter((r) => r.status === 200);
-    const busy = results.filter((r) => r.status === 503);
-    assert.equal(ok.length + busy.length, 8);
-    assert.ok(ok.length >= 2, `${ok.length} served`);
-    for (const r of busy) assert.equal((JSON.parse(r.text) as ErrorEnvelope).code, 'REPLICA_EXHAUSTED');
-    for (const r of ok) assert.match(r.text, /"stop":true/);
-    assert.ok(maxBusy <= 2, `the engine saw ${maxBusy} requests at once`);
-    const metrics = await request(`${handoff.url}/metrics`).then((r) => r.body.text());
-    assert.match(metrics, /llamacpp:requests_deferred 0/, 'nothing queued inside the engine');
+    const relayed = answers.filter((a) => a.kind === 'relayed');
+    const refused = answers.flatMap((a) => (a.kind === 'refused' ? [a] : []));
+    assert.deepEqual(
+      { relayed: relayed.length, refused: refused.length },
+      { relayed: 2, refused: 6 },
+      `slots_total relayed, every other dispatch refused within ${ANSWER_AT_ONCE_MS} ms: ${JSON.stringify(answers)}`,
+    );
+    for (const r of refused) {
+      assert.equal(r.status, 503, r.body);
+      const envelope = JSON.parse(r.body) as ErrorEnvelope;
+      assert.equal(envelope.code, 'REPLICA_EXHAUSTED');
+      assert.equal(envelope.retriable, true);
+      assert.ok((envelope.retry_after_ms ?? 0) > 0, r.body);
+    }
+    const engine = await waitFor('the engine to process both relayed requests', async () => {
+      const text = await request(`${handoff.url}/metrics`).then((r) => r.body.text());
+      return engineGauge(text, 'requests_processing') === 2 ? text : undefined;
+    });
+    assert.equal(engineGauge(engine, 'requests_deferred'), 0, 'nothing waits in the engine’s own queue');
+    assert.equal((await status(pm.url, 'load')).slots_free, 0);
+
+    leave.abort();
     await waitFor(
-      'every slot to be free again (the engine’s /slots is polled)',
+      'every slot to be free again once the clients leave',
       async () => ((await status(pm.url, 'load')).slots_free === 2 ? true : undefined),
-      5_000,
+      10_000,
     );
   });
 
@@ -141,16 +160,20 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
     const handoff = await readHandoff(join(engines.handoffDir, 'gone-r0.json'));
     assert.ok(handoff);
     const controller = new AbortController();
-    const answer = await request(`${pm.url}/v2/pools/gone/dispatch`, {
+    t.after(() => controller.abort());
+    let streaming = (): void => undefined;
+    const firstFrame = new Promise<void>((resolve) => (streaming = resolve));
+    const following = followEvents(`${pm.url}/v2/pools/gone/dispatch`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(long(100_000)),
+      body: long(100_000),
       signal: controller.signal,
+      onEvent: () => streaming(),
     });
-    const reader = answer.body[Symbol.asyncIterator]();
-    await reader.next();
+    following.catch(() => undefined); // awaited below
+    await within('the first frame of the dispatch', STREAM_BUDGET_MS, () => firstFrame);
     assert.equal((await status(pm.url, 'gone')).slots_free, 0);
     controller.abort();
+    await following;
     await waitFor(
       'the slot to be free again',
       async () => ((await status(pm.url, 'gone')).slots_free === 1 ? true : undefined),
@@ -182,8 +205,11 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(long(100_000)),
+      headersTimeout: STREAM_BUDGET_MS,
     });
     const endlessText = endless.body.text().catch((error: Error) => `aborted: ${error.message}`);
+    const cutOff = within('the endless dispatch to be cut off by the drain', STREAM_BUDGET_MS, () => endlessText);
+    cutOff.catch(() => undefined); // awaited below
     const drained = await jsonRequest<DrainResponse>(`${pm.url}/v2/pools/drain/drain`, {
       method: 'POST',
       body: { deadline_ms: 800 },
@@ -193,7 +219,7 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
     assert.equal(drained.body.aborted, 1, 'the endless request was aborted at the deadline');
     assert.ok(drained.body.duration_ms >= 800);
     assert.equal((await short).status, 200, 'the short request finished during the drain');
-    await endlessText;
+    await cutOff;
     const after = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/drain/dispatch`, {
       method: 'POST',
       body: long(1),

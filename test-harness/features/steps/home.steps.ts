@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { After, Given, Then, When, setDefaultTimeout, setWorldConstructor } from '@cucumber/cucumber';
 import OpenAI from 'openai';
 import { HomeWorld } from '../../src/home-world.ts';
+import { STREAM_BUDGET_MS, within } from '../../src/sse.ts';
 
 setWorldConstructor(HomeWorld);
 setDefaultTimeout(45 * 60_000);
@@ -22,22 +23,27 @@ Then('it prints a ready line within {int} seconds', async function (this: HomeWo
 });
 
 Then('the endpoint lists the model {string}', async function (this: HomeWorld, model: string) {
-  const client = new OpenAI({ baseURL: `${this.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const client = new OpenAI({ baseURL: `${this.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: STREAM_BUDGET_MS });
   const models = await client.models.list();
   assert.ok(models.data.some((m) => m.id === model));
 });
 
 When('I chat {string} with at most {int} tokens', async function (this: HomeWorld, prompt: string, maxTokens: number) {
-  const client = new OpenAI({ baseURL: `${this.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const client = new OpenAI({ baseURL: `${this.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: STREAM_BUDGET_MS });
   streamed = 0;
-  for await (const chunk of await client.chat.completions.create({
-    model: 'demo',
-    messages: [{ role: 'user', content: prompt }],
-    max_tokens: maxTokens,
-    stream: true,
-  })) {
-    if (chunk.choices[0]?.delta.content) streamed += 1;
-  }
+  await within(
+    'the streamed chat',
+    STREAM_BUDGET_MS,
+    async (signal) => {
+      for await (const chunk of await client.chat.completions.create(
+        { model: 'demo', messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens, stream: true },
+        { signal },
+      )) {
+        if (chunk.choices[0]?.delta.content) streamed += 1;
+      }
+    },
+    () => `${streamed} content chunks`,
+  );
 });
 
 Then('I receive {int} streamed tokens', function (this: HomeWorld, count: number) {
