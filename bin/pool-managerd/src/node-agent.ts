@@ -125,11 +125,14 @@ export class NodeAgent implements Service {
 
     const app = createApp({
       registry,
-      dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log),
+      dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log, (poolId, replicaId) => {
+        void monitor.check(poolId, replicaId);
+      }),
       control: new PoolControl(registry, slots, inProcess, log),
       metrics: this.#metrics,
       log,
       version: this.#version,
+      bindHost: config.host,
     });
     const tls = config.tls === null ? null : await serverTlsOptions(config.tls);
     const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls });

@@ -31,12 +31,23 @@ export class PoolDispatcher {
   readonly #metrics: PoolMetrics;
   readonly #log: Logger;
 
-  constructor(registry: PoolRegistry, slots: SlotLedger, agent: Dispatcher, metrics: PoolMetrics, log: Logger) {
+  readonly #onEngineFailure: (poolId: string, replicaId: string) => void;
+
+  /** `onEngineFailure`: an engine could not be reached for a dispatch; its health is checked at once. */
+  constructor(
+    registry: PoolRegistry,
+    slots: SlotLedger,
+    agent: Dispatcher,
+    metrics: PoolMetrics,
+    log: Logger,
+    onEngineFailure: (poolId: string, replicaId: string) => void = () => undefined,
+  ) {
     this.#registry = registry;
     this.#slots = slots;
     this.#agent = agent;
     this.#metrics = metrics;
     this.#log = log;
+    this.#onEngineFailure = onEngineFailure;
   }
 
   #claim(poolId: string): Claim {
@@ -99,6 +110,15 @@ export class PoolDispatcher {
       clientSignal.removeEventListener('abort', onClientGone);
       release(guard.signal.aborted ? 'client_abort' : 'engine_error');
       log.warn({ err: error }, 'engine request failed before its answer');
+      if (!guard.signal.aborted) {
+        // A dead engine must leave dispatch now, not at the next health tick: until the check answers, the
+        // replica takes no more work (and the pool's status says so to every orchestratord).
+        this.#registry.observeHealth(poolId, guard.replicaId, {
+          healthy: false,
+          error: `engine unreachable: ${(error as Error).message}`,
+        });
+        this.#onEngineFailure(poolId, guard.replicaId);
+      }
       return {
         kind: 'refused',
         envelope: errorEnvelope(

@@ -11,6 +11,8 @@ export interface AppDeps {
   readonly metrics: Registry;
   readonly log: Logger;
   readonly version: string;
+  /** The address it listens on: on loopback, Host names are checked (no DNS rebinding from a web page). */
+  readonly bindHost: string;
 }
 
 export type { EdgeEnv as AppEnv } from '@llama-orch/http';

@@ -1,0 +1,253 @@
+/**
+ * What reaches orchestratord from a confused client, a hostile web page or a failing engine, on a real cluster:
+ * each request gets a clear answer at once (never a hang, a retriable 503 for the client's own mistake, or a crash),
+ * and every admitted task ends with exactly one terminal event.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { AdmissionResponse, ErrorEnvelope, Handoff, PoolList } from '@llama-orch/contracts';
+import { request } from 'undici';
+import { startCluster } from '../src/cluster.ts';
+import { jsonRequest } from '../src/http-json.ts';
+import { waitFor } from '../src/processes.ts';
+import { followEvents, summarize, within } from '../src/sse.ts';
+
+const submit = (url: string, body: Record<string, unknown>) =>
+  jsonRequest<AdmissionResponse & ErrorEnvelope>(`${url}/v2/tasks`, { method: 'POST', body });
+const chat = (url: string, body: Record<string, unknown>) =>
+  jsonRequest<{ error?: { message: string; code: string }; usage?: { completion_tokens: number } }>(
+    `${url}/v1/chat/completions`,
+    { method: 'POST', body: { model: 'demo', messages: [{ role: 'user', content: 'Hi' }], ...body } },
+  );
+
+/** The engine's handoff file, from the directory pool-managerd says it watches. */
+async function handoffOf(output: string, file: string): Promise<Handoff> {
+  const line = output.split('\n').find((l) => l.includes('"pool-managerd listening"')) ?? '{}';
+  const dir = (JSON.parse(line) as { handoff_dir?: string }).handoff_dir;
+  assert.ok(dir, 'pool-managerd names its handoff directory');
+  return JSON.parse(await readFile(join(dir, file), 'utf8')) as Handoff;
+}
+
+describe('requests without loss', { timeout: 45 * 60_000 }, () => {
+  test('answers a drained model at once with a retriable 503 naming the pool, on /v1 and /v2', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1 }]]);
+    t.after(cluster.cleanup);
+    const drained = await jsonRequest(`${cluster.url}/v2/pools/demo/drain`, {
+      method: 'POST',
+      body: { deadline_ms: 0 },
+    });
+    assert.equal(drained.status, 200);
+    await waitFor('orchestratord to see the pool offline', async () => {
+      const pools = (await jsonRequest<PoolList>(`${cluster.url}/v2/pools`)).body.pools;
+      return pools.every((p) => !p.ready) ? true : undefined;
+    });
+    const started = Date.now();
+    const v1 = await chat(cluster.url, { max_tokens: 4 });
+    const v2 = await submit(cluster.url, { model_ref: 'demo', prompt: 'x', max_tokens: 4 });
+    assert.ok(Date.now() - started < 5_000, 'answered at once, not after a wait');
+    assert.equal(v1.status, 503);
+    assert.equal(v1.body.error?.code, 'pool_unavailable');
+    assert.match(v1.body.error?.message ?? '', /pool demo is offline/);
+    assert.equal(v2.status, 503);
+    assert.equal(v2.body.code, 'POOL_UNAVAILABLE');
+    assert.equal(v2.body.retriable, true);
+  });
+
+  test('answers what the engine refuses as the client’s 400 without trying another pool', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1 }], [{ id: 'demo-b', slots: 1 }]]);
+    t.after(cluster.cleanup);
+    const grammar = await chat(cluster.url, { grammar: 'root ::= (', max_tokens: 4 });
+    assert.equal(grammar.status, 400, JSON.stringify(grammar.body));
+    assert.equal(grammar.body.error?.code, 'invalid_params');
+    assert.match(grammar.body.error?.message ?? '', /llama-server refused the request \(HTTP 400\)/);
+    const streamed = await chat(cluster.url, { grammar: 'root ::= (', max_tokens: 4, stream: true });
+    assert.equal(streamed.status, 400, 'a stream that never started is an HTTP error, not a 200 with an error chunk');
+    const admitted = await submit(cluster.url, {
+      task_id: 'bad-grammar',
+      model_ref: 'demo',
+      prompt: 'x',
+      max_tokens: 4,
+      grammar: 'root ::= (',
+    });
+    assert.equal(admitted.status, 202);
+    const { events } = await followEvents(`${cluster.url}/v2/tasks/bad-grammar/events`, { timeoutMs: 10_000 });
+    assert.equal(summarize(events), 'error');
+    assert.equal(events[0]?.data['code'], 'INVALID_PARAMS');
+    assert.equal(events[0]?.data['retriable'], false);
+    const refusals = cluster.orchestrator.proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('dispatch refused before the first token') && l.includes('bad-grammar'));
+    assert.equal(refusals.length, 1, 'one refusal: no other pool was tried');
+  });
+
+  test('bounds bodies before reading them: too large is 413, too deep is 400, and the daemon lives on', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1 }]], { ORCHD_MAX_BODY_BYTES: String(1024 * 1024) });
+    t.after(cluster.cleanup);
+    // The limit is checked on the declared length, before the body is read: only the headers are sent.
+    const big = await new Promise<{ status: number; body: ErrorEnvelope }>((resolve, reject) => {
+      const req = httpRequest(`${cluster.url}/v2/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(5 * 1024 * 1024) },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as ErrorEnvelope });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.equal(big.status, 413);
+    assert.equal(big.body.code, 'PAYLOAD_TOO_LARGE');
+    const deep = await request(`${cluster.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"model":"demo","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+    });
+    const deepBody = (await deep.body.json()) as { error: { message: string } };
+    assert.equal(deep.statusCode, 400);
+    assert.match(deepBody.error.message, /nested deeper than 64 levels/);
+    assert.equal((await jsonRequest(`${cluster.url}/health`)).status, 200);
+    assert.doesNotMatch(cluster.orchestrator.proc.output(), /RangeError|Maximum call stack/);
+  });
+
+  test('caps a /v1 request without max_tokens, and runs a task whose deadline is beyond 2^31 ms', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1 }]], { ORCHD_DEFAULT_MAX_TOKENS: '8' });
+    t.after(cluster.cleanup);
+    const capped = await chat(cluster.url, { ignore_eos: true });
+    assert.equal(capped.status, 200);
+    assert.equal(capped.body.usage?.completion_tokens, 8);
+    const admitted = await submit(cluster.url, {
+      task_id: 'far-deadline',
+      model_ref: 'demo',
+      prompt: 'x',
+      max_tokens: 4,
+      deadline_ms: 3_000_000_000,
+    });
+    assert.equal(admitted.status, 202);
+    const { events } = await followEvents(`${cluster.url}/v2/tasks/far-deadline/events`, { timeoutMs: 10_000 });
+    assert.equal(events.at(-1)?.event, 'end', summarize(events));
+  });
+
+  test('a second viewer leaving cancels nothing; the last one leaving cancels after the grace', async (t) => {
+    // A long context, so a generation outlasts the grace on the fast demo engine.
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 32768 }]], { ORCHD_RECONNECT_GRACE_MS: '500' });
+    t.after(cluster.cleanup);
+    const body = { model_ref: 'demo', prompt: 'Go on:', max_tokens: 400, ignore_eos: true };
+    assert.equal((await submit(cluster.url, { ...body, task_id: 'watched' })).status, 202);
+    const first = followEvents(`${cluster.url}/v2/tasks/watched/events`, { timeoutMs: 60_000 });
+    const leaving = new AbortController();
+    const second = followEvents(`${cluster.url}/v2/tasks/watched/events`, { signal: leaving.signal });
+    setTimeout(() => leaving.abort(), 300);
+    await second;
+    const { events } = await first;
+    assert.equal(events.at(-1)?.event, 'end', summarize(events));
+    assert.equal(events.at(-1)?.data['tokens_out'], 400, 'ran to its end for the viewer that stayed');
+
+    assert.equal((await submit(cluster.url, { ...body, task_id: 'abandoned', max_tokens: 100_000 })).status, 202);
+    const gone = new AbortController();
+    const only = followEvents(`${cluster.url}/v2/tasks/abandoned/events`, {
+      signal: gone.signal,
+      onEvent: (e) => {
+        if (e.event === 'token') gone.abort();
+      },
+    });
+    await only;
+    const reconnected = await followEvents(`${cluster.url}/v2/tasks/abandoned/events`, {
+      signal: AbortSignal.timeout(200),
+    });
+    assert.equal(reconnected.events[0]?.event, 'started', 'a client reconnecting within the grace replays the task');
+    assert.ok(
+      reconnected.events.every((e) => e.event !== 'end' && e.event !== 'error'),
+      `the task still ran when its client came back: ${summarize(reconnected.events)}`,
+    );
+    // Nobody follows now: the slot comes free once the grace has passed and the task is canceled.
+    await waitFor('the abandoned task to free its slot', async () => {
+      const health = await jsonRequest<{ metrics: { slots_free: number } }>(`${cluster.url}/v2/pools/demo/health`);
+      return health.body.metrics.slots_free === 1 ? true : undefined;
+    });
+    const after = await followEvents(`${cluster.url}/v2/tasks/abandoned/events`, { timeoutMs: 10_000 });
+    assert.equal(after.events.at(-1)?.data['finish_reason'], 'canceled', 'canceled once nobody came back');
+  });
+
+  test('refuses a web page driving the node: foreign Origin, foreign Host, and a text/plain POST', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1 }]]);
+    t.after(cluster.cleanup);
+    const post = async (path: string, headers: Record<string, string>, body: string) => {
+      const answer = await request(`${cluster.url}${path}`, { method: 'POST', headers, body });
+      return { status: answer.statusCode, body: (await answer.body.json()) as ErrorEnvelope };
+    };
+    const csrf = await post(
+      '/v2/pools/demo/drain',
+      { 'content-type': 'text/plain', origin: 'http://evil.example' },
+      '{"deadline_ms":0}',
+    );
+    assert.equal(csrf.status, 403);
+    assert.match(csrf.body.message, /Origin http:\/\/evil.example is not allowed/);
+    const plain = await post('/v2/pools/demo/drain', { 'content-type': 'text/plain' }, '{"deadline_ms":0}');
+    assert.equal(plain.status, 400);
+    assert.match(plain.body.message, /content-type: must be application\/json/);
+    const rebound = await post(
+      '/v2/tasks',
+      { 'content-type': 'application/json', host: 'evil.example' },
+      '{"model_ref":"demo","prompt":"x","max_tokens":1}',
+    );
+    assert.equal(rebound.status, 403);
+    assert.match(rebound.body.message, /Host evil.example is not a name this server answers to/);
+    const node = cluster.nodes[0];
+    assert.ok(node);
+    const direct = await request(`${node.url}/v2/pools/demo/drain`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'http://evil.example' },
+      body: '{"deadline_ms":0}',
+    });
+    assert.equal(direct.statusCode, 403, 'pool-managerd on loopback refuses it too');
+    await direct.body.dump();
+    const pools = (await jsonRequest<PoolList>(`${cluster.url}/v2/pools`)).body.pools;
+    assert.equal(pools[0]?.ready, true, 'the pool still serves');
+  });
+
+  test('an engine killed mid-load fails only what it was running; the queue waits for its restart', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 2 }]]);
+    t.after(cluster.cleanup);
+    const node = cluster.nodes[0];
+    assert.ok(node);
+    const handoff = await handoffOf(node.proc.output(), 'demo-r0.json');
+    const ids = Array.from({ length: 12 }, (_, i) => `crash-${i}`);
+    for (const id of ids)
+      assert.equal(
+        (
+          await submit(cluster.url, {
+            task_id: id,
+            model_ref: 'demo',
+            prompt: 'Go on:',
+            max_tokens: 64,
+            ignore_eos: true,
+          })
+        ).status,
+        202,
+      );
+    const streams = ids.map((id) => followEvents(`${cluster.url}/v2/tasks/${id}/events`, { timeoutMs: 90_000 }));
+    await waitFor('two tasks streaming', async () => {
+      const health = await jsonRequest<{ metrics: { slots_free: number } }>(`${cluster.url}/v2/pools/demo/health`);
+      return health.body.metrics.slots_free === 0 ? true : undefined;
+    });
+    process.kill(handoff.pid, 'SIGKILL');
+    const outcomes = await within('every task of the crash to end', 90_000, () => Promise.all(streams));
+    const errors = outcomes.filter((o) => o.events.at(-1)?.event === 'error');
+    const ended = outcomes.filter((o) => o.events.at(-1)?.event === 'end');
+    assert.equal(errors.length + ended.length, ids.length, 'every task ended exactly once');
+    assert.ok(
+      errors.length <= 2,
+      `only the tasks running at the kill may fail: ${errors.map((o) => JSON.stringify(o.events.at(-1)?.data)).join('\n')}`,
+    );
+    for (const o of errors) assert.notEqual(o.events.at(-1)?.data['code'], 'POOL_UNAVAILABLE');
+  });
+});
