@@ -59,6 +59,12 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
   test('answers what the engine refuses as the client’s 400 without trying another pool', async (t) => {
     const cluster = await startCluster([[{ id: 'demo', slots: 1 }], [{ id: 'demo-b', slots: 1 }]]);
     t.after(cluster.cleanup);
+    const models = await jsonRequest<{ data: { id: string }[] }>(`${cluster.url}/v1/models`);
+    assert.deepEqual(
+      models.body.data.map((m) => m.id),
+      ['demo', 'demo-b'],
+      'model refs and pool ids both name a model',
+    );
     const grammar = await chat(cluster.url, { grammar: 'root ::= (', max_tokens: 4 });
     assert.equal(grammar.status, 400, JSON.stringify(grammar.body));
     assert.equal(grammar.body.error?.code, 'invalid_params');
@@ -249,5 +255,44 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
       `only the tasks running at the kill may fail: ${errors.map((o) => JSON.stringify(o.events.at(-1)?.data)).join('\n')}`,
     );
     for (const o of errors) assert.notEqual(o.events.at(-1)?.data['code'], 'POOL_UNAVAILABLE');
+  });
+
+  test('stopping orchestratord ends every open stream with one retriable error before its socket closes', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 2, ctx: 32768 }]]);
+    t.after(cluster.cleanup);
+    const long = { model_ref: 'demo', prompt: 'Go on:', max_tokens: 30_000, ignore_eos: true };
+    assert.equal((await submit(cluster.url, { ...long, task_id: 'open-v2' })).status, 202);
+    let streaming = 0;
+    const onFirstToken = (() => {
+      let seen = false;
+      return () => {
+        if (!seen) streaming += 1;
+        seen = true;
+      };
+    })();
+    const v2 = followEvents(`${cluster.url}/v2/tasks/open-v2/events`, {
+      onEvent: (e) => {
+        if (e.event === 'token') onFirstToken();
+      },
+    });
+    let v1Chunks = 0;
+    const v1 = followEvents(`${cluster.url}/v1/completions`, {
+      method: 'POST',
+      body: { model: 'demo', prompt: 'Go on:', max_tokens: 30_000, ignore_eos: true, stream: true },
+      onEvent: () => {
+        v1Chunks += 1;
+      },
+    });
+    await waitFor('both streams flowing', () => (streaming === 1 && v1Chunks > 1 ? true : undefined));
+    cluster.orchestrator.proc.child.kill('SIGTERM');
+    const [native, openai] = await within('both streams to end', 20_000, () => Promise.all([v2, v1]));
+    const last = native.events.at(-1);
+    assert.equal(last?.event, 'error', summarize(native.events));
+    assert.equal(last?.data['retriable'], true);
+    assert.equal(native.events.filter((e) => e.event === 'error' || e.event === 'end').length, 1);
+    const error = openai.events.find((e) => 'error' in e.data);
+    assert.ok(error, 'the /v1 stream got an error chunk');
+    assert.equal(openai.events.filter((e) => 'error' in e.data || e.data['raw'] === '[DONE]').length, 1);
+    assert.equal(await cluster.orchestrator.proc.exited, 0);
   });
 });

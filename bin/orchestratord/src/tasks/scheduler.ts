@@ -20,7 +20,8 @@ export type Admission =
 const tracer = trace.getTracer('orchestratord');
 
 /** Tasks with the same model and placement request are feasible on the same pools: one queue class. */
-const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement'>): string => JSON.stringify([spec.model, spec.placement ?? null]);
+const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement'>): string =>
+  JSON.stringify([spec.model, spec.placement ?? null]);
 
 /**
  * Admission and placement. A task runs as soon as a feasible pool has a free slot (the slot ledger counts ours and

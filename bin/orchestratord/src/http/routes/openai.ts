@@ -178,7 +178,8 @@ export function openaiRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
         deps.scheduler
           .views()
           .filter((v) => v.available && v.status.ready)
-          .map((v) => v.status.model),
+          // Both name the model: the pool's model ref, and its pool id (the short name people type).
+          .flatMap((v) => [v.status.model, v.status.pool_id]),
       ),
     ].sort();
     return c.json({
