@@ -2,6 +2,18 @@ import { z } from 'zod';
 import { describeIssues, validate } from '@llama-orch/contracts';
 
 const interval = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** An optional comma-separated list (blank entries dropped), each entry checked by `item`. */
+const commaList = (item: z.ZodString) =>
+  z
+    .string()
+    .optional()
+    .transform((list) =>
+      (list ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(z.array(item));
 
 const EnvSchema = z.object({
   ORCHD_PROFILE: z.enum(['home', 'cloud']).default('home'),
@@ -32,35 +44,13 @@ const EnvSchema = z.object({
   ORCHD_RECONNECT_GRACE_MS: interval(0, 600_000).default(2000),
   ORCHD_MAX_BODY_BYTES: interval(1024, 1 << 30).default(4 * 1024 * 1024),
   ORCHD_DEFAULT_MAX_TOKENS: interval(1, 1_000_000).default(2048),
-  ORCHD_ALLOWED_ORIGINS: z
-    .string()
-    .optional()
-    .transform((list) =>
-      (list ?? '')
-        .split(',')
-        .map((o) => o.trim())
-        .filter((o) => o !== ''),
-    )
-    .pipe(
-      z.array(
-        z
-          .string()
-          .regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], e.g. http://192.168.1.5:3000'),
-      ),
-    ),
+  ORCHD_ALLOWED_ORIGINS: commaList(
+    z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], e.g. http://192.168.1.5:3000'),
+  ),
   ORCHD_TLS_CERT: z.string().min(1).optional(),
   ORCHD_TLS_KEY: z.string().min(1).optional(),
   ORCHD_TLS_CA: z.string().min(1).optional(),
-  ORCHD_API_KEYS: z
-    .string()
-    .optional()
-    .transform((list) =>
-      (list ?? '')
-        .split(',')
-        .map((k) => k.trim())
-        .filter((k) => k !== ''),
-    )
-    .pipe(z.array(z.string().min(16, 'each API key needs at least 16 characters'))),
+  ORCHD_API_KEYS: commaList(z.string().min(16, 'each API key needs at least 16 characters')),
   OTEL_EXPORTER_OTLP_ENDPOINT: z
     .url({
       protocol: /^https?$/,
