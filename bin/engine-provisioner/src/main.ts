@@ -82,6 +82,8 @@ async function up(cli: ProvisionerCli): Promise<number> {
       return 0;
     }
     await provisioner.stop();
+    // The JSON line carries the stable code (err.code, and err.findings of a refused plan) for programs.
+    logger.error({ err: error }, 'provisioning failed');
     process.stderr.write(`engine-provisioner: ${(error as Error).message}\n`);
     return 1;
   }

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import type { PoolStatus } from '@llama-orch/contracts';
+import { failureCodes } from '../src/home/failure-codes.ts';
 import { poolIdFor } from '../src/home/home-config.ts';
 import { hintFor } from '../src/home/messages.ts';
 import { statusTable } from '../src/commands/status.ts';
@@ -46,9 +50,36 @@ describe('llorch', () => {
       'qwen2-5-0-5b-instruct-q4-k-m',
     );
     assert.equal(poolIdFor('file:/models/Llama 3.gguf'), 'llama-3');
-    assert.match(hintFor('Error: listen EADDRINUSE: address already in use 127.0.0.1:8080'), /ORCHD_BIND_ADDR/);
-    assert.match(hintFor('cannot provision: cuBLAS missing'), /CUDA toolkit/);
-    assert.match(hintFor('x.gguf is not a GGUF model'), /not GGUF/);
+    assert.match(hintFor(['EADDRINUSE']), /ORCHD_BIND_ADDR/);
+    assert.match(hintFor(['PROV_PLAN_REFUSED', 'CUBLAS_MISSING']), /CUDA toolkit/);
+    assert.match(hintFor(['PROV_PLAN_REFUSED', 'CMAKE_MISSING', 'COMPILER_MISSING']), /Install cmake/);
+    assert.match(hintFor(['PROV_MODEL_NOT_GGUF']), /not GGUF/);
+    assert.match(hintFor(['ENOENT']), /See the log above/);
+  });
+
+  test('decides by the codes in a daemon’s JSON error line, never by its message text', () => {
+    // As pino writes them: pool-managerd's "pool failed to start" and a daemon that could not listen.
+    const refused = {
+      level: 50,
+      pool_id: 'chat',
+      err: {
+        type: 'PlanRefusedError',
+        message: 'cannot provision: CUDA toolkit missing: nvcc not found',
+        code: 'PROV_PLAN_REFUSED',
+        findings: [{ level: 'error', code: 'NVCC_MISSING', message: 'CUDA toolkit missing: nvcc not found' }],
+      },
+      msg: 'pool failed to start',
+    };
+    assert.deepEqual(failureCodes(refused), ['PROV_PLAN_REFUSED', 'NVCC_MISSING']);
+    assert.match(hintFor(failureCodes(refused)), /CUDA toolkit/);
+    const taken = { level: 50, err: { message: 'listen EADDRINUSE: address already in use', code: 'EADDRINUSE' } };
+    assert.match(hintFor(failureCodes(taken)), /A port is taken/);
+    // The text alone no longer decides: a message that reads like a known failure but carries no code.
+    const uncoded = { level: 50, err: { message: 'x.gguf is not a GGUF model; cmake not found; EADDRINUSE' } };
+    assert.deepEqual(failureCodes(uncoded), []);
+    assert.match(hintFor(failureCodes(uncoded)), /See the log above/);
+    assert.deepEqual(failureCodes({ level: 30, msg: 'pool-managerd listening' }), []);
+    assert.deepEqual(failureCodes('not a log line'), []);
   });
 
   test('shows pools as a table with busy slots, VRAM and the queue depth', () => {
@@ -67,5 +98,54 @@ describe('llorch', () => {
     assert.match(table, /^NODE\s+POOL\s+STATE/);
     assert.match(table, /tower\s+chat\s+ready\s+3\/4\s+12\.0G\/24\.0G\s+cuda\s+hf:x\/y\/z\.gguf/);
     assert.match(table, /queue depth: 3\n$/);
+  });
+
+  test('reads the queue depth from the pool health answer’s metrics, not from /metrics', async (t) => {
+    const pool = {
+      pool_id: 'chat',
+      node_id: 'tower',
+      state: 'ready',
+      live: true,
+      ready: true,
+      draining: false,
+      model: 'demo',
+      engine: 'llamacpp',
+      engine_version: 'b1+abc1234-cpu',
+      slots_total: 2,
+      slots_free: 1,
+      ctx_max: 2048,
+      device: 'cpu',
+      vram_total_bytes: null,
+      vram_free_bytes: null,
+      last_error: null,
+      updated_at: new Date().toISOString(),
+    };
+    const seen: string[] = [];
+    const orchestratord = createServer((req, res) => {
+      seen.push(`${req.url ?? ''} ${req.headers.authorization ?? '-'}`);
+      const json = (body: unknown): void =>
+        void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.url === '/v2/pools') json({ pools: [pool] });
+      else if (req.url === '/v2/pools/chat/health')
+        json({
+          pool_id: 'chat',
+          live: true,
+          ready: true,
+          draining: false,
+          metrics: { queue_depth: 7, slots_total: 2, slots_free: 1 },
+          last_error: null,
+        });
+      else res.writeHead(200, { 'content-type': 'text/plain' }).end('queue_depth{priority="interactive"} 99\n');
+    });
+    await new Promise<void>((resolve) => orchestratord.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => orchestratord.close(resolve)));
+    const url = `http://127.0.0.1:${(orchestratord.address() as AddressInfo).port}`;
+    const env = { ...process.env, LLORCH_URL: url, LLORCH_API_KEY: 'k1' };
+
+    const json = await promisify(execFile)(process.execPath, [CLI, 'status', '--json'], { env, timeout: 30_000 });
+    assert.equal((JSON.parse(json.stdout) as { queue_depth: number }).queue_depth, 7);
+    const table = await promisify(execFile)(process.execPath, [CLI, 'status'], { env, timeout: 30_000 });
+    assert.match(table.stdout, /queue depth: 7\n$/);
+    assert.deepEqual(new Set(seen), new Set(['/v2/pools Bearer k1', '/v2/pools/chat/health Bearer k1']));
   });
 });

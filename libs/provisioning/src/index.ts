@@ -1,6 +1,6 @@
 export { EngineProvisioner, PlanRefusedError, type ProvisionerOptions, type ProvisionerState } from './provisioner.ts';
 export { buildPlan, planToJson, type Plan, type ProvisionTarget } from './plan/plan.ts';
-export { chooseDevice, type DeviceChoice, type Finding } from './plan/device.ts';
+export { chooseDevice, type DeviceChoice, type Finding, type FindingCode } from './plan/device.ts';
 export { detectHostFacts, type HostFacts } from './host/host-facts.ts';
 export { parseNvidiaSmi, NVIDIA_SMI_QUERY, type GpuInfo } from './host/nvidia-smi.ts';
 export {
@@ -22,8 +22,11 @@ export { ModelError } from './model/model-error.ts';
 export { buildDemoModel, DEMO_MODEL_DEFAULTS } from './model/demo-model.ts';
 export { checkGgufFile, readGgufHeader } from './model/gguf-reader.ts';
 export type { DownloadProgress } from './model/download.ts';
-export { ReplicaSupervisor, type ReplicaState } from './launch/replica-supervisor.ts';
+export { ReplicaSupervisor, type ReplicaDetail, type ReplicaState } from './launch/replica-supervisor.ts';
 export { EngineStartError } from './launch/engine-process.ts';
 export { DEFAULT_BACKOFF, restartDelay, type BackoffPolicy } from './launch/backoff.ts';
 export { llamaServerCommand } from './launch/llama-server-args.ts';
 export type { Logger } from './logger.ts';
+export { PROVISIONING_ERROR_CODES, ProvisioningError, provisioningCode, type ProvisioningErrorCode } from './errors.ts';
+export type { EngineBuildErrorCode } from './engine/build-error.ts';
+export type { ModelErrorCode } from './model/model-error.ts';

@@ -9,8 +9,10 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './launch/backoff.ts';
 import { reapStaleEngines } from './launch/reap-stale.ts';
 import { ReplicaSupervisor, type ReplicaState } from './launch/replica-supervisor.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { ProvisioningError } from './errors.ts';
 import type { DownloadProgress } from './model/download.ts';
 import { ensureModel } from './model/ensure-model.ts';
+import type { Finding } from './plan/device.ts';
 import { buildPlan, type Plan, type ProvisionTarget } from './plan/plan.ts';
 import { ensureSourceTree } from './engine/ensure-engine.ts';
 
@@ -34,18 +36,22 @@ export interface ProvisionerOptions {
 }
 
 /** Refused before anything runs: the plan has error findings (missing tools, incomplete CUDA, …). */
-export class PlanRefusedError extends Error {
-  readonly plan: Plan;
+export class PlanRefusedError extends ProvisioningError {
+  /** The error findings, each with its stable code (CMAKE_MISSING, CUBLAS_MISSING, …); logged as `err.findings`. */
+  readonly findings: readonly Finding[];
+  readonly #plan: Plan;
 
   constructor(plan: Plan) {
-    super(
-      `cannot provision: ${plan.findings
-        .filter((f) => f.level === 'error')
-        .map((f) => f.message)
-        .join('; ')}`,
-    );
+    const findings = plan.findings.filter((f) => f.level === 'error');
+    super('PROV_PLAN_REFUSED', `cannot provision: ${findings.map((f) => f.message).join('; ')}`);
     this.name = 'PlanRefusedError';
-    this.plan = plan;
+    this.findings = findings;
+    this.#plan = plan;
+  }
+
+  /** The whole plan (an accessor, so that a logged error carries its findings and not every step). */
+  get plan(): Plan {
+    return this.#plan;
   }
 }
 

@@ -1,4 +1,4 @@
-import { PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
+import { PoolHealthSchema, PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
 import { request } from 'undici';
 import type { LlorchEnv } from '../config.ts';
 
@@ -31,6 +31,22 @@ function authHeaders(env: LlorchEnv): Record<string, string> {
   return env.apiKey === undefined ? {} : { authorization: `Bearer ${env.apiKey}` };
 }
 
+/**
+ * The depth of orchestratord's admission queue, from the `metrics.queue_depth` of a pool's health answer (the
+ * queue is orchestratord's, so any pool tells it); 0 when there is no pool to ask.
+ */
+async function queueDepthOf(env: LlorchEnv, pools: readonly PoolStatus[]): Promise<number> {
+  const pool = pools[0];
+  if (pool === undefined) return 0;
+  const answer = await request(`${env.url}/v2/pools/${encodeURIComponent(pool.pool_id)}/health`, {
+    headers: authHeaders(env),
+  });
+  const checked = validate(PoolHealthSchema, await answer.body.json().catch(() => null));
+  if (answer.statusCode !== 200 || !checked.ok)
+    throw new Error(`GET /v2/pools/${pool.pool_id}/health answered HTTP ${answer.statusCode}`);
+  return checked.value.metrics.queue_depth;
+}
+
 /** `llorch status [--json]`: pools, slots, VRAM and the queue as orchestratord sees them. */
 export async function status(env: LlorchEnv, json: boolean): Promise<number> {
   let pools: PoolStatus[];
@@ -40,8 +56,7 @@ export async function status(env: LlorchEnv, json: boolean): Promise<number> {
     const checked = validate(PoolListSchema, await answer.body.json());
     if (answer.statusCode !== 200 || !checked.ok) throw new Error(`HTTP ${answer.statusCode}`);
     pools = checked.value.pools;
-    const metrics = await request(`${env.url}/metrics`).then((r) => r.body.text());
-    queueDepth = [...metrics.matchAll(/^queue_depth\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    queueDepth = await queueDepthOf(env, pools);
   } catch (error) {
     process.stderr.write(
       `llorch status: orchestratord at ${env.url} does not answer (${(error as Error).message}); is \`npm start\` running? (LLORCH_URL sets another)\n`,

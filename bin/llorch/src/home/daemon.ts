@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { failureCodes } from './failure-codes.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -15,12 +16,19 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
-/** A supervised daemon: its JSON log lines go to `onLine`, its stderr is kept for error reports. */
+/** At or above pino's `error` level. */
+export const isErrorLine = (line: LogLine): boolean => (line.level ?? 0) >= 50;
+
+/**
+ * A supervised daemon: its JSON log lines go to `onLine`, its stderr is kept for error reports, and the codes of
+ * the last error it logged with one are kept to decide what to tell the user.
+ */
 export class Daemon {
   readonly name: string;
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
   #stderr = '';
+  #failureCodes: readonly string[] = [];
 
   constructor(name: string, script: string, env: NodeJS.ProcessEnv, onLine: (line: LogLine) => void) {
     this.name = name;
@@ -31,7 +39,10 @@ export class Daemon {
       partial = lines.pop() ?? '';
       for (const text of lines) {
         try {
-          onLine(JSON.parse(text) as LogLine);
+          const line = JSON.parse(text) as LogLine;
+          const codes = isErrorLine(line) ? failureCodes(line) : [];
+          if (codes.length > 0) this.#failureCodes = codes;
+          onLine(line);
         } catch {
           // not a log line
         }
@@ -46,6 +57,11 @@ export class Daemon {
 
   get stderr(): string {
     return this.#stderr.trim();
+  }
+
+  /** The codes of the last error logged with a code (`err.code`, `err.findings[].code`); none so far if empty. */
+  get failureCodes(): readonly string[] {
+    return this.#failureCodes;
   }
 
   get running(): boolean {

@@ -5,7 +5,8 @@ import lockfile from 'proper-lockfile';
 import { PoolListSchema, validate } from '@llama-orch/contracts';
 import { request } from 'undici';
 import type { LlorchEnv } from '../config.ts';
-import { Daemon, daemonScript, type LogLine } from './daemon.ts';
+import { Daemon, daemonScript, isErrorLine, type LogLine } from './daemon.ts';
+import { failureCodes } from './failure-codes.ts';
 import { homeConfig } from './home-config.ts';
 import { hintFor, readyMessage } from './messages.ts';
 
@@ -38,7 +39,7 @@ function narrate(name: string, line: LogLine, progress: (text: string) => void):
     progress(msg);
   else if (/^pool \S+ \S+ → (ready|failed)$/.test(msg))
     progress(`${msg}${line['reason'] ? ` (${str(line['reason']).slice(0, 200)})` : ''}`);
-  else if ((line.level ?? 0) >= 50)
+  else if (isErrorLine(line))
     progress(`${name}: ${msg}${line['err'] ? `: ${String((line['err'] as { message?: string }).message ?? '')}` : ''}`);
 }
 
@@ -76,6 +77,8 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
     `llama-orch HOME: ${config.value.demo ? 'the demo pool' : config.value.pools.map((p) => `${p.id} (${p.model})`).join(', ')} — config ${config.value.file}`,
   );
   const progress = (text: string): void => out(`  ${text}`);
+  /** The codes pool-managerd logged with each pool's failure (its error lines bound to a pool_id). */
+  const poolFailures = new Map<string, readonly string[]>();
 
   let resolvePm: (url: string) => void = () => undefined;
   const pmUrl = new Promise<string>((resolve) => (resolvePm = resolve));
@@ -90,6 +93,9 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
     },
     (line) => {
       if (line.msg === 'pool-managerd listening') resolvePm(str(line['url']));
+      const poolId = line['pool_id'];
+      const codes = isErrorLine(line) ? failureCodes(line) : [];
+      if (typeof poolId === 'string' && codes.length > 0) poolFailures.set(poolId, codes);
       narrate('pool-managerd', line, progress);
     },
   );
@@ -100,9 +106,9 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
     for (const daemon of [...daemons].reverse()) await daemon.stop(daemon === poolManagerd ? 15_000 : 5_000);
     await release().catch(() => undefined);
   };
-  const fail = async (daemon: Daemon, what: string): Promise<number> => {
+  const fail = async (daemon: Daemon, what: string, codes = daemon.failureCodes): Promise<number> => {
     const stderr = daemon.stderr;
-    process.stderr.write(`llorch home: ${what}\n${stderr ? `${stderr}\n` : ''}${hintFor(stderr)}\n`);
+    process.stderr.write(`llorch home: ${what}\n${stderr ? `${stderr}\n` : ''}${hintFor(codes)}\n`);
     await shutdown();
     return 1;
   };
@@ -142,9 +148,8 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
     if (failed)
       return fail(
         poolManagerd,
-        `pool ${failed.pool_id} failed: ${failed.last_error ?? 'unknown error'}`.concat(
-          `\n${hintFor(failed.last_error ?? '')}`,
-        ),
+        `pool ${failed.pool_id} failed: ${failed.last_error ?? 'unknown error'}`,
+        poolFailures.get(failed.pool_id) ?? poolManagerd.failureCodes,
       );
     if ([...wanted].every((id) => pools.some((p) => p.pool_id === id && p.ready))) break;
     const outcome = await Promise.race([sleep(250).then(() => 'tick' as const), stopRequested]);

@@ -1,3 +1,4 @@
+import type { FailureCode } from './failure-codes.ts';
 import type { HomeConfig } from './home-config.ts';
 
 export function readyMessage(url: string, config: HomeConfig, seconds: number): string {
@@ -32,16 +33,34 @@ export function readyMessage(url: string, config: HomeConfig, seconds: number): 
   return lines.join('\n');
 }
 
-/** What to do about a daemon that could not start. */
-export function hintFor(stderr: string): string {
-  if (/EADDRINUSE|address already in use/i.test(stderr)) {
-    return 'A port is taken: stop what uses it, or choose others with ORCHD_BIND_ADDR=127.0.0.1:8081 and POOL_MANAGERD_BIND_ADDR=127.0.0.1:9201.';
+const INSTALL_CUDA = 'Install the CUDA toolkit with cuBLAS, or set engine.device: cpu.';
+
+/** What to do, by the code of what went wrong (see libs/provisioning/src/errors.ts and the plan findings). */
+const HINTS: Partial<Record<FailureCode, string>> = {
+  EADDRINUSE:
+    'A port is taken: stop what uses it, or choose others with ORCHD_BIND_ADDR=127.0.0.1:8081 and POOL_MANAGERD_BIND_ADDR=127.0.0.1:9201.',
+  CMAKE_MISSING: 'Install cmake (e.g. sudo apt-get install cmake).',
+  COMPILER_MISSING: 'Install a C++ compiler (e.g. sudo apt-get install g++).',
+  GIT_MISSING: 'Install git (e.g. sudo apt-get install git).',
+  TAR_MISSING: 'Install tar (e.g. sudo apt-get install tar).',
+  NVCC_MISSING: INSTALL_CUDA,
+  CUBLAS_MISSING: INSTALL_CUDA,
+  NO_GPU: 'No NVIDIA GPU is visible: set engine.device: cpu, or auto.',
+  PROV_MODEL_NOT_GGUF: 'The model file is not GGUF: check the path or URL (llama.cpp serves .gguf files).',
+  PROV_MODEL_NOT_FOUND: 'The model file does not exist: check the file: path.',
+  PROV_MODEL_DIGEST_MISMATCH: 'The model is not the one the sha256 in the config names: check both.',
+  PROV_MODEL_FETCH_FAILED:
+    'The model could not be downloaded: check the reference, the network, and HF_TOKEN for gated models.',
+  PROV_BUILD_FAILED: 'Building llama.cpp failed: the build log named above says why.',
+};
+
+const known = (code: string): code is FailureCode => Object.hasOwn(HINTS, code);
+
+/** What to do about a daemon or pool that could not start, decided by the codes it logged (first known wins). */
+export function hintFor(codes: readonly string[]): string {
+  for (const code of codes) {
+    const hint = known(code) ? HINTS[code] : undefined;
+    if (hint !== undefined) return hint;
   }
-  if (/cmake not found|CMAKE_MISSING/.test(stderr)) return 'Install cmake (e.g. sudo apt-get install cmake).';
-  if (/COMPILER_MISSING|g\+\+ not found/.test(stderr)) return 'Install a C++ compiler (e.g. sudo apt-get install g++).';
-  if (/cuBLAS missing|nvcc not found/.test(stderr))
-    return 'Install the CUDA toolkit with cuBLAS, or set engine.device: cpu.';
-  if (/not a GGUF model/.test(stderr))
-    return 'The model file is not GGUF: check the path or URL (llama.cpp serves .gguf files).';
   return 'See the log above; every daemon logs why it stopped.';
 }

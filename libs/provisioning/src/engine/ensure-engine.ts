@@ -8,7 +8,8 @@ import { exec } from '../exec.ts';
 import type { Plan } from '../plan/plan.ts';
 import { compilerIdentity } from '../plan/plan.ts';
 import { buildCommand, configureCommand } from './cmake-args.ts';
-import { EngineBuildError, tail } from './build-error.ts';
+import { EngineBuildError, tail, type EngineBuildErrorCode } from './build-error.ts';
+import { ProvisioningError } from '../errors.ts';
 import { buildPercent } from './progress.ts';
 import { shortHash, type SourceLayout } from './source-layout.ts';
 
@@ -20,9 +21,9 @@ export interface EngineEvents {
 }
 
 /** The provisioner was stopped while it was still preparing. */
-export class StoppedError extends Error {
+export class StoppedError extends ProvisioningError {
   constructor(what: string) {
-    super(`stopped during ${what}`);
+    super('PROV_STOPPED', `stopped during ${what}`);
     this.name = 'StoppedError';
   }
 }
@@ -66,6 +67,7 @@ async function run(
   argv: readonly string[],
   logFile: string,
   what: string,
+  code: EngineBuildErrorCode,
   onLine?: (line: string) => void,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -77,11 +79,12 @@ async function run(
     result = await exec(command, args, { logFile, ...(onLine ? { onLine } : {}), ...(signal ? { signal } : {}) });
   } catch (error) {
     if (signal?.aborted === true) throw new StoppedError(what);
-    throw new EngineBuildError(`${what}: cannot run ${command}: ${(error as Error).message}`, logFile, '');
+    throw new EngineBuildError(code, `${what}: cannot run ${command}: ${(error as Error).message}`, logFile, '');
   }
   if (signal?.aborted === true) throw new StoppedError(what);
   if (result.code !== 0) {
     throw new EngineBuildError(
+      code,
       `${what} failed (${command} exited ${result.code ?? result.signal})`,
       logFile,
       tail(`${result.stdout}\n${result.stderr}`),
@@ -108,7 +111,12 @@ async function ensureSource(
   if (source.sourceDir === null) return;
   if (await exists(join(source.sourceDir, 'CMakeLists.txt'))) return;
   if (source.fetch.length === 0)
-    throw new EngineBuildError(`${source.sourceDir} is not a llama.cpp source tree (no CMakeLists.txt)`, null, '');
+    throw new EngineBuildError(
+      'PROV_SOURCE_INVALID',
+      `${source.sourceDir} is not a llama.cpp source tree (no CMakeLists.txt)`,
+      null,
+      '',
+    );
   const scratch = join(cacheDir, 'tmp');
   await mkdir(scratch, { recursive: true });
   const tmp = await mkdtemp(join(scratch, 'fetch-'));
@@ -118,6 +126,7 @@ async function ensureSource(
         step.map((arg) => arg.replaceAll('{tmp}', tmp)),
         logFile,
         `fetching ${source.identity}`,
+        'PROV_SOURCE_FETCH_FAILED',
         undefined,
         signal,
       );
@@ -136,12 +145,12 @@ async function gitCommit(dir: string): Promise<string> {
 /** `llama-server --version` → e.g. "version: 1 (de3ff81)"; the engine_version of handoffs. */
 export async function probeEngineVersion(binary: string): Promise<string> {
   const result = await exec(binary, ['--version']).catch((error: Error) => {
-    throw new EngineBuildError(`${binary} cannot run: ${error.message}`, null, '');
+    throw new EngineBuildError('PROV_ENGINE_UNUSABLE', `${binary} cannot run: ${error.message}`, null, '');
   });
   const text = `${result.stdout}\n${result.stderr}`;
   const line = text.split('\n').find((l) => l.startsWith('version:'));
   if (result.code !== 0 || line === undefined)
-    throw new EngineBuildError(`${binary} --version did not print a version`, null, tail(text));
+    throw new EngineBuildError('PROV_ENGINE_UNUSABLE', `${binary} --version did not print a version`, null, tail(text));
   // "version: 0.5.0-dev (build 1, commit de3ff81)" (recent) or "version: 6500 (a1b2c3d)" (older releases)
   const recent = /version:\s*(\S+)\s*\(build \d+, commit ([0-9a-f]+)\)/.exec(line);
   if (recent) return `${recent[1]}+${recent[2]}`;
@@ -210,6 +219,7 @@ export async function ensureEngine(
       }),
       logFile,
       'cmake configure',
+      'PROV_BUILD_FAILED',
       undefined,
       events.signal,
     );
@@ -218,6 +228,7 @@ export async function ensureEngine(
       buildCommand(plan.buildDir, Math.max(1, host.cpuCount)),
       logFile,
       'cmake build',
+      'PROV_BUILD_FAILED',
       (line) => {
         const percent = buildPercent(line);
         if (percent !== null && percent !== last) {
@@ -230,7 +241,7 @@ export async function ensureEngine(
 
     const built = join(plan.buildDir, 'bin', 'llama-server');
     if (!(await exists(built)))
-      throw new EngineBuildError(`the build finished but ${built} does not exist`, logFile, '');
+      throw new EngineBuildError('PROV_BUILD_FAILED', `the build finished but ${built} does not exist`, logFile, '');
     const version = await probeEngineVersion(built);
     await mkdir(join(cacheDir, 'engines'), { recursive: true });
     const staging = await mkdtemp(join(cacheDir, 'engines', `.${key}-`));

@@ -6,13 +6,14 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { tail } from '../engine/build-error.ts';
+import { ProvisioningError } from '../errors.ts';
 
 /** A llama-server that did not become healthy: exited early or timed out, with its log tail. */
-export class EngineStartError extends Error {
+export class EngineStartError extends ProvisioningError {
   readonly logTail: string;
 
   constructor(message: string, logTail: string) {
-    super(logTail === '' ? message : `${message}\n--- engine log ---\n${logTail}`);
+    super('PROV_ENGINE_START_FAILED', logTail === '' ? message : `${message}\n--- engine log ---\n${logTail}`);
     this.name = 'EngineStartError';
     this.logTail = logTail;
   }

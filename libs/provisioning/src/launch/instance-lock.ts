@@ -1,11 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { ProvisioningError } from '../errors.ts';
 
 /** Another provisioner already manages this handoff directory. */
-export class HandoffDirBusyError extends Error {
+export class HandoffDirBusyError extends ProvisioningError {
   constructor(dir: string) {
-    super(`another engine-provisioner is running for ${dir}; stop it first (its engines and handoffs are its own)`);
+    super(
+      'PROV_HANDOFF_DIR_BUSY',
+      `another engine-provisioner is running for ${dir}; stop it first (its engines and handoffs are its own)`,
+    );
     this.name = 'HandoffDirBusyError';
   }
 }

@@ -1,4 +1,5 @@
 import type { Handoff } from '@llama-orch/contracts';
+import { provisioningCode, type ProvisioningErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { isStorm, restartDelay, type BackoffPolicy } from './backoff.ts';
 import { startEngine, stopEngine, type StartedEngine } from './engine-process.ts';
@@ -7,6 +8,19 @@ import { removeHandoff, writeHandoff } from './handoff-file.ts';
 import { llamaServerCommand, type LaunchSpec } from './llama-server-args.ts';
 
 export type ReplicaState = 'idle' | 'starting' | 'running' | 'backoff' | 'failed' | 'stopping' | 'stopped';
+
+/** What a state change tells: the engine's pid, or why it failed (the message and its stable code). */
+export interface ReplicaDetail {
+  readonly pid?: number;
+  readonly error?: string;
+  readonly code?: ProvisioningErrorCode;
+}
+
+/** The message and code of a failure, as a state change's detail. */
+function failure(error: unknown): ReplicaDetail {
+  const code = provisioningCode(error);
+  return { error: (error as Error).message, ...(code === null ? {} : { code }) };
+}
 
 export interface ReplicaOptions {
   readonly poolId: string;
@@ -21,7 +35,7 @@ export interface ReplicaOptions {
   readonly stopGraceMs: number;
   readonly baseEnv: NodeJS.ProcessEnv;
   readonly logger: Logger;
-  readonly onStateChange?: (state: ReplicaState, detail: { pid?: number; error?: string }) => void;
+  readonly onStateChange?: (state: ReplicaState, detail: ReplicaDetail) => void;
 }
 
 /**
@@ -54,7 +68,7 @@ export class ReplicaSupervisor {
     return this.#lastError;
   }
 
-  #set(state: ReplicaState, detail: { pid?: number; error?: string } = {}): void {
+  #set(state: ReplicaState, detail: ReplicaDetail = {}): void {
     this.#state = state;
     const { poolId, replicaId } = this.options;
     this.options.logger.info(
@@ -93,7 +107,7 @@ export class ReplicaSupervisor {
       this.#engine = await this.#launch();
     } catch (error) {
       this.#lastError = (error as Error).message;
-      this.#set('failed', { error: this.#lastError });
+      this.#set('failed', failure(error));
       throw error;
     }
     this.#set('running', { pid: this.#engine.pid });
@@ -117,7 +131,7 @@ export class ReplicaSupervisor {
           this.#lastError = `restart storm: ${backoff.stormRestarts} restarts within ${backoff.stormWindowMs} ms`;
           this.#engine = null;
           await removeHandoff(this.options.handoffDir, poolId, replicaId);
-          this.#set('failed', { error: this.#lastError });
+          this.#set('failed', { error: this.#lastError, code: 'PROV_RESTART_STORM' });
           return;
         }
         this.#consecutive += 1;
@@ -140,7 +154,7 @@ export class ReplicaSupervisor {
           break;
         } catch (error) {
           this.#lastError = (error as Error).message;
-          logger.error({ pool_id: poolId, replica_id: replicaId, error: this.#lastError }, 'engine restart failed');
+          logger.error({ pool_id: poolId, replica_id: replicaId, ...failure(error) }, 'engine restart failed');
         }
       }
     }

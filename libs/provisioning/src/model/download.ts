@@ -38,7 +38,7 @@ export async function downloadResumable(url: string, partial: string, options: D
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     }).catch((error: Error) => {
-      throw new ModelError(`download of ${url} failed: ${error.message}`);
+      throw new ModelError('PROV_MODEL_FETCH_FAILED', `download of ${url} failed: ${error.message}`);
     });
     const location = response.headers['location'];
     if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
@@ -52,7 +52,10 @@ export async function downloadResumable(url: string, partial: string, options: D
     }
     if (response.statusCode !== 200 && response.statusCode !== 206) {
       const text = (await response.body.text()).slice(0, 200);
-      throw new ModelError(`download of ${url} failed: HTTP ${response.statusCode}${text ? ` (${text.trim()})` : ''}`);
+      throw new ModelError(
+        'PROV_MODEL_FETCH_FAILED',
+        `download of ${url} failed: HTTP ${response.statusCode}${text ? ` (${text.trim()})` : ''}`,
+      );
     }
     const resuming = response.statusCode === 206;
     const start = resuming ? have : 0;
@@ -96,12 +99,13 @@ export async function downloadResumable(url: string, partial: string, options: D
       });
     } catch (error) {
       throw new ModelError(
+        'PROV_MODEL_FETCH_FAILED',
         `download of ${url} was interrupted after ${bytes} bytes (${(error as Error).message}); it resumes on the next start`,
       );
     }
     if (total !== null && bytes !== total)
-      throw new ModelError(`download of ${url} ended early: ${bytes} of ${total} bytes`);
+      throw new ModelError('PROV_MODEL_FETCH_FAILED', `download of ${url} ended early: ${bytes} of ${total} bytes`);
     return;
   }
-  throw new ModelError(`download of ${url} failed: more than ${MAX_REDIRECTS} redirects`);
+  throw new ModelError('PROV_MODEL_FETCH_FAILED', `download of ${url} failed: more than ${MAX_REDIRECTS} redirects`);
 }

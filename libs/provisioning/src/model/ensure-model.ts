@@ -33,7 +33,7 @@ async function writeAtomic(path: string, data: Buffer | string): Promise<void> {
 
 async function requireGguf(path: string): Promise<void> {
   const check = await checkGgufFile(path);
-  if (!check.ok) throw new ModelError(check.message);
+  if (!check.ok) throw new ModelError('PROV_MODEL_NOT_GGUF', check.message);
 }
 
 /** A verified file gets `<file>.sha256` beside it (cache entries) so later starts need not hash it again. */
@@ -53,7 +53,7 @@ async function verified(path: string, expected: string | undefined): Promise<str
 async function checkDigest(path: string, expected: string | undefined, what: string): Promise<string> {
   const actual = await sha256File(path);
   if (expected !== undefined && actual !== expected) {
-    throw new ModelError(`${what}: sha256 mismatch: expected ${expected}, got ${actual}`);
+    throw new ModelError('PROV_MODEL_DIGEST_MISMATCH', `${what}: sha256 mismatch: expected ${expected}, got ${actual}`);
   }
   return actual;
 }
@@ -73,7 +73,8 @@ export async function ensureModel(location: ModelLocation, options: ModelOptions
     }
     case 'file': {
       const info = await stat(location.path).catch(() => null);
-      if (info === null || !info.isFile()) throw new ModelError(`model file ${location.path} does not exist`);
+      if (info === null || !info.isFile())
+        throw new ModelError('PROV_MODEL_NOT_FOUND', `model file ${location.path} does not exist`);
       await requireGguf(location.path);
       const digest =
         options.expectedSha256 === undefined
@@ -95,7 +96,8 @@ export async function ensureModel(location: ModelLocation, options: ModelOptions
       try {
         const digest = await checkDigest(partial, options.expectedSha256, location.url);
         const gguf = await checkGgufFile(partial);
-        if (!gguf.ok) throw new ModelError(`${location.url} is not a GGUF model: ${gguf.message}`);
+        if (!gguf.ok)
+          throw new ModelError('PROV_MODEL_NOT_GGUF', `${location.url} is not a GGUF model: ${gguf.message}`);
         await rename(partial, location.path);
         await writeAtomic(`${location.path}.sha256`, `${digest} ${(await stat(location.path)).size}\n`);
         return { path: location.path, sha256: digest };

@@ -1,9 +1,24 @@
 import type { HostFacts } from '../host/host-facts.ts';
 import { cudaArchitectureOf } from '../host/nvidia-smi.ts';
 
+/** Stable codes of plan findings: what is missing or odd on this host for this config. */
+export type FindingCode =
+  | 'NO_GPU'
+  | 'NVCC_MISSING'
+  | 'CUBLAS_MISSING'
+  | 'CUDA_ARCH_UNKNOWN'
+  | 'CMAKE_MISSING'
+  | 'COMPILER_MISSING'
+  | 'GIT_MISSING'
+  | 'NPM_MISSING'
+  | 'TAR_MISSING'
+  | 'BINARY_DEVICE'
+  | 'UNKNOWN_POOL'
+  | 'UNKNOWN_GPU';
+
 export interface Finding {
   readonly level: 'info' | 'warn' | 'error';
-  readonly code: string;
+  readonly code: FindingCode;
   readonly message: string;
 }
 

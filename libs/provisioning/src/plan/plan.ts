@@ -5,7 +5,7 @@ import { buildCommand, cmakeDefines, compilerDefines, configureCommand } from '.
 import { shortHash, sourceLayout, type SourceLayout } from '../engine/source-layout.ts';
 import { llamaServerCommand } from '../launch/llama-server-args.ts';
 import { modelLocation, type ModelLocation } from '../model/model-location.ts';
-import { chooseDevice, type DeviceChoice, type Finding } from './device.ts';
+import { chooseDevice, type DeviceChoice, type Finding, type FindingCode } from './device.ts';
 
 /** What the provisioner needs from a node config, with every path resolved. */
 export interface ProvisionTarget {
@@ -56,7 +56,7 @@ export interface Plan {
 }
 
 function toolFindings(host: HostFacts, source: SourceLayout, device: DeviceChoice): Finding[] {
-  const missing = (code: string, what: string): Finding => ({
+  const missing = (code: FindingCode, what: string): Finding => ({
     level: 'error',
     code,
     message: `${what} not found: install it (e.g. apt-get install ${what})`,
