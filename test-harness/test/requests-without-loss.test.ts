@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import type { AdmissionResponse, ErrorEnvelope, Handoff, PoolList } from '@llama-orch/contracts';
 import { request } from 'undici';
 import { startCluster } from '../src/cluster.ts';
+import { startOrchestratord } from '../src/orchestratord-process.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { waitFor } from '../src/processes.ts';
 import { followEvents, summarize, within } from '../src/sse.ts';
@@ -294,5 +295,42 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
     assert.ok(error, 'the /v1 stream got an error chunk');
     assert.equal(openai.events.filter((e) => 'error' in e.data || e.data['raw'] === '[DONE]').length, 1);
     assert.equal(await cluster.orchestrator.proc.exited, 0);
+  });
+
+  test('two orchestratord replicas share one pool: a busy answer sends the task back to the queue, never fails it', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1 }]]);
+    t.after(cluster.cleanup);
+    const node = cluster.nodes[0];
+    assert.ok(node);
+    const second = await startOrchestratord({ ORCHD_POOL_MANAGERS: node.url, ORCHD_POOL_POLL_INTERVAL_MS: '1000' });
+    t.after(second.stop);
+    await waitFor('the second replica to see the pool', async () => {
+      const pools = (await jsonRequest<PoolList>(`${second.url}/v2/pools`)).body.pools;
+      return pools.some((p) => p.ready) ? true : undefined;
+    });
+    const ids = Array.from({ length: 8 }, (_, i) => `shared-${i}`);
+    for (const [i, id] of ids.entries()) {
+      const url = i % 2 === 0 ? cluster.url : second.url;
+      assert.equal(
+        (await submit(url, { task_id: id, model_ref: 'demo', prompt: 'Go on:', max_tokens: 48, ignore_eos: true }))
+          .status,
+        202,
+      );
+    }
+    const outcomes = await within('every task on both replicas to end', 60_000, () =>
+      Promise.all(
+        ids.map((id, i) =>
+          followEvents(`${i % 2 === 0 ? cluster.url : second.url}/v2/tasks/${id}/events`, { timeoutMs: 60_000 }),
+        ),
+      ),
+    );
+    for (const o of outcomes) assert.equal(o.events.at(-1)?.event, 'end', summarize(o.events));
+    const busy = [cluster.orchestrator, second]
+      .flatMap((o) => o.proc.output().split('\n'))
+      .filter((l) => l.includes('dispatch refused before the first token') && l.includes('REPLICA_EXHAUSTED'));
+    assert.ok(busy.length > 0, 'the replicas did contend for the one slot');
+    const metrics = await request(`${node.url}/metrics`).then((r) => r.body.text());
+    const ok = /pool_dispatch_total\{[^}]*outcome="ok"[^}]*\} (\d+)/.exec(metrics)?.[1];
+    assert.equal(ok, '8', 'each task ran exactly once');
   });
 });
