@@ -18,6 +18,7 @@ export async function startDaemon(
   void proc.exited.then(() => {
     exited = true;
   });
+  // A daemon that never says it listens is stopped here: the caller never gets a handle to stop it by.
   const url = await waitFor(
     `${name} to listen`,
     () => {
@@ -29,6 +30,9 @@ export async function startDaemon(
       return line === undefined ? undefined : (JSON.parse(line) as { url: string }).url;
     },
     timeoutMs,
-  );
+  ).catch(async (error: unknown) => {
+    await stopProcess(proc);
+    throw error;
+  });
   return { proc, url, stop: () => stopProcess(proc) };
 }

@@ -26,9 +26,9 @@ describe('repository gates', () => {
     assert.match(pkg.scripts['format:check'] ?? '', /prettier --check/);
   });
 
-  test('pins Node 24 as a dev dependency and accepts Node 22 and later', () => {
+  test('pins Node 24 as a dev dependency and accepts the Node versions the dependencies need, with types stripped', () => {
     assert.match(pkg.devDependencies['node'] ?? '', /^\^?24\./);
-    assert.equal(pkg.engines.node, '>=22');
+    assert.equal(pkg.engines.node, '^22.22.0 || >=24');
     assert.deepEqual(pkg.workspaces, ['libs/*', 'bin/*', 'test-harness']);
   });
 

@@ -72,13 +72,11 @@ describe('the pool-managerd client', () => {
           // then silence: the caller aborts
         } else if (req.url === '/v2/pools/picky/dispatch') {
           // llama-server's own answer to a body it cannot take, relayed by pool-managerd as is.
-          res
-            .writeHead(400, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                error: { code: 400, message: 'Failed to parse grammar', type: 'invalid_request_error' },
-              }),
-            );
+          res.writeHead(400, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              error: { code: 400, message: 'Failed to parse grammar', type: 'invalid_request_error' },
+            }),
+          );
         } else if (req.url === '/v2/pools/broken/dispatch') {
           res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"out of memory"}}');
         } else res.writeHead(404).end('not json');
