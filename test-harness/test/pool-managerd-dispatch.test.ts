@@ -192,7 +192,9 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
   });
 
   test('drain lets in-flight work run until the deadline, aborts it then, and leaves the pool offline', async (t) => {
-    const engines = await demoEngines([{ id: 'drain', slots: 2, ctx: 16_384 }]);
+    // A context long enough that the endless request outlives the drain deadline by far; the short one needs
+    // milliseconds, so the deadline leaves it a wide margin on a loaded machine too.
+    const engines = await demoEngines([{ id: 'drain', slots: 2, ctx: 65_536 }]);
     t.after(engines.cleanup);
     const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
     t.after(pm.stop);
@@ -212,12 +214,12 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
     cutOff.catch(() => undefined); // awaited below
     const drained = await jsonRequest<DrainResponse>(`${pm.url}/v2/pools/drain/drain`, {
       method: 'POST',
-      body: { deadline_ms: 800 },
+      body: { deadline_ms: 3000 },
     });
     assert.equal(drained.status, 200);
     assert.equal(drained.body.state, 'offline');
     assert.equal(drained.body.aborted, 1, 'the endless request was aborted at the deadline');
-    assert.ok(drained.body.duration_ms >= 800);
+    assert.ok(drained.body.duration_ms >= 3000);
     assert.equal((await short).status, 200, 'the short request finished during the drain');
     await cutOff;
     const after = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/drain/dispatch`, {
