@@ -1,8 +1,8 @@
-import { Hono } from 'hono';
+import type { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
 import { fingerprint, matchesKey, presentedKey } from './auth.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
-import { bodySizeLimit, browserGuard, correlation, hostsFor, sendError } from '@llama-orch/http';
+import { createEdgeApp, hostsFor, sendError } from '@llama-orch/http';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { poolRoutes } from './routes/pools.ts';
@@ -13,11 +13,13 @@ const OPEN = new Set(['/health', '/ready', '/metrics']);
 
 /** orchestratord's HTTP API (ARCHITECTURE §4), without listening: main.ts serves it. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
   // Outermost: every answer, 401s and SSE included, carries the correlation id.
-  app.use(correlation(deps.log));
-  app.use(browserGuard({ allowedHosts: hostsFor(deps.bindHost), allowedOrigins: new Set(deps.allowedOrigins) }));
-  app.use(bodySizeLimit(deps.maxBodyBytes));
+  const app = createEdgeApp({
+    daemon: 'orchestratord',
+    log: deps.log,
+    guard: { allowedHosts: hostsFor(deps.bindHost), allowedOrigins: new Set(deps.allowedOrigins) },
+    maxBodyBytes: deps.maxBodyBytes,
+  });
   if (deps.apiKeys.length > 0) {
     app.use(async (c, next) => {
       if (OPEN.has(c.req.path)) return next();
@@ -40,10 +42,5 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   taskRoutes(app, deps);
   sessionAndMetaRoutes(app, deps);
   poolRoutes(app, deps);
-  app.notFound((c) => sendError(c, errorEnvelope('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
-  app.onError((error, c) => {
-    c.get('log').error({ err: error }, 'unhandled error');
-    return sendError(c, errorEnvelope('INTERNAL', 'internal error; see the orchestratord log'));
-  });
   return app;
 }
