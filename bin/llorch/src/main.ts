@@ -1,123 +1,214 @@
-import { parseArgs } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
+import { commandArgs, positiveInt, type CommandArgs } from './commands/arguments.ts';
 import { certsInit, certsIssue } from './commands/certs.ts';
 import { chat } from './commands/chat.ts';
+import { chatConversation } from './commands/chat-repl.ts';
+import { logs } from './commands/logs/index.ts';
+import { models } from './commands/models/index.ts';
+import { terminal } from './commands/output.ts';
+import { pull } from './commands/models/pull.ts';
+import { service } from './commands/service/index.ts';
 import { status } from './commands/status.ts';
 import { pools, submit } from './commands/submit.ts';
-import { parseEnv } from './config.ts';
+import { parseEnv, type LlorchEnv } from './config.ts';
 import { home } from './home/home.ts';
-import { USAGE } from './usage.ts';
+import { COMMAND_USAGE, isCommand, USAGE, type Command } from './usage.ts';
 
 const VERSION = '0.1.0';
 
-async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-        config: { type: 'string', short: 'c' },
-        model: { type: 'string', short: 'm' },
-        json: { type: 'boolean' },
-        'max-tokens': { type: 'string' },
-        dir: { type: 'string' },
-        name: { type: 'string' },
-        usage: { type: 'string' },
-        host: { type: 'string', multiple: true },
-        priority: { type: 'string' },
-        session: { type: 'string' },
-        'deadline-ms': { type: 'string' },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`llorch: ${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version === true) {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
-  const [command, sub, ...rest] = positionals;
-  if (values.help === true || command === undefined || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined && values.help !== true ? 2 : 0;
-  }
+/** Run `body` with the parsed environment, once the command's arguments are known to be good. */
+async function withEnv<O extends ParseArgsOptionsConfig>(
+  args: CommandArgs<O>,
+  body: (env: LlorchEnv, parsed: Extract<CommandArgs<O>, { kind: 'run' }>) => Promise<number>,
+): Promise<number> {
+  if (args.kind === 'exit') return args.code;
   // eslint-disable-next-line no-restricted-syntax -- the one read of the environment, handed to config.ts
   const env = parseEnv(process.env);
   if (!env.ok) {
     process.stderr.write(`llorch: ${env.message}\n`);
     return 2;
   }
+  return body(env.value, args);
+}
+
+function refuse(command: Command, message: string): number {
+  process.stderr.write(`llorch ${command}: ${message}\n\n${COMMAND_USAGE[command]}`);
+  return 2;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  // A reader that goes away (`llorch status | head -1`) ends no command with a stack trace.
+  terminal();
+  const [command, ...args] = argv;
+  if (command === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
+    const [topic, ...extra] = args;
+    if (topic !== undefined && (!isCommand(topic) || extra.length > 0)) {
+      process.stderr.write(`llorch help: no command "${[topic, ...extra].join(' ')}"\n\n${USAGE}`);
+      return 2;
+    }
+    process.stdout.write(topic === undefined ? USAGE : COMMAND_USAGE[topic]);
+    return 0;
+  }
+  if (command === '--version') {
+    if (args.length > 0) {
+      process.stderr.write(`llorch --version takes no arguments\n`);
+      return 2;
+    }
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!isCommand(command)) {
+    const what = command.startsWith('-')
+      ? `the command goes first: "${command}" is an option`
+      : `unknown command "${command}"`;
+    process.stderr.write(`llorch: ${what}\n\n${USAGE}`);
+    return 2;
+  }
   switch (command) {
-    case 'home':
-      return home(env.value, { config: values.config, model: values.model });
+    case 'home': {
+      const options = {
+        config: { type: 'string', short: 'c' },
+        model: { type: 'string', short: 'm' },
+        'insecure-lan': { type: 'boolean' },
+      } as const;
+      return withEnv(commandArgs('home', args, options, 0), (env, { values }) =>
+        home(env, { config: values.config, model: values.model, insecureLan: values['insecure-lan'] }),
+      );
+    }
     case 'status':
-      return status(env.value, values.json === true);
+      return withEnv(commandArgs('status', args, { json: { type: 'boolean' } } as const, 0), (env, { values }) =>
+        status(env, values.json === true),
+      );
     case 'chat': {
-      const prompt = [sub, ...rest].filter((p) => p !== undefined).join(' ');
-      const maxTokens = Number(values['max-tokens'] ?? 128);
-      if (prompt === '' || !Number.isInteger(maxTokens) || maxTokens < 1) {
-        process.stderr.write('llorch chat: give a prompt, and --max-tokens a positive integer\n');
-        return 2;
-      }
-      return chat(env.value, prompt, values.model, maxTokens);
+      const options = {
+        model: { type: 'string', short: 'm' },
+        system: { type: 'string' },
+        'max-tokens': { type: 'string' },
+      } as const;
+      return withEnv(commandArgs('chat', args, options, Infinity), (env, { values, positionals }) => {
+        const prompt = positionals.join(' ');
+        const maxTokens = positiveInt(values['max-tokens'], positionals.length > 0 ? 128 : 512);
+        if (maxTokens === null) return Promise.resolve(refuse('chat', '--max-tokens must be a positive integer'));
+        if (positionals.length === 0)
+          return chatConversation(env, { model: values.model, system: values.system, maxTokens });
+        if (prompt.trim() === '') return Promise.resolve(refuse('chat', 'the prompt is empty'));
+        return chat(env, { prompt, model: values.model, system: values.system, maxTokens });
+      });
     }
     case 'submit': {
-      const prompt = [sub, ...rest].filter((p) => p !== undefined).join(' ');
-      const maxTokens = Number(values['max-tokens'] ?? 128);
-      const priority = values.priority ?? 'interactive';
-      if (
-        prompt === '' ||
-        !Number.isInteger(maxTokens) ||
-        maxTokens < 1 ||
-        (priority !== 'interactive' && priority !== 'batch')
-      ) {
-        process.stderr.write(
-          'llorch submit: give a prompt; --max-tokens a positive integer; --priority interactive|batch\n',
-        );
-        return 2;
-      }
-      return submit(env.value, { prompt, model: values.model ?? 'demo', maxTokens, priority, session: values.session });
+      const options = {
+        model: { type: 'string', short: 'm' },
+        'max-tokens': { type: 'string' },
+        priority: { type: 'string' },
+        session: { type: 'string' },
+      } as const;
+      return withEnv(commandArgs('submit', args, options, Infinity), (env, { values, positionals }) => {
+        const prompt = positionals.join(' ');
+        const maxTokens = positiveInt(values['max-tokens'], 128);
+        const priority = values.priority ?? 'interactive';
+        if (prompt.trim() === '') return Promise.resolve(refuse('submit', 'give a prompt'));
+        if (maxTokens === null) return Promise.resolve(refuse('submit', '--max-tokens must be a positive integer'));
+        if (priority !== 'interactive' && priority !== 'batch')
+          return Promise.resolve(refuse('submit', '--priority must be interactive or batch'));
+        return submit(env, { prompt, model: values.model ?? 'demo', maxTokens, priority, session: values.session });
+      });
+    }
+    case 'models': {
+      const options = { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } as const;
+      return withEnv(commandArgs('models', args, options, 0), (env, { values }) =>
+        models(env, { config: values.config, json: values.json === true }),
+      );
+    }
+    case 'pull': {
+      const options = { sha256: { type: 'string' }, config: { type: 'string', short: 'c' } } as const;
+      return withEnv(commandArgs('pull', args, options, 1), (env, { values, positionals }) => {
+        const [ref] = positionals;
+        if (ref === undefined) return Promise.resolve(refuse('pull', 'give a model reference'));
+        if (values.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(values.sha256))
+          return Promise.resolve(refuse('pull', '--sha256 must be 64 lower-case hex characters'));
+        return pull(env, { ref, sha256: values.sha256, config: values.config });
+      });
+    }
+    case 'logs': {
+      const options = {
+        follow: { type: 'boolean', short: 'f' },
+        lines: { type: 'string', short: 'n' },
+        requests: { type: 'boolean' },
+        json: { type: 'boolean' },
+      } as const;
+      return withEnv(commandArgs('logs', args, options, 1), (env, { values, positionals }) => {
+        const lines =
+          values.lines === undefined ? undefined : values.lines === 'all' ? Infinity : positiveInt(values.lines, 0);
+        if (lines === null) return Promise.resolve(refuse('logs', '--lines must be a positive integer or all'));
+        return logs(env, {
+          target: positionals[0],
+          follow: values.follow === true,
+          lines,
+          requestsOnly: values.requests === true,
+          json: values.json === true,
+        });
+      });
     }
     case 'pools': {
-      const [poolId] = rest;
-      if ((sub === 'drain' || sub === 'reload') && poolId !== undefined) {
-        if (sub === 'reload' && values.model === undefined) {
-          process.stderr.write('llorch pools reload: --model <ref> is required\n');
-          return 2;
+      const options = { model: { type: 'string', short: 'm' }, 'deadline-ms': { type: 'string' } } as const;
+      return withEnv(commandArgs('pools', args, options, 2), (env, { values, positionals }) => {
+        const [action, poolId] = positionals;
+        if ((action !== 'drain' && action !== 'reload') || poolId === undefined)
+          return Promise.resolve(refuse('pools', 'drain <pool> or reload <pool>'));
+        if (action === 'reload') {
+          if (values.model === undefined) return Promise.resolve(refuse('pools', 'reload needs --model <ref>'));
+          return pools(env, action, poolId, { model_ref: values.model });
         }
-        const deadline = Number(values['deadline-ms'] ?? 30_000);
-        return pools(env.value, sub, poolId, sub === 'drain' ? { deadline_ms: deadline } : { model_ref: values.model });
-      }
-      process.stderr.write('llorch pools: drain <pool> [--deadline-ms n] | reload <pool> --model <ref>\n');
-      return 2;
+        const deadline = positiveInt(values['deadline-ms'], 30_000);
+        if (deadline === null) return Promise.resolve(refuse('pools', '--deadline-ms must be a positive integer'));
+        return pools(env, action, poolId, { deadline_ms: deadline });
+      });
+    }
+    case 'service': {
+      const options = {
+        config: { type: 'string', short: 'c' },
+        model: { type: 'string', short: 'm' },
+        now: { type: 'boolean' },
+      } as const;
+      return withEnv(commandArgs('service', args, options, 1), (env, { values, positionals }) => {
+        const [action] = positionals;
+        if (action !== 'install' && action !== 'uninstall')
+          return Promise.resolve(refuse('service', 'install or uninstall'));
+        if (values.config !== undefined && values.model !== undefined)
+          return Promise.resolve(refuse('service', '--config or --model, not both'));
+        if (action === 'uninstall' && (values.config !== undefined || values.model !== undefined))
+          return Promise.resolve(refuse('service', 'uninstall takes only --now'));
+        return service(env, { action, config: values.config, model: values.model, now: values.now === true });
+      });
     }
     case 'certs': {
-      if (values.dir === undefined) {
-        process.stderr.write('llorch certs: --dir <dir> is required\n');
-        return 2;
-      }
-      if (sub === 'init') return certsInit(values.dir);
-      const usage = values.usage;
-      if (
-        sub === 'issue' &&
-        values.name !== undefined &&
-        /^[a-z0-9][a-z0-9.-]*$/i.test(values.name) &&
-        (usage === 'server' || usage === 'client' || usage === 'both')
-      ) {
-        return certsIssue(values.dir, values.name, usage, values.host ?? []);
-      }
-      process.stderr.write(
-        'llorch certs: init --dir <dir>, or issue --dir <dir> --name <cn> --usage server|client|both [--host <h>]\n',
-      );
-      return 2;
+      const options = {
+        dir: { type: 'string' },
+        name: { type: 'string' },
+        usage: { type: 'string' },
+        host: { type: 'string', multiple: true },
+      } as const;
+      return withEnv(commandArgs('certs', args, options, 1), (_env, { values, positionals }) => {
+        const [action] = positionals;
+        if (action !== 'init' && action !== 'issue') return Promise.resolve(refuse('certs', 'init or issue'));
+        if (values.dir === undefined) return Promise.resolve(refuse('certs', '--dir <dir> is required'));
+        if (action === 'init') {
+          if (values.name !== undefined || values.usage !== undefined || values.host !== undefined)
+            return Promise.resolve(refuse('certs', 'init takes only --dir'));
+          return certsInit(values.dir);
+        }
+        const { name, usage } = values;
+        if (name === undefined || !/^[a-z0-9][a-z0-9.-]*$/i.test(name))
+          return Promise.resolve(refuse('certs', 'issue needs --name <cn> (letters, digits, "." and "-")'));
+        if (usage !== 'server' && usage !== 'client' && usage !== 'both')
+          return Promise.resolve(refuse('certs', 'issue needs --usage server, client or both'));
+        return certsIssue(values.dir, name, usage, values.host ?? []);
+      });
     }
-    default:
-      process.stderr.write(`llorch: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
   }
 }
 

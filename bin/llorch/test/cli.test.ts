@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +34,60 @@ describe('llorch', () => {
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /unknown command "serve"/);
     assert.equal(llorch(['status', '--loud']).status, 2);
-    assert.equal(llorch(['chat']).status, 2);
+    assert.equal(llorch(['chat', '']).status, 2);
+    assert.equal(llorch(['chat', 'hi', '--max-tokens', '0']).status, 2);
     assert.equal(llorch(['certs', 'init']).status, 2);
+  });
+
+  test('prints each command’s own usage for <command> --help and help <command>, with exit code 0', () => {
+    for (const command of ['home', 'status', 'chat', 'submit', 'models', 'pull', 'logs', 'pools', 'service', 'certs']) {
+      const help = llorch([command, '--help']);
+      assert.equal(help.status, 0, `${command} --help: ${help.stderr}`);
+      assert.match(help.stdout, new RegExp(`^Usage: llorch ${command}\\b`), command);
+      assert.equal(help.stderr, '');
+      assert.equal(llorch(['help', command]).stdout, help.stdout);
+    }
+    // Help wins over a mistake beside it, and starts nothing (no orchestratord is asked, none is started).
+    const chat = llorch(['chat', '-h', '--loud'], { LLORCH_URL: 'http://127.0.0.1:9' });
+    assert.equal(chat.status, 0);
+    assert.match(chat.stdout, /^Usage: llorch chat/);
+    assert.equal(llorch(['home', '--help'], { ORCHD_BIND_ADDR: 'not an address' }).status, 0);
+    assert.equal(llorch(['help', 'serve']).status, 2);
+  });
+
+  test('refuses extra arguments and another command’s options with exit code 2, naming them', () => {
+    const cases: [string[], RegExp][] = [
+      [['status', 'now'], /llorch status: unexpected argument "now"/],
+      [['home', 'demo'], /llorch home: unexpected argument "demo"/],
+      [['pools', 'drain', 'demo', 'extra'], /llorch pools: unexpected argument "extra"/],
+      [['logs', 'orchestratord', 'pool-managerd'], /llorch logs: unexpected argument "pool-managerd"/],
+      [['pull', 'hf:a/b/c.gguf', 'hf:d/e/f.gguf'], /llorch pull: unexpected argument "hf:d\/e\/f.gguf"/],
+      [['service', 'install', 'now'], /llorch service: unexpected argument "now"/],
+      [['status', '--model', 'demo'], /llorch status: Unknown option '--model'/],
+      [['certs', 'init', '--dir', 'x', '--name', 'y'], /llorch certs: init takes only --dir/],
+      [['--json', 'status'], /the command goes first/],
+      [['--version', 'x'], /takes no arguments/],
+    ];
+    for (const [args, message] of cases) {
+      const run = llorch(args, { LLORCH_URL: 'http://127.0.0.1:9' });
+      assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stdout, '');
+    }
+  });
+
+  test('words the certs usages as the README does: --usage server|client|both', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('\n## llorch\n'),
+      readme.indexOf('\n## ', readme.indexOf('\n## llorch\n') + 1),
+    );
+    assert.match(section, /--usage server\|client\|both/);
+    assert.match(llorch(['--help']).stdout, /certs issue --dir <dir> --name <cn> --usage server\|client\|both/);
+    assert.match(llorch(['certs', '--help']).stdout, /--usage server\|client\|both/);
+    const bad = llorch(['certs', 'issue', '--dir', 'x', '--name', 'n', '--usage', 'peer']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--usage server, client or both/);
   });
 
   test('says where orchestratord does not answer instead of failing obscurely', () => {

@@ -1,56 +1,46 @@
-import { createParser } from 'eventsource-parser';
-import { ModelListSchema, validate } from '@llama-orch/contracts';
-import { request } from 'undici';
 import type { LlorchEnv } from '../config.ts';
-import { authHeaders } from './status.ts';
+import { defaultModel, streamTurn, type ChatMessage } from './chat-stream.ts';
+import { terminal } from './output.ts';
 
-/** `llorch chat "<prompt>" [--model m] [--max-tokens n]`: stream an answer to the terminal. */
-export async function chat(
-  env: LlorchEnv,
-  prompt: string,
-  model: string | undefined,
-  maxTokens: number,
-): Promise<number> {
+export interface ChatOptions {
+  readonly prompt: string;
+  readonly model: string | undefined;
+  readonly system: string | undefined;
+  readonly maxTokens: number;
+}
+
+/**
+ * `llorch chat "<prompt>"`: stream one answer to stdout. A reader that stops reading (`| head -c 50`) cancels the
+ * task on the server and ends the command quietly with exit code 0.
+ */
+export async function chat(env: LlorchEnv, options: ChatOptions): Promise<number> {
+  const { stdout, stderr } = terminal();
   try {
-    let chosen = model;
-    if (chosen === undefined) {
-      const models = validate(
-        ModelListSchema,
-        await request(`${env.url}/v1/models`, { headers: authHeaders(env) }).then((r) => r.body.json()),
-      );
-      chosen = models.ok ? models.value.data[0]?.id : undefined;
-      if (chosen === undefined) throw new Error('no model is ready yet');
+    const model = options.model ?? (await defaultModel(env));
+    if (model === null) throw new Error(`no model is ready yet at ${env.url} (llorch status shows the pools)`);
+    const messages: ChatMessage[] = [
+      ...(options.system === undefined ? [] : [{ role: 'system' as const, content: options.system }]),
+      { role: 'user', content: options.prompt },
+    ];
+    const outcome = await streamTurn(
+      env,
+      { model, messages, maxTokens: options.maxTokens },
+      (text) => stdout.write(text),
+      stdout.gone,
+    );
+    switch (outcome.kind) {
+      case 'done':
+        stdout.write('\n');
+        return 0;
+      case 'canceled':
+        return 0;
+      case 'failed':
+        if (outcome.text !== '') stdout.write('\n');
+        stderr.write(`llorch chat: ${outcome.message}\n`);
+        return 1;
     }
-    const answer = await request(`${env.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...authHeaders(env) },
-      body: JSON.stringify({
-        model: chosen,
-        messages: [{ role: 'user', content: prompt }],
-        max_tokens: maxTokens,
-        stream: true,
-      }),
-    });
-    if (answer.statusCode !== 200) {
-      const body = (await answer.body.json()) as { error?: { message?: string } };
-      throw new Error(body.error?.message ?? `HTTP ${answer.statusCode}`);
-    }
-    const parser = createParser({
-      onEvent: (event) => {
-        if (event.data === '[DONE]') return;
-        const chunk = JSON.parse(event.data) as {
-          choices?: { delta?: { content?: string } }[];
-          error?: { message: string };
-        };
-        if (chunk.error) throw new Error(chunk.error.message);
-        process.stdout.write(chunk.choices?.[0]?.delta?.content ?? '');
-      },
-    });
-    for await (const piece of answer.body) parser.feed((piece as Buffer).toString('utf8'));
-    process.stdout.write('\n');
-    return 0;
   } catch (error) {
-    process.stderr.write(`llorch chat: ${(error as Error).message}\n`);
+    stderr.write(`llorch chat: orchestratord at ${env.url}: ${(error as Error).message}\n`);
     return 1;
   }
 }

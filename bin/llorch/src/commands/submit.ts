@@ -2,6 +2,8 @@ import { createParser } from 'eventsource-parser';
 import { AdmissionResponseSchema, validate } from '@llama-orch/contracts';
 import { request } from 'undici';
 import type { LlorchEnv } from '../config.ts';
+import { terminal } from './output.ts';
+import { cancelTask } from './cancel-task.ts';
 import { authHeaders } from './status.ts';
 
 export interface SubmitOptions {
@@ -12,8 +14,12 @@ export interface SubmitOptions {
   readonly session: string | undefined;
 }
 
-/** `llorch submit`: a /v2 task; prints the admission and then every event as `event <json>` lines. */
+/**
+ * `llorch submit`: a /v2 task; prints the admission and then every event as `event <json>` lines. A reader that
+ * stops reading (`| head -c 50`) cancels the task and ends the command quietly with exit code 0.
+ */
 export async function submit(env: LlorchEnv, options: SubmitOptions): Promise<number> {
+  const { stdout, stderr } = terminal();
   try {
     const answer = await request(`${env.url}/v2/tasks`, {
       method: 'POST',
@@ -29,22 +35,40 @@ export async function submit(env: LlorchEnv, options: SubmitOptions): Promise<nu
     const body: unknown = await answer.body.json();
     const admitted = validate(AdmissionResponseSchema, body);
     if (answer.statusCode !== 202 || !admitted.ok) {
-      process.stderr.write(`llorch submit: HTTP ${answer.statusCode} ${JSON.stringify(body)}\n`);
+      stderr.write(`llorch submit: HTTP ${answer.statusCode} ${JSON.stringify(body)}\n`);
       return 1;
     }
-    process.stdout.write(`admitted ${JSON.stringify(admitted.value)}\n`);
-    const events = await request(`${env.url}${admitted.value.streams.sse}`, { headers: authHeaders(env) });
+    const taskId = admitted.value.task_id;
+    stdout.write(`admitted ${JSON.stringify(admitted.value)}\n`);
+    const following = new AbortController();
+    const onGone = (): void => following.abort();
+    stdout.gone.addEventListener('abort', onGone, { once: true });
     let failed = false;
-    const parser = createParser({
-      onEvent: (event) => {
-        if (event.event === 'error') failed = true;
-        process.stdout.write(`${event.event ?? 'message'} ${event.data}\n`);
-      },
-    });
-    for await (const piece of events.body) parser.feed((piece as Buffer).toString('utf8'));
+    try {
+      const events = await request(`${env.url}${admitted.value.streams.sse}`, {
+        headers: authHeaders(env),
+        signal: following.signal,
+      });
+      const parser = createParser({
+        onEvent: (event) => {
+          if (event.event === 'error') failed = true;
+          stdout.write(`${event.event ?? 'message'} ${event.data}\n`);
+        },
+      });
+      for await (const piece of events.body) parser.feed((piece as Buffer).toString('utf8'));
+    } catch (error) {
+      if (!stdout.gone.aborted) throw error;
+    } finally {
+      stdout.gone.removeEventListener('abort', onGone);
+    }
+    if (stdout.gone.aborted) {
+      // Nobody reads the tokens any more: cancel now rather than after the reconnect grace.
+      await cancelTask(env, taskId);
+      return 0;
+    }
     return failed ? 1 : 0;
   } catch (error) {
-    process.stderr.write(`llorch submit: orchestratord at ${env.url}: ${(error as Error).message}\n`);
+    stderr.write(`llorch submit: orchestratord at ${env.url}: ${(error as Error).message}\n`);
     return 1;
   }
 }
