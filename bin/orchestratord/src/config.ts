@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { describeIssues, validate } from '@llama-orch/contracts';
+import { parseKeyEntry, type KeyEntry } from './http/auth/api-keys.ts';
+import { acceptableIssuerUrl, type OidcOptions } from './http/auth/oidc.ts';
 
 const interval = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 /** An optional comma-separated list (blank entries dropped), each entry checked by `item`. */
@@ -50,7 +52,24 @@ const EnvSchema = z.object({
   ORCHD_TLS_CERT: z.string().min(1).optional(),
   ORCHD_TLS_KEY: z.string().min(1).optional(),
   ORCHD_TLS_CA: z.string().min(1).optional(),
-  ORCHD_API_KEYS: commaList(z.string().min(16, 'each API key needs at least 16 characters')),
+  ORCHD_API_KEYS: commaList(
+    z.string().superRefine((entry, ctx) => {
+      const parsed = parseKeyEntry(entry);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+    }),
+  ),
+  ORCHD_API_KEYS_FILE: z.string().min(1).optional(),
+  ORCHD_OIDC_ISSUER: z
+    .url({ protocol: /^https?$/, error: 'must be the issuer URL, e.g. https://auth.example.com/realms/llama-orch' })
+    .refine((url) => acceptableIssuerUrl(new URL(url)), 'must be https (http only on a loopback address)')
+    .optional(),
+  ORCHD_OIDC_AUDIENCE: z.string().min(1).optional(),
+  ORCHD_OIDC_ROLE_CLAIM: z
+    .string()
+    .regex(/^[\w:-]+(\.[\w:-]+)*$/, 'must be a claim name or a dotted path, e.g. llorch_role or realm_access.roles')
+    .default('llorch_role'),
+  ORCHD_SERVER_TLS_CERT: z.string().min(1).optional(),
+  ORCHD_SERVER_TLS_KEY: z.string().min(1).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z
     .url({
       protocol: /^https?$/,
@@ -82,7 +101,14 @@ export interface OrchestratordConfig {
   readonly allowedOrigins: readonly string[];
   /** Client certificate for pool-managerd (mutual TLS). */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined } | null;
-  readonly apiKeys: readonly string[];
+  /** ORCHD_API_KEYS: keys with their roles. */
+  readonly apiKeys: readonly KeyEntry[];
+  /** ORCHD_API_KEYS_FILE: more keys, one per line, re-read when the file changes. */
+  readonly apiKeysFile: string | undefined;
+  /** ORCHD_OIDC_*: bearer JWTs from this issuer for this audience. */
+  readonly oidc: OidcOptions | null;
+  /** ORCHD_SERVER_TLS_CERT/KEY: HTTPS for clients; null: plain HTTP. */
+  readonly serverTls: { readonly certFile: string; readonly keyFile: string } | null;
   readonly logLevel: string;
   /** OTLP/gRPC collector for traces; none: tracing stays a no-op. */
   readonly otlpEndpoint: string | undefined;
@@ -111,9 +137,17 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
         ok: false,
         message: `ORCHD_PROFILE=cloud requires mutual TLS to pool-managerd: set ${missing.join(', ')}`,
       };
-    if (v.ORCHD_API_KEYS.length === 0)
-      return { ok: false, message: 'ORCHD_PROFILE=cloud requires ORCHD_API_KEYS (comma-separated client keys)' };
+    if (v.ORCHD_API_KEYS.length === 0 && v.ORCHD_API_KEYS_FILE === undefined && v.ORCHD_OIDC_ISSUER === undefined)
+      return {
+        ok: false,
+        message:
+          'ORCHD_PROFILE=cloud requires client authentication: ORCHD_API_KEYS (comma-separated client keys), ORCHD_API_KEYS_FILE or ORCHD_OIDC_ISSUER with ORCHD_OIDC_AUDIENCE',
+      };
   }
+  if ((v.ORCHD_OIDC_ISSUER === undefined) !== (v.ORCHD_OIDC_AUDIENCE === undefined))
+    return { ok: false, message: 'ORCHD_OIDC_ISSUER and ORCHD_OIDC_AUDIENCE: set both or neither' };
+  if ((v.ORCHD_SERVER_TLS_CERT === undefined) !== (v.ORCHD_SERVER_TLS_KEY === undefined))
+    return { ok: false, message: 'ORCHD_SERVER_TLS_CERT and ORCHD_SERVER_TLS_KEY: set both or neither' };
   return {
     ok: true,
     config: Object.freeze({
@@ -135,7 +169,19 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
         v.ORCHD_TLS_CERT !== undefined && v.ORCHD_TLS_KEY !== undefined
           ? { certFile: v.ORCHD_TLS_CERT, keyFile: v.ORCHD_TLS_KEY, caFile: v.ORCHD_TLS_CA }
           : null,
-      apiKeys: v.ORCHD_API_KEYS,
+      apiKeys: v.ORCHD_API_KEYS.flatMap((entry) => {
+        const parsed = parseKeyEntry(entry); // each entry passed this check in the schema
+        return parsed.ok ? [parsed.entry] : [];
+      }),
+      apiKeysFile: v.ORCHD_API_KEYS_FILE,
+      oidc:
+        v.ORCHD_OIDC_ISSUER !== undefined && v.ORCHD_OIDC_AUDIENCE !== undefined
+          ? { issuer: v.ORCHD_OIDC_ISSUER, audience: v.ORCHD_OIDC_AUDIENCE, roleClaim: v.ORCHD_OIDC_ROLE_CLAIM }
+          : null,
+      serverTls:
+        v.ORCHD_SERVER_TLS_CERT !== undefined && v.ORCHD_SERVER_TLS_KEY !== undefined
+          ? { certFile: v.ORCHD_SERVER_TLS_CERT, keyFile: v.ORCHD_SERVER_TLS_KEY }
+          : null,
       logLevel: v.LOG_LEVEL,
       otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
     }),

@@ -1,10 +1,12 @@
 import { serveHttp, type HttpServer } from '@llama-orch/http';
 import { ServiceHost, type ServiceState } from '@llama-orch/lifecycle';
 import { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
+import { serverTlsOptions } from '@llama-orch/tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OrchestratordConfig } from './config.ts';
 import { createApp } from './http/app.ts';
+import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
@@ -21,6 +23,12 @@ export class Orchestrator {
 
   constructor(config: OrchestratordConfig, log: Logger, metrics: Registry, version: string) {
     this.#host = new ServiceHost('orchestratord', log, async (scope) => {
+      // First: a keys file that cannot be read stops the start before anything else runs.
+      const auth = await Authenticator.start(
+        { keys: config.apiKeys, keysFile: config.apiKeysFile, oidc: config.oidc },
+        log,
+      );
+      scope.defer(() => auth.stop());
       const client = await PoolManagerdClient.create({
         tls: config.tls,
         requestTimeoutMs: config.poolRequestTimeoutMs,
@@ -58,13 +66,15 @@ export class Orchestrator {
         metrics,
         log,
         version,
-        apiKeys: config.apiKeys,
+        auth,
         bindHost: config.host,
         allowedOrigins: config.allowedOrigins,
         maxBodyBytes: config.maxBodyBytes,
         defaultMaxTokens: config.defaultMaxTokens,
       });
-      const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: null });
+      // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear; no client certificate asked.
+      const clientTls = config.serverTls === null ? null : await serverTlsOptions(config.serverTls);
+      const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: clientTls });
       this.#server = server;
       scope.defer(() => server.close(SHUTDOWN_GRACE_MS));
       // Unwound before the server closes: every open stream gets its terminal event, then the drain lets it out.
@@ -75,10 +85,16 @@ export class Orchestrator {
           pool_managers: config.poolManagers,
           profile: config.profile,
           mtls: config.tls !== null,
-          api_keys: config.apiKeys.length,
+          ...auth.describe(),
+          https: config.serverTls !== null,
         },
         'orchestratord listening',
       );
+      if (config.profile === 'cloud' && config.serverTls === null)
+        log.warn(
+          { url: server.url },
+          'clients reach orchestratord over plain HTTP: API keys and tokens travel in clear unless a TLS proxy is in front (set ORCHD_SERVER_TLS_CERT and ORCHD_SERVER_TLS_KEY)',
+        );
     });
   }
 

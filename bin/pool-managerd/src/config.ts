@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { loadNodeConfig, nodeIdFromHostname, type ResolvedNodeConfig } from '@llama-orch/config';
 import { describeIssues, validate, type PoolConfig } from '@llama-orch/contracts';
 import { DEFAULT_HF_ENDPOINT } from '@llama-orch/provisioning';
+import { allowEntryProblem } from './control/model-allow-list.ts';
 
 const BindAddrSchema = z
   .string()
@@ -25,6 +26,27 @@ const EnvSchema = z.object({
   POOL_MANAGERD_TLS_CERT: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_KEY: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_CA: z.string().min(1).optional(),
+  POOL_MANAGERD_MODEL_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((list) =>
+      list === undefined
+        ? null
+        : list
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter((entry) => entry !== ''),
+    )
+    .pipe(
+      z
+        .array(
+          z.string().superRefine((entry, ctx) => {
+            const problem = allowEntryProblem(entry);
+            if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+        )
+        .nullable(),
+    ),
   LLORCH_CONFIG: z.string().min(1).optional(),
   ENGINE_PROVISIONER_CACHE_DIR: z.string().min(1).optional(),
   HF_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
@@ -48,6 +70,11 @@ export interface EnvSettings {
   readonly watchIntervalMs: number;
   readonly healthIntervalMs: number;
   readonly gpuDiscoveryIntervalMs: number;
+  /**
+   * POOL_MANAGERD_MODEL_ALLOWLIST: the model references a reload may name, besides the node config's models. Unset:
+   * the demo in CLOUD; `*` (any reference, as before) in HOME, where the caller is the machine's own user.
+   */
+  readonly modelAllowList: readonly string[];
   readonly poolConfigFile: string | undefined;
   readonly cacheDir: string | undefined;
   readonly hfEndpoint: string;
@@ -144,6 +171,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       watchIntervalMs: v.POOL_MANAGERD_WATCH_INTERVAL_MS,
       healthIntervalMs: v.POOL_MANAGERD_HEALTH_INTERVAL_MS,
       gpuDiscoveryIntervalMs: v.POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS,
+      modelAllowList: v.POOL_MANAGERD_MODEL_ALLOWLIST ?? (v.POOL_MANAGERD_PROFILE === 'cloud' ? ['demo'] : ['*']),
       poolConfigFile: v.LLORCH_CONFIG,
       cacheDir: v.ENGINE_PROVISIONER_CACHE_DIR,
       hfEndpoint: v.HF_ENDPOINT ?? DEFAULT_HF_ENDPOINT,

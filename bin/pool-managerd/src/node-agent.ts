@@ -128,7 +128,7 @@ export class NodeAgent implements Service {
       dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log, (poolId, replicaId) => {
         void monitor.check(poolId, replicaId);
       }),
-      control: new PoolControl(registry, slots, inProcess, log),
+      control: new PoolControl(registry, slots, inProcess, log, config.modelAllowList),
       metrics: this.#metrics,
       log,
       version: this.#version,

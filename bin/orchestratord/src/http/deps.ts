@@ -1,9 +1,12 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { EdgeEnv } from '@llama-orch/http';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { Scheduler } from '../tasks/scheduler.ts';
 import type { SessionStore } from '../tasks/sessions.ts';
+import type { Authenticator } from './auth/authenticator.ts';
+import type { Identity } from './auth/identity.ts';
 
 export interface AppDeps {
   readonly scheduler: Scheduler;
@@ -13,7 +16,8 @@ export interface AppDeps {
   readonly metrics: Registry;
   readonly log: Logger;
   readonly version: string;
-  readonly apiKeys: readonly string[];
+  /** Who a request comes from (API keys, OIDC tokens; no one configured: everyone is ANONYMOUS). */
+  readonly auth: Authenticator;
   /** The address it listens on: Host names are checked when it is loopback. */
   readonly bindHost: string;
   readonly allowedOrigins: readonly string[];
@@ -21,4 +25,7 @@ export interface AppDeps {
   readonly defaultMaxTokens: number;
 }
 
-export type { EdgeEnv as AppEnv } from '@llama-orch/http';
+/** The edge's variables plus the caller's identity (set by the authenticate middleware). */
+export interface AppEnv {
+  Variables: EdgeEnv['Variables'] & { identity: Identity };
+}

@@ -3,6 +3,15 @@ import type { SessionInfo } from '@llama-orch/contracts';
 export const SESSION_TTL_MS = 600_000;
 export const SESSION_MAX_TURNS = 8;
 
+/** Between an owner and a session id in a store key; neither contains it. */
+const OWNER_SEPARATOR = '\u0000';
+
+/**
+ * The store key of a client's session: each identity has its own session ids, so one never reaches (or learns of)
+ * another's. The scheduler and runner treat it as an opaque session id.
+ */
+export const sessionKey = (owner: string, sessionId: string): string => `${owner}${OWNER_SEPARATOR}${sessionId}`;
+
 interface Session {
   expiresAt: number;
   turns: number;
@@ -55,7 +64,7 @@ export class SessionStore {
     const session = this.#live(id);
     if (session === null) return null;
     return {
-      session_id: id,
+      session_id: id.slice(id.indexOf(OWNER_SEPARATOR) + 1),
       ttl_ms_remaining: Math.max(0, session.expiresAt - this.#now()),
       turns: session.turns,
       max_turns: SESSION_MAX_TURNS,

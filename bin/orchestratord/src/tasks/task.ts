@@ -12,6 +12,8 @@ import type { PlacementRequest } from '../placement/place.ts';
 
 export interface TaskSpec {
   readonly id: string;
+  /** The identity that submitted it (see http/auth): only it and admins reach the task; absent, only admins. */
+  readonly owner?: string;
   readonly model: string;
   readonly priority: Priority;
   readonly sessionId: string | undefined;

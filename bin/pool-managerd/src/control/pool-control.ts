@@ -6,13 +6,27 @@ import {
   type ReloadRequest,
   type ReloadResponse,
 } from '@llama-orch/contracts';
+import { PROVISIONING_ERROR_CODES, provisioningCode } from '@llama-orch/provisioning';
 import type { Logger } from 'pino';
 import type { InProcessPools } from '../provisioning/in-process-pools.ts';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
+import { ModelAllowList } from './model-allow-list.ts';
 
 const RELOAD_DRAIN_MS = 30_000;
 const NEW_GENERATION_READY_MS = 30_000;
+
+/**
+ * What a failed reload tells the caller (and the pool's last_error): the failure's stable code with the caller's own
+ * reference or the catalogue meaning — never the error's own text, which may quote the bytes of the file it read or
+ * the network it reached. The log has that.
+ */
+export function publicReloadFailure(error: unknown, modelRef: string): string {
+  const code = provisioningCode(error);
+  if (code === null) return 'the new engines did not become healthy; see the pool-managerd log';
+  if (code === 'PROV_MODEL_NOT_FOUND') return `${code}: ${modelRef} does not exist`;
+  return `${code}: ${PROVISIONING_ERROR_CODES[code]}; see the pool-managerd log`;
+}
 
 /** Drain and reload: the operations that change what a pool serves. One at a time per pool. */
 export class PoolControl {
@@ -21,12 +35,21 @@ export class PoolControl {
   readonly #inProcess: InProcessPools | null;
   readonly #log: Logger;
   readonly #busy = new Set<string>();
+  readonly #allowed: ModelAllowList;
 
-  constructor(registry: PoolRegistry, slots: SlotLedger, inProcess: InProcessPools | null, log: Logger) {
+  /** `modelAllowList`: the references a reload may name besides the node config's models (config.modelAllowList). */
+  constructor(
+    registry: PoolRegistry,
+    slots: SlotLedger,
+    inProcess: InProcessPools | null,
+    log: Logger,
+    modelAllowList: readonly string[],
+  ) {
     this.#registry = registry;
     this.#slots = slots;
     this.#inProcess = inProcess;
     this.#log = log;
+    this.#allowed = new ModelAllowList([...(inProcess?.pools().map((pool) => pool.model) ?? []), ...modelAllowList]);
   }
 
   #guard(poolId: string): ErrorEnvelope | null {
@@ -69,6 +92,14 @@ export class PoolControl {
   async reload(poolId: string, request: ReloadRequest): Promise<ReloadResponse | ErrorEnvelope> {
     const refused = this.#guard(poolId);
     if (refused) return refused;
+    // Before anything touches the reference: one outside the list is never fetched, opened or even stat'ed.
+    if (!this.#allowed.permits(request.model_ref)) {
+      this.#log.warn({ pool_id: poolId, model: request.model_ref }, 'reload refused: model not on the allow-list');
+      return errorEnvelope(
+        'FORBIDDEN',
+        `model_ref: ${request.model_ref} is not on this node's model allow-list (POOL_MANAGERD_MODEL_ALLOWLIST)`,
+      );
+    }
     if (this.#inProcess === null) {
       return errorEnvelope(
         'CONFLICT',
@@ -95,7 +126,7 @@ export class PoolControl {
         }
       } catch (error) {
         await generation?.abandon();
-        const message = (error as Error).message;
+        const message = publicReloadFailure(error, request.model_ref);
         log.warn({ err: error }, 'reload failed; the old model keeps serving');
         this.#registry.setActive(poolId, null, 'reload rolled back');
         this.#registry.setDraining(poolId, false, false, 'reload rolled back');

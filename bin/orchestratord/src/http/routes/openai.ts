@@ -94,6 +94,7 @@ async function complete(c: Context<AppEnv>, deps: AppDeps, kind: Kind): Promise<
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
   const admission = deps.scheduler.submit({
     id,
+    owner: c.get('identity').owner,
     model: request.model,
     priority: 'interactive',
     sessionId: undefined,

@@ -2,7 +2,18 @@ import type { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
 import { sendError } from '@llama-orch/http';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { refuseUnless } from '../auth/index.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
+
+/** The model a reload names, for the log (pool-managerd validates the body and checks its allow-list). */
+function modelRefOf(body: string): string | undefined {
+  try {
+    const ref = (JSON.parse(body) as { model_ref?: unknown }).model_ref;
+    return typeof ref === 'string' ? ref.slice(0, 200) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get('/v2/pools', (c) =>
@@ -33,9 +44,27 @@ export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   for (const action of ['drain', 'reload'] as const) {
     app.post(`/v2/pools/:id/${action}`, async (c) => {
       const poolId = c.req.param('id');
+      const refused = refuseUnless(c, 'admin', `pool ${action}`);
+      if (refused !== null) return refused;
+      const body = await c.req.text();
+      const identity = c.get('identity');
+      // A control action: logged with who asked for it (the identity's label, never its credential).
+      c.get('log').info(
+        { pool_id: poolId, action, identity: identity.label, model_ref: modelRefOf(body) },
+        `pool ${action} requested`,
+      );
       const node = deps.poller.nodeOf(poolId);
       if (node === null) return sendError(c, errorEnvelope('NOT_FOUND', `no pool ${poolId}`));
-      const answer = await deps.client.control(node, poolId, action, await c.req.text(), c.get('correlationId'));
+      const answer = await deps.client.control(node, poolId, action, body, c.get('correlationId'));
+      c.get('log').info(
+        {
+          pool_id: poolId,
+          action,
+          identity: identity.label,
+          status: answer.kind === 'unreachable' ? 'unreachable' : answer.status,
+        },
+        `pool ${action} answered`,
+      );
       if (answer.kind === 'unreachable')
         return sendError(
           c,

@@ -1,17 +1,19 @@
 import type { Hono } from 'hono';
 import { API_VERSION, errorEnvelope } from '@llama-orch/contracts';
+import { sessionKey } from '../../tasks/sessions.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { sendError } from '@llama-orch/http';
 
 export function sessionAndMetaRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  // Session ids are the caller's own: another identity's session of the same id is another session (404 here).
   app.get('/v2/sessions/:id', (c) => {
-    const info = deps.sessions.info(c.req.param('id'));
+    const info = deps.sessions.info(sessionKey(c.get('identity').owner, c.req.param('id')));
     return info === null
       ? sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')} (unknown or expired)`))
       : c.json(info);
   });
   app.delete('/v2/sessions/:id', (c) =>
-    deps.sessions.delete(c.req.param('id'))
+    deps.sessions.delete(sessionKey(c.get('identity').owner, c.req.param('id')))
       ? c.body(null, 204)
       : sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')}`)),
   );

@@ -3,7 +3,9 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { errorEnvelope, TaskRequestSchema, type TaskRequest } from '@llama-orch/contracts';
 import { followTask } from '../follow-task.ts';
-import type { TaskSpec } from '../../tasks/task.ts';
+import { sessionKey } from '../../tasks/sessions.ts';
+import type { Task, TaskSpec } from '../../tasks/task.ts';
+import { mayAccess } from '../auth/index.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { readBody, sendError } from '@llama-orch/http';
 
@@ -34,9 +36,15 @@ export function nativeEngineRequest(task: TaskRequest): TaskSpec['engine'] {
   };
 }
 
+/** The task if the caller may reach it (its owner, an admin); anyone else learns nothing, not even that it exists. */
+export function reachableTask(c: Context<AppEnv>, deps: AppDeps, taskId: string): Task | undefined {
+  const task = deps.scheduler.task(taskId);
+  return task !== undefined && mayAccess(c.get('identity'), task.spec.owner) ? task : undefined;
+}
+
 /** Write task events as SSE (replay, then follow), with keep-alives; a client that leaves cancels the task. */
 export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: string): Response {
-  const task = deps.scheduler.task(taskId);
+  const task = reachableTask(c, deps, taskId);
   if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${taskId}`));
   return streamSSE(c, async (stream) => {
     const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
@@ -57,11 +65,13 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     if (!body.ok) return sendError(c, body.envelope);
     const request = body.value;
     const id = request.task_id ?? randomUUID();
+    const owner = c.get('identity').owner;
     const admission = deps.scheduler.submit({
       id,
+      owner,
       model: request.model_ref,
       priority: request.priority,
-      sessionId: request.session_id,
+      sessionId: request.session_id === undefined ? undefined : sessionKey(owner, request.session_id),
       deadlineMs: request.deadline_ms,
       placement: request.placement,
       engine: nativeEngineRequest(request),
@@ -83,8 +93,16 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get('/v2/tasks/:id/events', (c) => streamTaskEvents(c, deps, c.req.param('id')));
 
   app.post('/v2/tasks/:id/cancel', (c) => {
-    if (!deps.scheduler.cancel(c.req.param('id'), 'client'))
-      return sendError(c, errorEnvelope('NOT_FOUND', `no task ${c.req.param('id')}`));
+    const id = c.req.param('id');
+    const task = reachableTask(c, deps, id);
+    if (task === undefined || !deps.scheduler.cancel(id, 'client'))
+      return sendError(c, errorEnvelope('NOT_FOUND', `no task ${id}`));
+    const identity = c.get('identity');
+    // A control action: who did it goes with it (an admin's cancel of another identity's task most of all).
+    c.get('log').info(
+      { task_id: id, identity: identity.label, role: identity.role, own_task: task.spec.owner === identity.owner },
+      'task canceled',
+    );
     return c.body(null, 204);
   });
 }
