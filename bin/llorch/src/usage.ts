@@ -18,7 +18,8 @@ export const isCommand = (word: string): word is Command => (COMMANDS as readonl
 export const USAGE = `llorch — operator CLI of llama-orch
 
 Usage:
-  llorch home [--config <file>] [--model <ref>]     engines, pool-managerd and orchestratord on this machine
+  llorch home [--config <file>] [--model <ref>] [--insecure-lan]
+                                                    engines, pool-managerd and orchestratord on this machine
   llorch status [--json]                            pools, slots, VRAM, queue depth (orchestratord at $LLORCH_URL)
   llorch chat ["<prompt>"] [--model <m>] [--system <text>] [--max-tokens <n>]
                                                     one answer, or a conversation without a prompt
@@ -32,27 +33,33 @@ Usage:
   llorch certs issue --dir <dir> --name <cn> --usage server|client|both [--host <h>]...
   llorch <command> --help | llorch --help | llorch --version
 
-Environment: LLORCH_URL (orchestratord, default http://127.0.0.1:8080), LLORCH_API_KEY, LLORCH_CONFIG, and for
-\`home\` the daemons' own variables (ORCHD_BIND_ADDR, POOL_MANAGERD_BIND_ADDR, POOL_MANAGERD_RUNTIME_DIR, …).
+Environment: LLORCH_URL (orchestratord; default: the llorch home running for this state directory, else
+http://127.0.0.1:8080), LLORCH_API_KEY, LLORCH_CONFIG, POOL_MANAGERD_RUNTIME_DIR (the state directory), and for
+\`home\` the daemons' own variables (ORCHD_BIND_ADDR, POOL_MANAGERD_BIND_ADDR, …).
 `;
 
-const TALKS = 'Talks to orchestratord at $LLORCH_URL (default http://127.0.0.1:8080), with $LLORCH_API_KEY if set.';
+const TALKS =
+  'Talks to orchestratord at $LLORCH_URL (default: the llorch home running for this state directory, else\nhttp://127.0.0.1:8080), with $LLORCH_API_KEY if set.';
 
 /** `llorch <command> --help`: what the command does, its arguments and its options. */
 export const COMMAND_USAGE: Record<Command, string> = {
-  home: `Usage: llorch home [--config <file>] [--model <ref>]
+  home: `Usage: llorch home [--config <file>] [--model <ref>] [--insecure-lan]
 
-Runs pool-managerd (with its engines) and orchestratord on this machine, loopback only, until Ctrl-C.
+Runs pool-managerd (with its engines) and orchestratord on this machine, on loopback, until Ctrl-C.
 With no config the labelled demo pool; --model serves one model (hf:<org>/<repo>/<file.gguf>, https://…,
-file:<path>); --config (or $LLORCH_CONFIG) serves the pools of a node config file.
+file:<path>); --config (or $LLORCH_CONFIG) serves the pools of a node config file. The logs go to
+<state dir>/logs (llorch logs reads them).
 
 Options:
   -c, --config <file>   the node/pool config file
   -m, --model <ref>     one pool for this model
+  --insecure-lan        let ORCHD_BIND_ADDR name a non-loopback address without ORCHD_API_KEYS (no
+                        authentication: anyone who reaches it can use the API and drain or reload pools)
 `,
   status: `Usage: llorch status [--json]
 
-Pools, busy/total slots, VRAM, device, model and the admission queue depth. ${TALKS}
+Pools, busy/total slots, VRAM, device, model and the admission queue depth.
+${TALKS}
 
 Options:
   --json   the same as JSON
@@ -62,7 +69,8 @@ Options:
 With a prompt: streams one answer and exits. Without one: a conversation (the history is kept and sent with
 every turn). On a terminal, Ctrl-C cancels the answer being written (the task is canceled on the server) and
 a second Ctrl-C at the prompt, Ctrl-D or /bye leaves; /clear forgets the history. With stdin piped, every line
-is one turn and only the answers are printed. ${TALKS}
+is one turn and only the answers are printed.
+${TALKS}
 
 Options:
   -m, --model <m>        a model ref or pool id (default: the first model orchestratord lists)
@@ -71,7 +79,8 @@ Options:
 `,
   submit: `Usage: llorch submit "<prompt>" [--model <m>] [--max-tokens <n>] [--priority interactive|batch] [--session <id>]
 
-Runs a native /v2 task and prints its admission and every event as \`<event> <json>\` lines. ${TALKS}
+Runs a native /v2 task and prints its admission and every event as \`<event> <json>\` lines.
+${TALKS}
 
 Options:
   -m, --model <m>        model ref or pool id (default demo)
@@ -115,7 +124,8 @@ Options:
        llorch pools reload <pool> --model <ref>
 
 Drain a pool (in-flight work runs until the deadline) or reload it with another model (rolled back, and a
-non-zero exit, when the new model does not come up). ${TALKS}
+non-zero exit, when the new model does not come up).
+${TALKS}
 
 Options:
   --deadline-ms <n>     drain deadline (default 30000)

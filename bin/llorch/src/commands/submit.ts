@@ -43,6 +43,7 @@ export async function submit(env: LlorchEnv, options: SubmitOptions): Promise<nu
     const following = new AbortController();
     const onGone = (): void => following.abort();
     stdout.gone.addEventListener('abort', onGone, { once: true });
+    if (stdout.gone.aborted) following.abort();
     let failed = false;
     try {
       const events = await request(`${env.url}${admitted.value.streams.sse}`, {
