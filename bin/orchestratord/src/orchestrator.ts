@@ -1,7 +1,7 @@
-import { serveHttp, type HttpServer } from '@llama-orch/http';
+import { serveHttp, type HttpServer, type ServeTls } from '@llama-orch/http';
 import { ServiceHost, type ServiceState } from '@llama-orch/lifecycle';
 import { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
-import { serverTlsOptions } from '@llama-orch/tls';
+import { TlsMaterialWatcher } from '@llama-orch/tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OrchestratordConfig } from './config.ts';
@@ -29,8 +29,17 @@ export class Orchestrator {
         log,
       );
       scope.defer(() => auth.stop());
+      // Our client certificate for pool-managerd, re-read when its files change (new connections use the new one).
+      const clientMaterial =
+        config.tls === null
+          ? null
+          : new TlsMaterialWatcher(config.tls, { log, purpose: 'orchestratord → pool-managerd' });
+      if (clientMaterial !== null) {
+        await clientMaterial.start();
+        scope.defer(() => clientMaterial.stop());
+      }
       const client = await PoolManagerdClient.create({
-        tls: config.tls,
+        tls: clientMaterial,
         requestTimeoutMs: config.poolRequestTimeoutMs,
       });
       scope.defer(() => client.close());
@@ -72,8 +81,20 @@ export class Orchestrator {
         maxBodyBytes: config.maxBodyBytes,
         defaultMaxTokens: config.defaultMaxTokens,
       });
-      // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear; no client certificate asked.
-      const clientTls = config.serverTls === null ? null : await serverTlsOptions(config.serverTls);
+      // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear.
+      let clientTls: ServeTls | null = null;
+      if (config.serverTls !== null) {
+        // With the cluster CA (ORCHD_TLS_CA) clients are asked for a certificate but need none: only pool-managerd's
+        // readiness callbacks must present one from that CA (routes/callbacks.ts checks it).
+        const caFile = config.tls?.caFile;
+        const material = new TlsMaterialWatcher(
+          { ...config.serverTls, caFile },
+          { log, purpose: 'orchestratord client-facing' },
+        );
+        await material.start();
+        scope.defer(() => material.stop());
+        clientTls = { source: material, clientCertificates: caFile === undefined ? 'none' : 'request' };
+      }
       const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: clientTls });
       this.#server = server;
       scope.defer(() => server.close(SHUTDOWN_GRACE_MS));

@@ -26,6 +26,24 @@ const EnvSchema = z.object({
   POOL_MANAGERD_TLS_CERT: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_KEY: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_CA: z.string().min(1).optional(),
+  POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: z
+    .string()
+    .optional()
+    .transform((list) =>
+      (list ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(
+      z.array(
+        z.url({
+          protocol: /^https?$/,
+          error:
+            'each entry must be the http(s) URL of an orchestratord, e.g. https://orchestratord:8080/callbacks/pool-ready',
+        }),
+      ),
+    ),
   POOL_MANAGERD_MODEL_ALLOWLIST: z
     .string()
     .optional()
@@ -64,6 +82,8 @@ export interface EnvSettings {
   readonly host: string;
   readonly port: number;
   readonly tls: TlsFiles | null;
+  /** Where a pool's readiness change is POSTed (orchestratord's /callbacks/pool-ready), over (m)TLS for https. */
+  readonly callbackUrls: readonly string[];
   /** POOL_MANAGERD_RUNTIME_DIR; else the pool config's (or the default) once the file is read. */
   readonly runtimeDir: string | undefined;
   readonly nodeId: string | undefined;
@@ -128,6 +148,21 @@ function profileRefusal(profile: Profile, env: NodeJS.ProcessEnv): string | null
   }
 }
 
+/**
+ * orchestratord takes a readiness callback only from a caller it can trust by transport: over https a client
+ * certificate (ours), over plain http a loopback peer. A URL that could never be accepted is refused here.
+ */
+function callbackUrlRefusal(urls: readonly string[], tls: TlsFiles | null): string | null {
+  for (const url of urls) {
+    const { protocol, hostname } = new URL(url);
+    if (protocol === 'http:' && !isLoopback(hostname))
+      return `POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: ${url}: plain http only to loopback; use https (mutual TLS)`;
+    if (protocol === 'https:' && tls === null)
+      return `POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: ${url}: https callbacks present our client certificate: set POOL_MANAGERD_TLS_CERT and POOL_MANAGERD_TLS_KEY`;
+  }
+  return null;
+}
+
 /** Parse the environment once; every problem names its variable. */
 export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
   const vars = validate(EnvSchema, env);
@@ -159,6 +194,8 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       message: `POOL_MANAGERD_BIND_ADDR: plain HTTP only on loopback; ${host} needs POOL_MANAGERD_TLS_CERT/KEY (and _CA for mTLS)`,
     };
   }
+  const callbackRefusal = callbackUrlRefusal(v.POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL, tls);
+  if (callbackRefusal !== null) return { ok: false, message: callbackRefusal };
   return {
     ok: true,
     config: Object.freeze({
@@ -166,6 +203,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       host,
       port,
       tls,
+      callbackUrls: v.POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL,
       runtimeDir: v.POOL_MANAGERD_RUNTIME_DIR,
       nodeId: v.POOL_MANAGERD_NODE_ID,
       watchIntervalMs: v.POOL_MANAGERD_WATCH_INTERVAL_MS,

@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { serveHttp, type HttpServer } from '@llama-orch/http';
 import { ServiceHost, type Service, type ServiceState, type StartScope } from '@llama-orch/lifecycle';
 import { claimHandoffDir, detectHostFacts } from '@llama-orch/provisioning';
-import { serverTlsOptions } from '@llama-orch/tls';
+import { TlsMaterialWatcher } from '@llama-orch/tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { ReadinessCallbacks } from './callbacks/readiness-callbacks.ts';
 import type { PoolManagerdConfig } from './config.ts';
 import { PoolControl } from './control/pool-control.ts';
 import { PoolDispatcher } from './control/dispatcher.ts';
@@ -68,16 +69,27 @@ export class NodeAgent implements Service {
     const config = this.#config;
     const log = this.#log;
     await mkdir(config.handoffDir, { recursive: true });
+    // TLS material first: files that do not pass their checks stop the start before any engine runs. It is re-read
+    // when the files change (server and callback client alike).
+    const material = config.tls === null ? null : new TlsMaterialWatcher(config.tls, { log, purpose: 'pool-managerd' });
+    if (material !== null) {
+      await material.start();
+      scope.defer(() => material.stop());
+    }
+    const callbacks = new ReadinessCallbacks(config.callbackUrls, config.nodeId, material, log);
+    scope.defer(() => callbacks.stop());
 
     const slots = new SlotLedger();
     const registry = new PoolRegistry({
       nodeId: config.nodeId,
       slots,
-      onChange: (change) =>
+      onChange: (change) => {
         log.info(
           { pool_id: change.poolId, from: change.from, to: change.to, reason: change.reason },
           `pool ${change.poolId} ${change.from} → ${change.to}`,
-        ),
+        );
+        callbacks.notify(change.poolId, change.to);
+      },
     });
     const metrics = createMetrics(this.#metrics, registry);
     const agent = engineAgent();
@@ -134,7 +146,10 @@ export class NodeAgent implements Service {
       version: this.#version,
       bindHost: config.host,
     });
-    const tls = config.tls === null ? null : await serverTlsOptions(config.tls);
+    const tls =
+      material === null
+        ? null
+        : ({ source: material, clientCertificates: config.tls?.caFile === undefined ? 'none' : 'require' } as const);
     const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls });
     this.#server = server;
     scope.defer(() => server.close(CLOSE_GRACE_MS));
@@ -146,6 +161,7 @@ export class NodeAgent implements Service {
         url: server.url,
         mtls: config.tls?.caFile !== undefined,
         in_process: inProcess !== null,
+        callbacks: config.callbackUrls,
       },
       'pool-managerd listening',
     );

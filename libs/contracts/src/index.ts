@@ -8,6 +8,7 @@ export * from './task-request.ts';
 export * from './sse-events.ts';
 export * from './openai.ts';
 export * from './pool-status.ts';
+export * from './callbacks.ts';
 export * from './handoff.ts';
 export * from './node-config.ts';
 export * from './meta.ts';

@@ -26,6 +26,8 @@ describe('OpenAPI documents', () => {
     assert.deepEqual(
       routes(dataPlaneOperations),
       [
+        // ARCHITECTURE §7's optional readiness callback (the CLOUD spec names its path), beside the routes of §4.
+        'POST /callbacks/pool-ready',
         'GET /health',
         'GET /ready',
         'GET /metrics',

@@ -1,5 +1,15 @@
 export { correlation, MAX_JSON_DEPTH, readBody, sendError, type EdgeEnv } from './edge.ts';
 export { bodySizeLimit, browserGuard, hostsFor, isLoopbackHost, type BrowserGuardOptions } from './guards.ts';
 export { jsonDepthExceeds } from './json-depth.ts';
-export { serveHttp, type HttpServer, type ServeOptions } from './serve.ts';
+export {
+  peerOf,
+  serveHttp,
+  transportRefusal,
+  type HttpServer,
+  type Peer,
+  type ServedMaterial,
+  type ServedMaterialSource,
+  type ServeOptions,
+  type ServeTls,
+} from './serve.ts';
 export { createEdgeApp, type EdgeAppOptions } from './edge-app.ts';

@@ -1,6 +1,9 @@
-import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 import { serve, type ServerType } from '@hono/node-server';
+import { isLoopbackHost } from './guards.ts';
 
 export interface HttpServer {
   readonly address: AddressInfo;
@@ -13,39 +16,87 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
+/** PEM text a server serves with (libs/tls's TlsMaterial is one). */
+export interface ServedMaterial {
+  readonly cert: string;
+  readonly key: string;
+  /** The CA client certificates are verified against. */
+  readonly ca?: string | undefined;
+}
+
+/** Material that may change while the server runs (libs/tls's TlsMaterialWatcher is one). */
+export interface ServedMaterialSource {
+  readonly material: ServedMaterial;
+  onChange(listener: (material: ServedMaterial) => void): () => void;
+}
+
+export interface ServeTls {
+  /** New connections use the source's material as it is when they arrive; open ones keep theirs. */
+  readonly source: ServedMaterialSource;
+  /**
+   * `require`: every client needs a certificate the CA issued (mutual TLS). `request`: clients are asked for one but
+   * may connect without; a route that needs one checks `peerOf` (orchestratord's readiness callbacks). `none`.
+   */
+  readonly clientCertificates: 'require' | 'request' | 'none';
+}
+
 export interface ServeOptions {
   readonly host: string;
   readonly port: number;
-  /** HTTPS (and mutual TLS when it asks for client certificates); null: plain HTTP. */
-  readonly tls: ServerOptions | null;
+  /** HTTPS; null: plain HTTP. */
+  readonly tls: ServeTls | null;
 }
 
-/** Serve a fetch handler (a hono app's `fetch`) over HTTP or HTTPS; resolves once it listens. */
+const secureContext = (material: ServedMaterial) => ({
+  cert: material.cert,
+  key: material.key,
+  ...(material.ca === undefined ? {} : { ca: material.ca }),
+  minVersion: 'TLSv1.2' as const,
+});
+
+function httpsOptions(tls: ServeTls): ServerOptions {
+  return {
+    ...secureContext(tls.source.material),
+    requestCert: tls.clientCertificates !== 'none',
+    rejectUnauthorized: tls.clientCertificates === 'require',
+  };
+}
+
+/**
+ * Serve a fetch handler (a hono app's `fetch`) over HTTP or HTTPS; resolves once it listens. Over HTTPS, material
+ * that rotates is applied to new connections (`setSecureContext`); requests and streams in flight keep theirs.
+ */
 export async function serveHttp(
   fetch: (request: Request) => Response | Promise<Response>,
   options: ServeOptions,
 ): Promise<HttpServer> {
+  const tls = options.tls;
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve(
       {
         fetch,
         hostname: options.host,
         port: options.port,
-        ...(options.tls === null ? {} : { createServer: createHttpsServer, serverOptions: options.tls }),
+        ...(tls === null ? {} : { createServer: createHttpsServer, serverOptions: httpsOptions(tls) }),
       },
       () => resolve(s),
     );
     s.once('error', reject);
   });
+  const unsubscribe =
+    tls === null
+      ? () => undefined
+      : tls.source.onChange((material) => (server as HttpsServer).setSecureContext(secureContext(material)));
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const connections = server as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
   let closing: Promise<void> | null = null;
   return {
     address,
-    url: `${options.tls === null ? 'http' : 'https'}://${host}:${address.port}`,
+    url: `${tls === null ? 'http' : 'https'}://${host}:${address.port}`,
     close(graceMs) {
       closing ??= new Promise<void>((resolve) => {
+        unsubscribe();
         const force = setTimeout(() => connections.closeAllConnections?.(), graceMs);
         server.close(() => {
           clearTimeout(force);
@@ -56,4 +107,59 @@ export async function serveHttp(
       return closing;
     },
   };
+}
+
+/** Who is on the other end of a request's connection, as the transport knows it. */
+export interface Peer {
+  readonly address: string | null;
+  readonly loopback: boolean;
+  /** null: plain HTTP. */
+  readonly tls: {
+    /** The client presented a certificate that the server's CA verified. */
+    readonly authorized: boolean;
+    /** Why it is not authorized (no certificate, another CA, …); null when it is. */
+    readonly reason: string | null;
+    readonly subject: string | null;
+    readonly serialNumber: string | null;
+  } | null;
+}
+
+const commonName = (cert: PeerCertificate): string | null => {
+  const cn: string | string[] | undefined = cert.subject.CN;
+  return Array.isArray(cn) ? cn.join(', ') : (cn ?? null);
+};
+
+/** The peer of a request served by `serveHttp`: pass hono's `c.env` (the Node request and response). */
+export function peerOf(env: unknown): Peer {
+  const socket = (env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket;
+  const address = socket?.remoteAddress?.replace(/^::ffff:/, '') ?? null;
+  const loopback = address !== null && isLoopbackHost(address);
+  if (!(socket instanceof TLSSocket)) return { address, loopback, tls: null };
+  const cert = socket.getPeerCertificate();
+  const presented = Object.keys(cert).length > 0;
+  const reason = socket.authorized
+    ? null
+    : presented
+      ? String(socket.authorizationError)
+      : 'no client certificate presented';
+  return {
+    address,
+    loopback,
+    tls: {
+      authorized: socket.authorized,
+      reason,
+      subject: presented ? commonName(cert) : null,
+      serialNumber: presented ? cert.serialNumber : null,
+    },
+  };
+}
+
+/**
+ * Whether a caller proved itself by its transport alone: over TLS, a client certificate the server's CA verified;
+ * over plain HTTP, a loopback address. Returns why not, or null.
+ */
+export function transportRefusal(peer: Peer): string | null {
+  if (peer.tls !== null)
+    return peer.tls.authorized ? null : `a client certificate from the cluster CA is required (${peer.tls.reason})`;
+  return peer.loopback ? null : `over plain HTTP only loopback callers are accepted, not ${peer.address ?? 'unknown'}`;
 }

@@ -7,14 +7,17 @@ import {
   type ErrorEnvelope,
   type PoolStatus,
 } from '@llama-orch/contracts';
-import { mtlsAgent, type TlsFiles } from '@llama-orch/tls';
+import { clientAgents, type ClientAgents, type TlsMaterialSource } from '@llama-orch/tls';
 import { createParser } from 'eventsource-parser';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { parseEngineFrame, type EngineFrame } from './engine-frame.ts';
 
 export interface PoolManagerdClientOptions {
-  /** Our client certificate and the cluster CA (mutual TLS); null: plain HTTP on loopback. */
-  readonly tls: TlsFiles | null;
+  /**
+   * Our client certificate and the cluster CA (mutual TLS), re-read when they rotate: new requests use a new agent,
+   * the old one closes once its requests (a stream in flight) end. null: plain HTTP on loopback.
+   */
+  readonly tls: TlsMaterialSource | null;
   /** Budget of a status poll (headers and body). */
   readonly requestTimeoutMs: number;
   /** Longest silence allowed inside a dispatch stream (and before its answer). Default 300 s. */
@@ -60,28 +63,27 @@ const DEFAULT_CONTROL_TIMEOUT_MS = 15 * 60_000;
  * client certificate, one set of timeouts, typed outcomes instead of status-code probing.
  */
 export class PoolManagerdClient {
-  readonly #agent: Dispatcher;
+  readonly #agents: ClientAgents;
   readonly #requestTimeoutMs: number;
   readonly #streamTimeoutMs: number;
   readonly #controlTimeoutMs: number;
 
-  private constructor(agent: Dispatcher, options: PoolManagerdClientOptions) {
-    this.#agent = agent;
+  private constructor(agents: ClientAgents, options: PoolManagerdClientOptions) {
+    this.#agents = agents;
     this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#streamTimeoutMs = options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
     this.#controlTimeoutMs = options.controlTimeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS;
   }
 
-  static async create(options: PoolManagerdClientOptions): Promise<PoolManagerdClient> {
-    const agent = options.tls === null ? new Agent({ keepAliveTimeout: 4_000 }) : await mtlsAgent(options.tls);
-    return new PoolManagerdClient(agent, options);
+  static create(options: PoolManagerdClientOptions): Promise<PoolManagerdClient> {
+    return Promise.resolve(new PoolManagerdClient(clientAgents(options.tls), options));
   }
 
   /** GET /v2/pools of one node, validated. */
   async listPools(nodeUrl: string): Promise<PoolListOutcome> {
     try {
       const answer = await request(`${nodeUrl}/v2/pools`, {
-        dispatcher: this.#agent,
+        dispatcher: this.#agents.current,
         headersTimeout: this.#requestTimeoutMs,
         bodyTimeout: this.#requestTimeoutMs,
         signal: AbortSignal.timeout(this.#requestTimeoutMs),
@@ -107,7 +109,7 @@ export class PoolManagerdClient {
     try {
       const answer = await request(`${nodeUrl}/v2/pools/${encodeURIComponent(poolId)}/${action}`, {
         method: 'POST',
-        dispatcher: this.#agent,
+        dispatcher: this.#agents.current,
         headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId },
         body,
         headersTimeout: this.#controlTimeoutMs,
@@ -135,7 +137,7 @@ export class PoolManagerdClient {
     try {
       answer = await request(`${nodeUrl}/v2/pools/${encodeURIComponent(poolId)}/dispatch`, {
         method: 'POST',
-        dispatcher: this.#agent,
+        dispatcher: this.#agents.current,
         headers: {
           ...options.headers,
           'content-type': 'application/json',
@@ -163,7 +165,7 @@ export class PoolManagerdClient {
   }
 
   close(): Promise<void> {
-    return this.#agent.close();
+    return this.#agents.close();
   }
 }
 

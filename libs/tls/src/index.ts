@@ -6,4 +6,27 @@ export {
   type IssueOptions,
   type PemPair,
 } from './certs.ts';
-export { mtlsAgent, serverTlsOptions, type TlsFiles } from './server-options.ts';
+export {
+  checkMaterial,
+  readPem,
+  type MaterialCheck,
+  type PemMaterial,
+  type TlsFiles,
+  type TlsMaterial,
+} from './material.ts';
+export {
+  TlsMaterialRefused,
+  TlsMaterialWatcher,
+  type RotationOutcome,
+  type TlsLog,
+  type TlsMaterialSource,
+  type TlsMaterialWatcherOptions,
+} from './material-watcher.ts';
+export {
+  clientAgent,
+  clientAgents,
+  mtlsAgent,
+  RotatingAgent,
+  type ClientAgentOptions,
+  type ClientAgents,
+} from './agents.ts';

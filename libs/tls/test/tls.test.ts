@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Agent, request } from 'undici';
-import { createCa, issueCertificate, mtlsAgent, serverTlsOptions } from '../src/index.ts';
+import { createCa, issueCertificate, mtlsAgent, readPem } from '../src/index.ts';
 
 async function writePair(
   dir: string,
@@ -43,7 +43,10 @@ describe('mutual TLS material', () => {
       await issueCertificate(other, { commonName: 'mallory', usage: 'client' }),
     );
 
-    const https = createServer(await serverTlsOptions({ ...server, caFile }), (_req, res) => res.end('ok'));
+    const https = createServer(
+      { ...(await readPem({ ...server, caFile })), requestCert: true, rejectUnauthorized: true },
+      (_req, res) => res.end('ok'),
+    );
     await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => https.close(() => resolve())));
     const url = `https://127.0.0.1:${(https.address() as { port: number }).port}/`;

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { authenticate } from './auth/index.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 import { createEdgeApp, hostsFor } from '@llama-orch/http';
+import { callbackRoutes } from './routes/callbacks.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { poolRoutes } from './routes/pools.ts';
@@ -19,6 +20,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   // The edge's variables plus the caller's identity, which the next middleware sets on every non-open route.
   const app = edge as unknown as Hono<AppEnv>;
+  callbackRoutes(app, deps); // before authentication: pool-managerd proves itself by transport (mTLS or loopback)
   app.use(authenticate(deps.auth));
   healthRoutes(app, deps);
   openaiRoutes(app, deps);

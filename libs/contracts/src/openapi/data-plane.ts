@@ -1,3 +1,4 @@
+import { POOL_READY_CALLBACK_PATH } from '../callbacks.ts';
 import { API_VERSION } from '../meta.ts';
 import { buildDocument, type OperationSpec, type ResponseSpec } from './document.ts';
 
@@ -204,7 +205,38 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
       503: envelope('The owning pool-managerd is unreachable.'),
     },
   },
+  {
+    method: 'post',
+    path: POOL_READY_CALLBACK_PATH,
+    operationId: 'poolReadyCallback',
+    summary:
+      "pool-managerd's readiness callback (ARCHITECTURE §7, optional): orchestratord polls the nodes at once. Polling stays the source of truth.",
+    tags: ['callbacks'],
+    body: 'PoolReadyCallback',
+    security: ['clientCertificate'],
+    responses: {
+      202: { description: 'Taken; a poll follows.' },
+      400: envelope('Invalid body (INVALID_PARAMS); the message names the field.'),
+      401: envelope(
+        'No client certificate from the cluster CA (over HTTPS), or not a loopback caller (over plain HTTP).',
+      ),
+    },
+  },
 ];
+
+const securitySchemes = {
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'API key (CLOUD profile; optional from loopback in HOME).',
+  },
+  apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key, as a header.' },
+  clientCertificate: {
+    type: 'mutualTLS',
+    description:
+      "pool-managerd's client certificate from the cluster CA (readiness callbacks); over plain HTTP only loopback callers.",
+  },
+};
 
 export function buildDataPlaneDocument(): Record<string, unknown> {
   return buildDocument({
@@ -212,14 +244,9 @@ export function buildDataPlaneDocument(): Record<string, unknown> {
     version: API_VERSION,
     description:
       'Client-facing API of orchestratord: OpenAI-compatible /v1 routes and native /v2 tasks with SSE events. Generated from libs/contracts; do not edit by hand.',
-    securitySchemes: {
-      bearerAuth: {
-        type: 'http',
-        scheme: 'bearer',
-        description: 'API key (CLOUD profile; optional from loopback in HOME).',
-      },
-      apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key, as a header.' },
-    },
+    securitySchemes,
+    // Clients authenticate with the API schemes; the client certificate is only for pool-managerd's callback.
+    defaultSecurity: Object.keys(securitySchemes).filter((name) => name !== 'clientCertificate'),
     operations: dataPlaneOperations,
   });
 }

@@ -21,7 +21,8 @@ export interface OperationSpec {
   readonly tags: readonly string[];
   readonly body?: string;
   readonly responses: Readonly<Record<number, ResponseSpec>>;
-  readonly security?: 'none';
+  /** none: open; a list: these security schemes instead of the document's default ones. */
+  readonly security?: 'none' | readonly string[];
 }
 
 export interface DocumentSpec {
@@ -29,6 +30,8 @@ export interface DocumentSpec {
   readonly version: string;
   readonly description: string;
   readonly securitySchemes: Record<string, JsonSchema>;
+  /** The schemes of operations that name none (default: every declared scheme). */
+  readonly defaultSecurity?: readonly string[];
   readonly operations: readonly OperationSpec[];
 }
 
@@ -92,6 +95,13 @@ function response(spec: ResponseSpec): JsonSchema {
   return out;
 }
 
+/** One security requirement per scheme name (any of them will do); each must be declared. */
+function requirements(spec: DocumentSpec, names: readonly string[]): Record<string, string[]>[] {
+  for (const name of names)
+    if (!(name in spec.securitySchemes)) throw new Error(`security scheme ${name} is not declared`);
+  return names.map((name) => ({ [name]: [] }));
+}
+
 /** Build an OpenAPI 3.1 document whose schemas are generated from the runtime contract schemas. */
 export function buildDocument(spec: DocumentSpec): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
@@ -116,6 +126,7 @@ export function buildDocument(spec: DocumentSpec): JsonSchema {
     }
     operation['responses'] = responses;
     if (op.security === 'none') operation['security'] = [];
+    else if (op.security !== undefined) operation['security'] = requirements(spec, op.security);
     (paths[op.path] ??= {})[op.method] = operation;
   }
 
@@ -136,7 +147,7 @@ export function buildDocument(spec: DocumentSpec): JsonSchema {
   return {
     openapi: '3.1.1',
     info: { title: spec.title, version: spec.version, description: spec.description },
-    security: Object.keys(spec.securitySchemes).map((name) => ({ [name]: [] })),
+    security: requirements(spec, spec.defaultSecurity ?? Object.keys(spec.securitySchemes)),
     paths,
     components: { schemas, securitySchemes: spec.securitySchemes },
   };

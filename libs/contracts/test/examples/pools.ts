@@ -177,4 +177,19 @@ export const poolsExamples: Record<string, ShapeExamples> = {
     valid: [{ name: 'a build', value: { api_version: '2.0.0', version: '0.1.0', build_commit: null } }],
     invalid: [{ name: 'no version', value: { api_version: '2.0.0', build_commit: null }, field: 'version' }],
   },
+  PoolReadyCallback: {
+    valid: [
+      { name: 'a pool that became ready', value: { pool_id: 'demo', node_id: 'node-a', state: 'ready' } },
+      { name: 'a pool that went offline', value: { pool_id: 'demo', node_id: 'node-a', state: 'offline' } },
+    ],
+    invalid: [
+      { name: 'no node_id', value: { pool_id: 'demo', state: 'ready' }, field: 'node_id' },
+      { name: 'an unknown state', value: { pool_id: 'demo', node_id: 'node-a', state: 'up' }, field: 'state' },
+      {
+        name: 'an extra field',
+        value: { pool_id: 'demo', node_id: 'node-a', state: 'ready', url: 'http://x' },
+        field: 'url',
+      },
+    ],
+  },
 };
