@@ -7,6 +7,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { Agent, type Dispatcher } from 'undici';
 import { createCa, issueCertificate, mtlsAgent, type PemPair } from '@llama-orch/tls';
 import type { ErrorEnvelope, Handoff, PoolList } from '@llama-orch/contracts';
+import { logged, type LogLine } from '../src/daemon-logs.ts';
 import { demoEngines, type DemoEngines } from '../src/demo-node.ts';
 import { freePort } from '../src/free-port.ts';
 import { jsonRequest } from '../src/http-json.ts';
@@ -20,30 +21,6 @@ const POLL_INTERVAL_MS = '5000';
 /** The promise: with callbacks a new handoff is placeable within this long, whatever the poll interval. */
 const PLACEABLE_MS = 250;
 const KEY = 'sk-llorch-callback-key-0123456789';
-
-type LogLine = Record<string, unknown>;
-
-/** The JSON log lines of a daemon that `match` accepts. */
-function logLines(output: string, match: (line: LogLine) => boolean): LogLine[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine)
-    .filter(match);
-}
-
-/** Wait (a few seconds at most: output arrives after the answers it explains) until `count` lines match. */
-function logged(output: () => string, what: string, match: (line: LogLine) => boolean, count = 1): Promise<LogLine[]> {
-  return waitFor(
-    what,
-    () => {
-      const lines = logLines(output(), match);
-      return lines.length >= count ? lines : undefined;
-    },
-    5_000,
-    20,
-  );
-}
 
 const callbackTaken =
   (expected: LogLine) =>
@@ -69,24 +46,35 @@ const options = (orch: Orchestrator) => ({
 });
 
 /**
- * Hand `handoff` to the pool-managerd watching `runtimeDir` (atomically, as engine-provisioner writes it) and time
- * how long until orchestratord lists its pool as ready, i.e. placeable.
+ * Hand `handoff`, as pool `poolId`, to the pool-managerd watching `runtimeDir` (atomically, as engine-provisioner
+ * writes it) and time how long until orchestratord lists that pool as ready, i.e. placeable.
  */
-async function placeableAfter(handoff: Handoff, runtimeDir: string, orch: Orchestrator): Promise<number> {
+async function placeableAfter(handoff: Handoff, poolId: string, runtimeDir: string, orch: Orchestrator) {
   const pools = async () => (await jsonRequest<PoolList>(`${orch.url}/v2/pools`, options(orch))).body.pools;
-  assert.deepEqual(await pools(), [], 'orchestratord knows no pool before the handoff');
+  assert.ok(!(await pools()).some((p) => p.pool_id === poolId), `orchestratord knows no ${poolId} before its handoff`);
   const dir = join(runtimeDir, 'engines');
   await mkdir(dir, { recursive: true });
   const started = performance.now();
-  await writeFile(join(dir, '.late-r0.json.tmp'), JSON.stringify(handoff));
-  await rename(join(dir, '.late-r0.json.tmp'), join(dir, 'late-r0.json'));
+  await writeFile(join(dir, `.${poolId}-r0.json.tmp`), JSON.stringify({ ...handoff, pool_id: poolId }));
+  await rename(join(dir, `.${poolId}-r0.json.tmp`), join(dir, `${poolId}-r0.json`));
   await waitFor(
-    'the new pool ready in orchestratord',
-    async () => ((await pools()).some((p) => p.pool_id === 'late' && p.ready) ? true : undefined),
+    `pool ${poolId} ready in orchestratord`,
+    async () => ((await pools()).some((p) => p.pool_id === poolId && p.ready) ? true : undefined),
     15_000,
     5,
   );
   return Math.round(performance.now() - started);
+}
+
+/**
+ * Three new handoffs one after the other, all well before orchestratord's next poll (it listens right after its
+ * first one): the median and every figure. The median keeps one scheduling hiccup on a busy machine from deciding.
+ */
+async function placeableWithCallbacks(handoff: Handoff, runtimeDir: string, orch: Orchestrator) {
+  const figures: number[] = [];
+  for (const poolId of ['late-1', 'late-2', 'late-3'])
+    figures.push(await placeableAfter(handoff, poolId, runtimeDir, orch));
+  return { median: [...figures].sort((a, b) => a - b)[1] ?? Infinity, figures };
 }
 
 describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
@@ -99,7 +87,7 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
   });
   after(() => engines?.cleanup());
 
-  test('at a 5 s poll interval a new handoff is placeable in under 250 ms with callbacks, and not within 250 ms without them', async (t) => {
+  test('at a 5 s poll interval a new handoff is placeable in under 250 ms with callbacks (median of three), and not within 250 ms without them', async (t) => {
     const port = await freePort();
     const runtimeDir = await tempDir(t, 'llorch-callbacks-');
     const pm = await startPoolManagerd({
@@ -113,13 +101,15 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
       ORCHD_POOL_POLL_INTERVAL_MS: POLL_INTERVAL_MS,
     });
     t.after(orchestrator.stop);
-    // orchestratord listens after its first poll: the next one is about 5 s away.
-    const withCallbacks = await placeableAfter(handoff, runtimeDir, orchestrator);
-    assert.ok(withCallbacks < PLACEABLE_MS, `placeable ${withCallbacks} ms after the handoff, with callbacks`);
+    const withCallbacks = await placeableWithCallbacks(handoff, runtimeDir, orchestrator);
+    assert.ok(
+      withCallbacks.median < PLACEABLE_MS,
+      `placeable ${withCallbacks.figures.join(', ')} ms after the handoffs, with callbacks`,
+    );
     await logged(
       orchestrator.proc.output,
       'the ready callback over loopback',
-      callbackTaken({ pool_id: 'late', state: 'ready', peer: '127.0.0.1' }),
+      callbackTaken({ pool_id: 'late-1', state: 'ready', peer: '127.0.0.1' }),
     );
     // Placeable means placed: a task starts on the new pool at once.
     const admitted = await jsonRequest(`${orchestrator.url}/v2/tasks`, {
@@ -129,7 +119,7 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
     assert.equal(admitted.status, 202);
     const { events } = await followEvents(`${orchestrator.url}/v2/tasks/on-late/events`);
     assert.equal(events[0]?.event, 'started');
-    assert.equal(events[0].data['pool_id'], 'late');
+    assert.match(String(events[0].data['pool_id']), /^late-[123]$/);
     assert.equal(events.at(-1)?.event, 'end');
     await orchestrator.stop();
     await pm.stop();
@@ -143,15 +133,18 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
       ORCHD_POOL_POLL_INTERVAL_MS: POLL_INTERVAL_MS,
     });
     t.after(plainOrchestrator.stop);
-    const withoutCallbacks = await placeableAfter(handoff, plainDir, plainOrchestrator);
+    // orchestratord listens right after its first poll: the next one is about 5 s away.
+    const withoutCallbacks = await placeableAfter(handoff, 'late-1', plainDir, plainOrchestrator);
     assert.ok(
       withoutCallbacks >= PLACEABLE_MS,
       `placeable ${withoutCallbacks} ms after the handoff, without callbacks`,
     );
-    t.diagnostic(`placeable after a new handoff: ${withCallbacks} ms with callbacks, ${withoutCallbacks} ms without`);
+    t.diagnostic(
+      `placeable after a new handoff: ${withCallbacks.figures.join(', ')} ms with callbacks, ${withoutCallbacks} ms without`,
+    );
   });
 
-  test("over HTTPS a callback needs a client certificate from the cluster CA: none, another CA's, or an API key alone are refused; pool-managerd's own certificate brings a new handoff into placement in under 250 ms", async (t) => {
+  test("over HTTPS a callback needs a client certificate from the cluster CA: none, another CA's, or an API key alone are refused; pool-managerd's own certificate brings a new handoff into placement in under 250 ms (median of three)", async (t) => {
     const dir = await tempDir(t, 'llorch-callbacks-tls-');
     const ca = await createCa('cluster CA');
     const other = await createCa('someone else');
@@ -198,9 +191,27 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
     });
     t.after(orchestrator.stop);
     assert.equal(orchestrator.url, `https://127.0.0.1:${port}`);
-
     const anonymous = new Agent({ connect: { ca: ca.cert } });
     t.after(() => anonymous.close());
+    const auth = { authorization: `Bearer ${KEY}` };
+
+    // First, while orchestratord's next poll is still about 5 s away: the node's own callbacks over mTLS.
+    const placeable = await placeableWithCallbacks(handoff, runtimeDir, {
+      url: orchestrator.url,
+      dispatcher: anonymous,
+      headers: auth,
+    });
+    assert.ok(
+      placeable.median < PLACEABLE_MS,
+      `placeable ${placeable.figures.join(', ')} ms after the handoffs, callbacks over mTLS`,
+    );
+    await logged(
+      orchestrator.proc.output,
+      "the ready callback with the node's certificate",
+      callbackTaken({ pool_id: 'late-1', node_id: 'node-0', state: 'ready', subject: 'node-0' }),
+    );
+    t.diagnostic(`placeable after a new handoff, callbacks over mTLS: ${placeable.figures.join(', ')} ms`);
+
     const foreign = await mtlsAgent({ ...stranger, caFile });
     t.after(() => foreign.close());
     const cluster = await mtlsAgent({ ...caller, caFile });
@@ -216,7 +227,7 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
 
     for (const [who, answer] of [
       ['no client certificate', await callback(anonymous, change)],
-      ['an API key and no certificate', await callback(anonymous, change, { authorization: `Bearer ${KEY}` })],
+      ['an API key and no certificate', await callback(anonymous, change, auth)],
       ["another CA's certificate", await callback(foreign, change)],
     ] as const) {
       assert.equal(answer.status, 401, who);
@@ -231,22 +242,9 @@ describe('readiness callbacks', { timeout: 45 * 60_000 }, () => {
     // Clients are asked for a certificate but need none: the API still answers with an API key alone.
     const listed = await jsonRequest<PoolList>(`${orchestrator.url}/v2/pools`, {
       dispatcher: anonymous,
-      headers: { authorization: `Bearer ${KEY}` },
+      headers: auth,
     });
     assert.equal(listed.status, 200);
-
-    const placeable = await placeableAfter(handoff, runtimeDir, {
-      url: orchestrator.url,
-      dispatcher: anonymous,
-      headers: { authorization: `Bearer ${KEY}` },
-    });
-    assert.ok(placeable < PLACEABLE_MS, `placeable ${placeable} ms after the handoff, callbacks over mTLS`);
-    await logged(
-      orchestrator.proc.output,
-      "the ready callback with the node's certificate",
-      callbackTaken({ pool_id: 'late', node_id: 'node-0', state: 'ready', subject: 'node-0' }),
-    );
-    t.diagnostic(`placeable after a new handoff, callbacks over mTLS: ${placeable} ms`);
   });
 
   test('pool-managerd refuses callback URLs orchestratord could never accept, naming the variable', async () => {

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { createCa, issueCertificate, type PemPair } from '@llama-orch/tls';
 import type { PoolList } from '@llama-orch/contracts';
+import { logged, type LogLine } from '../src/daemon-logs.ts';
 import { testEngine } from '../src/engine-fixture.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { startOrchestratord } from '../src/orchestratord-process.ts';
@@ -21,15 +22,6 @@ const AUTH = { authorization: `Bearer ${KEY}` };
 const ROTATION_BUDGET_MS = 10_000;
 
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber;
-
-/** The JSON log lines of a daemon that `match` accepts. */
-function logLines(output: string, match: (line: Record<string, unknown>) => boolean): Record<string, unknown>[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter(match);
-}
 
 /** A Kubernetes Secret volume: each file a symlink through `..data`, which an update swaps atomically (as kubelet). */
 async function secretVolume(dir: string, files: Record<string, string>) {
@@ -153,13 +145,13 @@ describe('certificates that rotate in the CLOUD profile', { timeout: 45 * 60_000
     const anonymous = new Agent({ connect: { ca: ca.cert } });
     t.after(() => anonymous.close());
     await assert.rejects(request(`${pm.url}/health`, { dispatcher: anonymous }), 'still mutual TLS after the rotation');
-    await waitFor(
+    await logged(
+      orchestrator.proc.output,
       "orchestratord's new client certificate",
-      () =>
-        logLines(
-          orchestrator.proc.output(),
-          (l) => l['msg'] === 'orchestratord → pool-managerd TLS material rotated; new connections use it',
-        ).find((l) => l['serial_number'] === serialOf(orchSecond.cert)),
+      (l) =>
+        l['msg'] === 'orchestratord → pool-managerd TLS material rotated; new connections use it' &&
+        l['serial_number'] === serialOf(orchSecond.cert),
+      1,
       ROTATION_BUDGET_MS,
     );
     const { events } = await long;
@@ -176,13 +168,10 @@ describe('certificates that rotate in the CLOUD profile', { timeout: 45 * 60_000
     await short('after-rotation');
 
     // A garbage certificate, then a certificate with a key that is not its own: refused, the last good one serves.
-    const refusals = () =>
-      logLines(
-        pm.proc.output(),
-        (l) => l['level'] === 50 && /pool-managerd TLS material refused/.test(String(l['msg'])),
-      );
+    const refused = (l: LogLine): boolean =>
+      l['level'] === 50 && /pool-managerd TLS material refused/.test(String(l['msg']));
     await secret.publish({ 'tls.crt': 'garbage', 'tls.key': second.key, 'ca.crt': ca.cert });
-    const garbage = await waitFor('the garbage certificate refused', () => refusals()[0], ROTATION_BUDGET_MS);
+    const [garbage = {}] = await logged(pm.proc.output, 'the garbage refused', refused, 1, ROTATION_BUDGET_MS);
     assert.match(String(garbage['reason']), /^certificate: does not parse/);
     assert.equal(garbage['in_use'], serialOf(second.cert));
     assert.equal(await served(), serialOf(second.cert));
@@ -190,7 +179,7 @@ describe('certificates that rotate in the CLOUD profile', { timeout: 45 * 60_000
 
     const third = await node('node-0');
     await secret.publish({ 'tls.crt': third.cert, 'tls.key': second.key, 'ca.crt': ca.cert });
-    const mismatched = await waitFor('the mismatched key refused', () => refusals()[1], ROTATION_BUDGET_MS);
+    const [, mismatched = {}] = await logged(pm.proc.output, 'the mismatch refused', refused, 2, ROTATION_BUDGET_MS);
     assert.match(String(mismatched['reason']), /^key: does not belong to the certificate/);
     assert.equal(await served(), serialOf(second.cert));
     await short('after-mismatch');
