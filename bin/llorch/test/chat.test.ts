@@ -69,6 +69,20 @@ async function fakeOrchestratord(t: { after: (fn: () => Promise<void>) => void }
           })}\n\n`,
         );
       send('');
+      if (question === 'split') {
+        // One event whose bytes arrive in two pieces, cut inside a two-byte character.
+        const frame = Buffer.from(
+          `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 0, model: chat.model, choices: [{ index: 0, delta: { content: 'Привет' }, finish_reason: null }] })}\n\n`,
+        );
+        const cut = frame.indexOf(Buffer.from('Привет')) + 3;
+        res.write(frame.subarray(0, cut));
+        setTimeout(() => {
+          res.write(frame.subarray(cut));
+          send(null, 'stop');
+          res.end('data: [DONE]\n\n');
+        }, 50);
+        return;
+      }
       if (question === 'endless') {
         const timer = setInterval(() => send('x'.repeat(20)), 5);
         res.once('close', () => clearInterval(timer));
@@ -132,6 +146,13 @@ describe('llorch chat', () => {
         ['demo', 7, ['system: Be brief.', 'user: first', 'assistant: answer 1', 'user: second']],
       ],
     );
+  });
+
+  test('prints a character whose bytes arrive in two pieces whole', async (t) => {
+    const server = await fakeOrchestratord(t);
+    const run = await llorch(server.url, ['chat', 'split'], '');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'Привет\n');
   });
 
   test('with stdin piped, stops at a failed turn with its reason and exit code 1', async (t) => {

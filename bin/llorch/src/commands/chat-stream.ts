@@ -70,7 +70,13 @@ export async function streamTurn(
     const parser = createParser({
       onEvent: (event) => {
         if (event.data === '[DONE]' || stop.aborted || failure !== null) return;
-        const data: unknown = JSON.parse(event.data);
+        let data: unknown;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          failure = `unexpected answer from orchestratord: ${event.data.slice(0, 200)}`;
+          return;
+        }
         const error = validate(OpenAIErrorResponseSchema, data);
         if (error.ok) {
           failure = error.value.error.message;
@@ -90,8 +96,10 @@ export async function streamTurn(
         onText(piece);
       },
     });
+    // A character may be split between two chunks: decode as a stream.
+    const decoder = new TextDecoder();
     for await (const piece of answer.body) {
-      parser.feed((piece as Buffer).toString('utf8'));
+      parser.feed(decoder.decode(piece as Buffer, { stream: true }));
       if (failure !== null) {
         connection.abort(new Error(failure));
         return { kind: 'failed', text, message: failure };

@@ -56,7 +56,8 @@ export async function submit(env: LlorchEnv, options: SubmitOptions): Promise<nu
           stdout.write(`${event.event ?? 'message'} ${event.data}\n`);
         },
       });
-      for await (const piece of events.body) parser.feed((piece as Buffer).toString('utf8'));
+      const decoder = new TextDecoder(); // a character may be split between two chunks
+      for await (const piece of events.body) parser.feed(decoder.decode(piece as Buffer, { stream: true }));
     } catch (error) {
       if (!stdout.gone.aborted) throw error;
     } finally {
