@@ -24,6 +24,8 @@ export { checkGgufFile, readGgufHeader } from './model/gguf-reader.ts';
 export type { DownloadProgress } from './model/download.ts';
 export { ReplicaSupervisor, type ReplicaDetail, type ReplicaState } from './launch/replica-supervisor.ts';
 export { EngineStartError } from './launch/engine-process.ts';
+export { watchGroup, type GroupWatchdog } from './launch/group-watchdog.ts';
+export { DEFAULT_LOG_ROTATION, RotatingFile, type LogRotation } from './launch/rotating-file.ts';
 export { DEFAULT_BACKOFF, restartDelay, type BackoffPolicy } from './launch/backoff.ts';
 export { llamaServerCommand } from './launch/llama-server-args.ts';
 export type { Logger } from './logger.ts';

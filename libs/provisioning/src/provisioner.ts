@@ -29,6 +29,8 @@ export interface ProvisionerOptions {
   readonly hfToken?: string | undefined;
   /** Hold the handoff directory for this provisioner alone (default); false when an owner such as pool-managerd holds it. */
   readonly exclusive?: boolean;
+  /** Engine logs as `<dir>/engine-<pool>-<replica>.log` (default `<cache>/logs/engine-<node>-<pool>-<replica>.log`). */
+  readonly engineLogDir?: string;
   readonly events?: EngineEvents & {
     readonly onDownload?: (poolId: string, progress: DownloadProgress) => void;
     readonly onReplica?: (poolId: string, replicaId: string, state: ReplicaState) => void;
@@ -144,7 +146,10 @@ export class EngineProvisioner {
               gpus: pool.gpus ?? [],
             },
             handoffDir: target.handoffDir,
-            logFile: join(target.cacheDir, 'logs', `engine-${target.nodeId}-${pool.id}-${replicaId}.log`),
+            logFile:
+              this.options.engineLogDir === undefined
+                ? join(target.cacheDir, 'logs', `engine-${target.nodeId}-${pool.id}-${replicaId}.log`)
+                : join(this.options.engineLogDir, `engine-${pool.id}-${replicaId}.log`),
             handoff: {
               schema_version: HANDOFF_SCHEMA_VERSION,
               pool_id: pool.id,
@@ -170,6 +175,7 @@ export class EngineProvisioner {
           await replica.start();
         }
       }
+      checkpoint('start-up');
       this.#state = 'running';
     } catch (error) {
       await this.#stopReplicas();
@@ -206,8 +212,9 @@ export class EngineProvisioner {
       return;
     }
     if (this.#state === 'preparing') {
+      // Replicas stopped now give up an engine start in flight instead of waiting for its /health.
       this.#abort.abort();
-      await this.#starting?.catch(() => undefined);
+      await Promise.all([this.#starting?.catch(() => undefined), this.#stopReplicas()]);
       return;
     }
     this.#state = 'stopping';

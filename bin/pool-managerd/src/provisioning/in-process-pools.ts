@@ -1,7 +1,31 @@
+import { dirname, join } from 'node:path';
 import type { PoolConfig } from '@llama-orch/contracts';
-import { EngineProvisioner, reapStaleEngines, type HostFacts, type ProvisionTarget } from '@llama-orch/provisioning';
+import {
+  EngineProvisioner,
+  provisioningCode,
+  reapStaleEngines,
+  type HostFacts,
+  type ProvisionTarget,
+} from '@llama-orch/provisioning';
 import type { Logger } from 'pino';
+import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
+
+/**
+ * The dispatcher model downloads go through: the proxy that HTTPS_PROXY / HTTP_PROXY (and NO_PROXY) name, either
+ * case, or none (undici's default, which ignores those variables).
+ */
+function downloadDispatcher(env: NodeJS.ProcessEnv): Dispatcher | undefined {
+  const httpsProxy = env['HTTPS_PROXY'] ?? env['https_proxy'];
+  const httpProxy = env['HTTP_PROXY'] ?? env['http_proxy'];
+  if (!httpsProxy && !httpProxy) return undefined;
+  const noProxy = env['NO_PROXY'] ?? env['no_proxy'];
+  return new EnvHttpProxyAgent({
+    ...(httpProxy ? { httpProxy } : {}),
+    ...(httpsProxy ? { httpsProxy } : {}),
+    ...(noProxy ? { noProxy } : {}),
+  });
+}
 
 interface Generation {
   readonly number: number;
@@ -11,6 +35,8 @@ interface Generation {
 /**
  * HOME profile: pool-managerd runs engine-provisioner in-process, one provisioner per pool (so a pool can be
  * drained or reloaded alone). Engines announce themselves through the watched handoff directory like any other.
+ * Its progress lines carry an `event` field (`pool.build`, `pool.download`, `pool.engine`, `pool.device`) that
+ * `llorch home` reads instead of their text.
  */
 export class InProcessPools {
   readonly #target: ProvisionTarget;
@@ -20,6 +46,7 @@ export class InProcessPools {
   readonly #log: Logger;
   readonly #current = new Map<string, Generation>();
   readonly #starting = new Set<Promise<unknown>>();
+  readonly #dispatcher: Dispatcher | undefined;
 
   constructor(target: ProvisionTarget, host: HostFacts, env: NodeJS.ProcessEnv, registry: PoolRegistry, log: Logger) {
     this.#target = target;
@@ -27,6 +54,7 @@ export class InProcessPools {
     this.#env = env;
     this.#registry = registry;
     this.#log = log;
+    this.#dispatcher = downloadDispatcher(env);
   }
 
   pools(): readonly PoolConfig[] {
@@ -43,20 +71,25 @@ export class InProcessPools {
         env: this.#env,
         exclusive: false,
         logger: this.#log,
+        // Per state directory: `<runtime dir>/logs/engine-<pool>-<replica>.log`, beside the handoffs' `engines/`.
+        engineLogDir: join(dirname(this.#target.handoffDir), 'logs'),
+        ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+        hfToken: this.#env['HF_TOKEN'],
         events: {
           onProgress: (phase, percent) => {
             if (percent === null || percent >= lastBuild + 10 || percent === 100) {
               lastBuild = percent ?? lastBuild;
-              this.#log.info({ pool_id: pool.id, phase, percent }, 'llama.cpp progress');
+              this.#log.info({ event: 'pool.build', pool_id: pool.id, phase, percent }, 'llama.cpp progress');
             }
           },
-          onLog: (message) => this.#log.info({ pool_id: pool.id }, message),
+          onLog: (message) => this.#log.info({ event: 'pool.engine', pool_id: pool.id }, message),
           onDownload: (poolId, p) => {
             const percent = p.total === null ? null : Math.floor((p.bytes * 100) / p.total);
             if (percent !== null && percent < lastDownload + 5 && percent !== 100) return;
             lastDownload = percent ?? lastDownload;
             this.#log.info(
               {
+                event: 'pool.download',
                 pool_id: poolId,
                 bytes: p.bytes,
                 total: p.total,
@@ -85,8 +118,24 @@ export class InProcessPools {
       this.#registry.declare(pool.id, pool.model);
       const generation = { number: 1, provisioner: this.#provisioner(pool, 1) };
       this.#current.set(pool.id, generation);
+      const device = generation.provisioner.plan.device;
+      this.#log.info(
+        {
+          event: 'pool.device',
+          pool_id: pool.id,
+          requested: device.requested,
+          device: device.chosen,
+          gpus: pool.gpus ?? [],
+          reason: device.reason,
+        },
+        `pool ${pool.id} runs on ${device.chosen}`,
+      );
       // Success needs no report: the handoff the engine writes moves the pool on.
       const started = generation.provisioner.start().catch((error: Error) => {
+        if (provisioningCode(error) === 'PROV_STOPPED') {
+          this.#log.info({ pool_id: pool.id }, 'pool start cancelled by a stop');
+          return;
+        }
         this.#log.error({ pool_id: pool.id, err: error }, 'pool failed to start');
         this.#registry.setProvisioning(pool.id, 'failed', error.message);
       });
@@ -131,8 +180,10 @@ export class InProcessPools {
     };
   }
 
+  /** Stop every engine, those still starting included (their start is cancelled). */
   async stop(): Promise<void> {
     await Promise.all([...this.#current.values()].map((g) => g.provisioner.stop()));
     await Promise.allSettled([...this.#starting]);
+    await this.#dispatcher?.close();
   }
 }

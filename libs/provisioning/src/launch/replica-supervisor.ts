@@ -1,4 +1,5 @@
 import type { Handoff } from '@llama-orch/contracts';
+import { StoppedError } from '../engine/ensure-engine.ts';
 import { provisioningCode, type ProvisioningErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { isStorm, restartDelay, type BackoffPolicy } from './backoff.ts';
@@ -6,6 +7,7 @@ import { startEngine, stopEngine, type StartedEngine } from './engine-process.ts
 import { freePort } from './free-port.ts';
 import { removeHandoff, writeHandoff } from './handoff-file.ts';
 import { llamaServerCommand, type LaunchSpec } from './llama-server-args.ts';
+import type { LogRotation } from './rotating-file.ts';
 
 export type ReplicaState = 'idle' | 'starting' | 'running' | 'backoff' | 'failed' | 'stopping' | 'stopped';
 
@@ -28,6 +30,7 @@ export interface ReplicaOptions {
   readonly launch: LaunchSpec;
   readonly handoffDir: string;
   readonly logFile: string;
+  readonly logRotation?: LogRotation;
   /** Handoff fields that do not change between restarts. */
   readonly handoff: Omit<Handoff, 'url' | 'pid' | 'flags' | 'started_at'>;
   readonly backoff: BackoffPolicy;
@@ -40,7 +43,8 @@ export interface ReplicaOptions {
 
 /**
  * Keeps one llama-server replica running: start, wait for /health, write the handoff; restart with
- * backoff when it exits; give up on a restart storm; remove the handoff when stopped on purpose.
+ * backoff when it exits; give up on a restart storm; remove the handoff when stopped on purpose. A stop while an
+ * engine is starting (the first start or a restart) kills that engine at once instead of waiting for its /health.
  */
 export class ReplicaSupervisor {
   #state: ReplicaState = 'idle';
@@ -48,6 +52,9 @@ export class ReplicaSupervisor {
   #restarts: number[] = [];
   #consecutive = 0;
   #stopping = false;
+  readonly #abort = new AbortController();
+  #starting: Promise<void> | null = null;
+  #stopped: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
   #lastError: string | null = null;
@@ -86,6 +93,8 @@ export class ReplicaSupervisor {
       env: command.env,
       port,
       logFile: this.options.logFile,
+      ...(this.options.logRotation ? { logRotation: this.options.logRotation } : {}),
+      signal: this.#abort.signal,
       healthTimeoutMs: this.options.healthTimeoutMs,
       baseEnv: this.options.baseEnv,
     });
@@ -99,17 +108,28 @@ export class ReplicaSupervisor {
     return engine;
   }
 
-  /** Start the engine; resolves once it is healthy and its handoff is written, rejects if the first start fails. */
-  async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`replica already ${this.#state}`);
+  /**
+   * Start the engine; resolves once it is healthy and its handoff is written, rejects if the first start fails
+   * (with StoppedError when stop() cancelled it).
+   */
+  start(): Promise<void> {
+    if (this.#state !== 'idle') return Promise.reject(new Error(`replica already ${this.#state}`));
     this.#set('starting');
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       this.#engine = await this.#launch();
     } catch (error) {
+      if (this.#stopping) throw new StoppedError(`the start of ${this.options.poolId}-${this.options.replicaId}`);
       this.#lastError = (error as Error).message;
       this.#set('failed', failure(error));
       throw error;
     }
+    // A stop that came while the handoff was written takes the engine down itself.
+    if (this.#stopping) return;
     this.#set('running', { pid: this.#engine.pid });
     this.#loop = this.#supervise();
   }
@@ -150,9 +170,11 @@ export class ReplicaSupervisor {
         this.#set('starting');
         try {
           this.#engine = await this.#launch();
+          if (this.#stopping) return;
           this.#set('running', { pid: this.#engine.pid });
           break;
         } catch (error) {
+          if (this.#stopping) return;
           this.#lastError = (error as Error).message;
           logger.error({ pool_id: poolId, replica_id: replicaId, ...failure(error) }, 'engine restart failed');
         }
@@ -160,14 +182,26 @@ export class ReplicaSupervisor {
     }
   }
 
-  /** Stop on purpose: SIGTERM, SIGKILL after the grace period, and remove the handoff. Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Stop on purpose: an engine still starting is killed, a running one gets SIGTERM and SIGKILL after the grace
+   * period, and the handoff is removed. Idempotent: later calls wait for the first.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#stopping = true;
+    this.#abort.abort();
     this.#wake?.();
     this.#set('stopping');
+    await this.#starting?.catch(() => undefined);
     if (this.#engine !== null) await stopEngine(this.#engine, this.options.stopGraceMs);
     await this.#loop;
+    // A restart that finished while the loop was told to stop.
+    if (this.#engine !== null) await stopEngine(this.#engine, this.options.stopGraceMs);
     await removeHandoff(this.options.handoffDir, this.options.poolId, this.options.replicaId);
     this.#set('stopped');
   }
