@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { homedir } from 'node:os';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { loadNodeConfig } from '@llama-orch/config';
 import { parseModelRef } from '@llama-orch/contracts';
 
@@ -21,13 +22,27 @@ export function poolIdFor(model: string): string {
 }
 
 /**
+ * `--model` as a reference: a bare file path (`/srv/models/x.gguf`, `./x.gguf`, `~/models/x.gguf`, `x.gguf`) is
+ * the `file:` reference of that file, made absolute (the generated config lives in the state directory), as is a
+ * relative `file:` path; anything else (`demo`, `hf:…`, `https://…`) is taken as it is.
+ */
+export function modelReference(model: string, cwd: string = process.cwd(), home: string = homedir()): string {
+  const absolute = (path: string): string =>
+    path.startsWith('~/') ? join(home, path.slice(2)) : isAbsolute(path) ? path : resolve(cwd, path);
+  if (model.startsWith('file:')) return model === 'file:' ? model : `file:${absolute(model.slice('file:'.length))}`;
+  const schemed = model === 'demo' || /^[a-z][a-z0-9+.-]*:/i.test(model);
+  const pathLike = /^(\/|\.{1,2}\/|~\/)/.test(model) || /\.gguf$/i.test(model);
+  return !schemed && pathLike ? `file:${absolute(model)}` : model;
+}
+
+/**
  * The node config `llorch home` runs: the user's file, one pool for `--model`, or the labelled demo pool.
  * Generated files live in the state directory, as do the handoffs.
  */
 export async function homeConfig(
   stateDir: string,
   file: string | undefined,
-  model: string | undefined,
+  modelArgument: string | undefined,
 ): Promise<{ ok: true; value: HomeConfig } | { ok: false; message: string }> {
   if (file !== undefined) {
     const loaded = await loadNodeConfig(file);
@@ -38,9 +53,10 @@ export async function homeConfig(
     };
   }
   await mkdir(stateDir, { recursive: true });
-  if (model !== undefined) {
+  if (modelArgument !== undefined) {
+    const model = modelReference(modelArgument);
     const ref = parseModelRef(model);
-    if (!ref.ok) return { ok: false, message: `--model: ${ref.message}` };
+    if (!ref.ok) return { ok: false, message: `--model: ${ref.message} (or the path of a .gguf file)` };
     const id = poolIdFor(model);
     const generated = join(stateDir, 'home-model.yaml');
     await writeFile(

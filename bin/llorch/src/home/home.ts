@@ -2,64 +2,76 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { PoolListSchema, validate } from '@llama-orch/contracts';
+import { PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
+import { onStopSignals } from '@llama-orch/lifecycle';
+import { reapStaleEngines } from '@llama-orch/provisioning';
 import { request } from 'undici';
 import type { LlorchEnv } from '../config.ts';
-import { Daemon, daemonScript, isErrorLine, type LogLine } from './daemon.ts';
+import { Daemon, daemonScript, isErrorLine, type DaemonExit, type LogLine } from './daemon.ts';
 import { failureCodes } from './failure-codes.ts';
-import { homeConfig } from './home-config.ts';
-import { hintFor, readyMessage } from './messages.ts';
+import { homeConfig, type HomeConfig } from './home-config.ts';
+import { HOME_LOCK, homeMarker, removeHomeRecord, writeHomeRecord } from './home-state.ts';
+import { HomeTree } from './home-tree.ts';
+import { knownHint, readyMessage } from './messages.ts';
+import { deviceChoice, narrate, type DeviceChoice } from './narrate.ts';
+import { lanExposure, unavailableAddresses } from './preflight.ts';
 
 export interface HomeOptions {
   readonly config?: string | undefined;
   readonly model?: string | undefined;
+  /** Serve a non-loopback ORCHD_BIND_ADDR without client credentials. */
+  readonly insecureLan?: boolean | undefined;
 }
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 const str = (value: unknown): string => (typeof value === 'string' || typeof value === 'number' ? String(value) : '?');
 
-/** Turn the daemons' JSON logs into the lines a person wants to see while it starts. */
-function narrate(name: string, line: LogLine, progress: (text: string) => void): void {
-  const msg = line.msg ?? '';
-  if (msg === 'llama.cpp progress' && line['phase'] === 'fetch') return;
-  if (msg === 'llama.cpp progress')
-    progress(
-      `llama.cpp ${str(line['phase'])}${line['percent'] === null ? '' : ` ${str(line['percent'])}%`} (first run only: cached afterwards)`,
-    );
-  else if (msg === 'model download') {
-    const mb = (n: unknown) => (typeof n === 'number' ? (n / 1024 / 1024).toFixed(1) : '?');
-    progress(
-      `model ${str(line['pool_id'])}: ${mb(line['bytes'])}/${mb(line['total'])} MB at ${mb(line['bytes_per_s'])} MB/s, ETA ${str(line['eta_s'])} s`,
-    );
-  } else if (
-    msg.startsWith('building llama-server') ||
-    msg.startsWith('built llama-server') ||
-    msg.includes('from the cache')
-  )
-    progress(msg);
-  else if (/^pool \S+ \S+ → (ready|failed)$/.test(msg))
-    progress(`${msg}${line['reason'] ? ` (${str(line['reason']).slice(0, 200)})` : ''}`);
-  else if (isErrorLine(line))
-    progress(`${name}: ${msg}${line['err'] ? `: ${String((line['err'] as { message?: string }).message ?? '')}` : ''}`);
+/** How long a daemon may take to stop when `llorch home` dies without stopping it (its watchdog's grace). */
+const ORPHAN_GRACE_MS = { orchestratord: 15_000, 'pool-managerd': 40_000 } as const;
+
+/** How a daemon ended, in words. */
+function ending(exit: DaemonExit): string {
+  if (exit.signal === 'SIGKILL')
+    return 'was killed (SIGKILL: by someone, or by the kernel’s OOM killer when memory ran out — `dmesg` tells)';
+  if (exit.signal !== null) return `was ended by ${exit.signal}`;
+  return `exited with code ${str(exit.code)}`;
 }
 
-async function listening(daemon: Daemon, url: Promise<string>): Promise<string | null> {
-  return Promise.race([url, daemon.exited.then(() => null)]);
+/** pool-managerd's pools, as it reports them (the authority on them; it needs no credentials on loopback). */
+async function poolsOf(poolManagerd: string): Promise<PoolStatus[] | null> {
+  const answer = await request(`${poolManagerd}/v2/pools`, { headersTimeout: 2000, bodyTimeout: 2000 }).catch(
+    () => null,
+  );
+  if (answer === null) return null;
+  const list = validate(PoolListSchema, await answer.body.json().catch(() => null));
+  return list.ok ? list.value.pools : null;
+}
+
+/** Whether orchestratord answers /ready (some pool ready and reachable; open to all, keys or not). */
+async function orchestratordReady(url: string): Promise<boolean> {
+  const answer = await request(`${url}/ready`, { headersTimeout: 2000, bodyTimeout: 2000 }).catch(() => null);
+  await answer?.body.dump().catch(() => undefined);
+  return answer?.statusCode === 200;
 }
 
 /**
- * `llorch home`: pool-managerd (with its engines in-process) and orchestratord on this machine, loopback only,
- * as one supervised process tree. Ctrl-C or SIGTERM stops everything; a second instance refuses.
+ * `llorch home`: pool-managerd (with its engines in-process) and orchestratord on this machine, loopback only
+ * unless told otherwise, as one supervised process tree. Ctrl-C or SIGTERM stops everything (a second one hurries
+ * the stop, a third forces it); a second instance for the same state directory refuses.
  */
 export async function home(env: LlorchEnv, options: HomeOptions): Promise<number> {
-  const started = Date.now();
+  const exposure = lanExposure(env, options.insecureLan === true);
+  if (exposure.kind === 'refused') {
+    process.stderr.write(`llorch home: ${exposure.message}\n`);
+    return 2;
+  }
   await mkdir(env.stateDir, { recursive: true });
-  const marker = join(env.stateDir, 'llorch-home');
+  const marker = homeMarker(env.stateDir);
   await writeFile(marker, '', { flag: 'a' });
   let release: () => Promise<void>;
   try {
     // A lost lock (its directory removed) must not crash the supervisor and orphan the engines.
-    release = await lockfile.lock(marker, { stale: 10_000, update: 2_000, onCompromised: () => undefined });
+    release = await lockfile.lock(marker, { ...HOME_LOCK, update: 2_000, onCompromised: () => undefined });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
     process.stderr.write(
@@ -67,83 +79,163 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
     );
     return 1;
   }
-  const config = await homeConfig(env.stateDir, options.config ?? env.poolConfig, options.model);
-  if (!config.ok) {
+  try {
+    return await runTree(env, options, exposure.kind === 'lan' ? exposure.notice : null);
+  } finally {
+    await removeHomeRecord(env.stateDir);
     await release().catch(() => undefined);
-    process.stderr.write(`llorch home: ${config.message}\n`);
-    return 1;
   }
-  out(
-    `llama-orch HOME: ${config.value.demo ? 'the demo pool' : config.value.pools.map((p) => `${p.id} (${p.model})`).join(', ')} — config ${config.value.file}`,
-  );
+}
+
+async function runTree(env: LlorchEnv, options: HomeOptions, lanNotice: string | null): Promise<number> {
+  const started = Date.now();
+  const tree = new HomeTree();
+  let signalled = false;
+  let onSignal: () => void = () => undefined;
+  const stopRequested = new Promise<'signal'>((resolve) => (onSignal = () => resolve('signal')));
+  const stopListening = onStopSignals((urgency) => {
+    signalled = true;
+    onSignal();
+    if (urgency === 'graceful') out('stopping llama-orch…');
+    if (urgency === 'hurry') out('stopping faster (a third Ctrl-C kills everything at once)…');
+    if (urgency === 'force') out('killing everything now…');
+    void tree.stop(urgency);
+  });
+  let poolIds: readonly string[] = [];
+  /**
+   * The exit code after a requested stop: 0 when it was graceful (or only hurried), 1 when it had to be forced.
+   * A pool-managerd killed on the way (hurried, forced) leaves engines to its watchdogs and handoffs: both go here.
+   */
+  const stopped = async (): Promise<number> => {
+    await tree.stop();
+    for (const daemon of tree.daemons.filter((d) => d.killed))
+      out(`  ${daemon.name} did not stop in time: its process group was killed`);
+    await reapEngines(env, poolIds);
+    out(tree.urgency === 'force' ? 'killed.' : 'stopped.');
+    return tree.urgency === 'force' ? 1 : 0;
+  };
+  try {
+    const config = await homeConfig(env.stateDir, options.config ?? env.poolConfig, options.model);
+    if (!config.ok) {
+      process.stderr.write(`llorch home: ${config.message}\n`);
+      return 1;
+    }
+    // Before anything is provisioned: a model can take minutes to load, a taken port is known at once.
+    const taken = await unavailableAddresses(env);
+    if (taken.length > 0) {
+      process.stderr.write(
+        `llorch home: ${taken.join('; ')}.\nStop what uses it, or choose free addresses: ORCHD_BIND_ADDR=127.0.0.1:8081 POOL_MANAGERD_BIND_ADDR=127.0.0.1:9201 npx llorch home\n`,
+      );
+      return 1;
+    }
+    if (signalled) return stopped();
+    poolIds = config.value.pools.map((p) => p.id);
+    out(
+      `llama-orch HOME: ${config.value.demo ? 'the demo pool' : config.value.pools.map((p) => `${p.id} (${p.model})`).join(', ')} — config ${config.value.file}`,
+    );
+    if (lanNotice !== null) out(lanNotice);
+    return await supervise(env, config.value, tree, stopRequested, stopped, started);
+  } finally {
+    stopListening();
+  }
+}
+
+async function supervise(
+  env: LlorchEnv,
+  config: HomeConfig,
+  tree: HomeTree,
+  stopRequested: Promise<'signal'>,
+  stopped: () => Promise<number>,
+  started: number,
+): Promise<number> {
   const progress = (text: string): void => out(`  ${text}`);
+  const logsDir = join(env.stateDir, 'logs');
   /** The codes pool-managerd logged with each pool's failure (its error lines bound to a pool_id). */
   const poolFailures = new Map<string, readonly string[]>();
+  const devices = new Map<string, DeviceChoice>();
+  const start = (
+    name: 'pool-managerd' | 'orchestratord',
+    extraEnv: NodeJS.ProcessEnv,
+    onLine: (l: LogLine) => void,
+  ) => {
+    const daemon = new Daemon({
+      name,
+      script: daemonScript(`@llama-orch/${name}`, name),
+      env: { ...env.env, ...extraEnv },
+      logFile: join(logsDir, `${name}.log`),
+      orphanGraceMs: ORPHAN_GRACE_MS[name],
+      onLine,
+    });
+    tree.add(daemon);
+    return daemon;
+  };
+  /** Each daemon's URL, from its "listening" log line; null if it exits first. */
+  const announced = new Map<string, (url: string) => void>();
+  const listening = (daemon: Daemon): Promise<string | null> =>
+    new Promise((resolve) => {
+      announced.set(daemon.name, resolve);
+      void daemon.exited.then(() => resolve(null));
+    });
 
-  let resolvePm: (url: string) => void = () => undefined;
-  const pmUrl = new Promise<string>((resolve) => (resolvePm = resolve));
-  const poolManagerd = new Daemon(
+  const poolManagerd = start(
     'pool-managerd',
-    daemonScript('@llama-orch/pool-managerd', 'pool-managerd'),
     {
-      ...env.env,
-      LLORCH_CONFIG: config.value.file,
+      LLORCH_CONFIG: config.file,
       POOL_MANAGERD_BIND_ADDR: env.poolManagerdBind,
       POOL_MANAGERD_PROFILE: 'home',
+      // One state directory holds everything of this tree: its lock, the handoffs, the logs.
+      POOL_MANAGERD_RUNTIME_DIR: env.stateDir,
     },
     (line) => {
-      if (line.msg === 'pool-managerd listening') resolvePm(str(line['url']));
+      if (line.msg === 'pool-managerd listening') announced.get('pool-managerd')?.(str(line['url']));
       const poolId = line['pool_id'];
       const codes = isErrorLine(line) ? failureCodes(line) : [];
       if (typeof poolId === 'string' && codes.length > 0) poolFailures.set(poolId, codes);
+      const device = deviceChoice(line);
+      if (device !== null) devices.set(device.poolId, device.choice);
       narrate('pool-managerd', line, progress);
     },
   );
-  const daemons: Daemon[] = [poolManagerd];
-  let stopping = false;
-  const shutdown = async (): Promise<void> => {
-    stopping = true;
-    for (const daemon of [...daemons].reverse()) await daemon.stop(daemon === poolManagerd ? 15_000 : 5_000);
-    await release().catch(() => undefined);
-  };
   const fail = async (daemon: Daemon, what: string, codes = daemon.failureCodes): Promise<number> => {
-    const stderr = daemon.stderr;
-    process.stderr.write(`llorch home: ${what}\n${stderr ? `${stderr}\n` : ''}${hintFor(codes)}\n`);
-    await shutdown();
+    await tree.stop();
+    await reapEngines(
+      env,
+      config.pools.map((p) => p.id),
+    );
+    // The daemon's own words, unless `what` already quotes them.
+    const last = daemon.lastError;
+    const said = last === null ? '' : `${last.msg}${last.error === null ? '' : `: ${last.error}`}`;
+    const reason = last === null || what.includes(last.error ?? said) ? '' : `${daemon.name}: ${said}\n`;
+    const stderr = daemon.stderr === '' ? '' : `${daemon.stderr}\n`;
+    const next = knownHint(codes) ?? `The whole log of ${daemon.name}: ${daemon.logFile}`;
+    process.stderr.write(`llorch home: ${what}\n${stderr}${reason}${next}\n`);
     return 1;
   };
-  const stopRequested = new Promise<'signal'>((resolve) => {
-    const onSignal = (): void => resolve('signal');
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
 
-  const pm = await Promise.race([listening(poolManagerd, pmUrl), stopRequested]);
-  if (pm === 'signal') return shutdown().then(() => 0);
-  if (pm === null) return fail(poolManagerd, 'pool-managerd stopped while starting');
+  const pm = await Promise.race([listening(poolManagerd), stopRequested]);
+  if (pm === 'signal') return stopped();
+  if (pm === null) return fail(poolManagerd, `pool-managerd ${ending(await poolManagerd.exited)} while starting`);
 
-  let resolveOrch: (url: string) => void = () => undefined;
-  const orchUrl = new Promise<string>((resolve) => (resolveOrch = resolve));
-  const orchestratord = new Daemon(
+  const orchestratord = start(
     'orchestratord',
-    daemonScript('@llama-orch/orchestratord', 'orchestratord'),
-    { ...env.env, ORCHD_POOL_MANAGERS: pm, ORCHD_BIND_ADDR: env.orchdBind, ORCHD_PROFILE: 'home' },
+    { ORCHD_POOL_MANAGERS: pm, ORCHD_BIND_ADDR: env.orchdBind, ORCHD_PROFILE: 'home' },
     (line) => {
-      if (line.msg === 'orchestratord listening') resolveOrch(str(line['url']));
+      if (line.msg === 'orchestratord listening') announced.get('orchestratord')?.(str(line['url']));
       narrate('orchestratord', line, progress);
     },
   );
-  daemons.push(orchestratord);
-  const orch = await Promise.race([listening(orchestratord, orchUrl), stopRequested]);
-  if (orch === 'signal') return shutdown().then(() => 0);
-  if (orch === null) return fail(orchestratord, 'orchestratord stopped while starting');
+  const orch = await Promise.race([listening(orchestratord), stopRequested]);
+  if (orch === 'signal') return stopped();
+  if (orch === null) return fail(orchestratord, `orchestratord ${ending(await orchestratord.exited)} while starting`);
 
-  const wanted = new Set(config.value.pools.map((p) => p.id));
+  const wanted = new Set(config.pools.map((p) => p.id));
+  let pools: PoolStatus[] = [];
   for (;;) {
-    if (!poolManagerd.running) return fail(poolManagerd, 'pool-managerd stopped while its engines were starting');
-    const answer = await request(`${orch}/v2/pools`).catch(() => null);
-    const list = answer === null ? null : validate(PoolListSchema, await answer.body.json().catch(() => null));
-    const pools = list?.ok === true ? list.value.pools : [];
+    if (!poolManagerd.running)
+      return fail(poolManagerd, `pool-managerd ${ending(await poolManagerd.exited)} while its engines were starting`);
+    if (!orchestratord.running)
+      return fail(orchestratord, `orchestratord ${ending(await orchestratord.exited)} while starting`);
+    pools = (await poolsOf(pm)) ?? pools;
     const failed = pools.find((p) => wanted.has(p.pool_id) && p.state === 'failed');
     if (failed)
       return fail(
@@ -151,18 +243,28 @@ export async function home(env: LlorchEnv, options: HomeOptions): Promise<number
         `pool ${failed.pool_id} failed: ${failed.last_error ?? 'unknown error'}`,
         poolFailures.get(failed.pool_id) ?? poolManagerd.failureCodes,
       );
-    if ([...wanted].every((id) => pools.some((p) => p.pool_id === id && p.ready))) break;
+    const allReady = [...wanted].every((id) => pools.some((p) => p.pool_id === id && p.ready));
+    if (allReady && (await orchestratordReady(orch))) break;
     const outcome = await Promise.race([sleep(250).then(() => 'tick' as const), stopRequested]);
-    if (outcome === 'signal') return shutdown().then(() => 0);
+    if (outcome === 'signal') return stopped();
   }
-  out(readyMessage(orch, config.value, (Date.now() - started) / 1000));
+  await writeHomeRecord(env.stateDir, { url: orch, pid: process.pid });
+  out(readyMessage({ url: orch, config, seconds: (Date.now() - started) / 1000, pools, devices, logsDir }));
 
-  const ended = await Promise.race([stopRequested, ...daemons.map((d) => d.exited.then(() => d))]);
-  if (ended === 'signal' || stopping) {
-    out('stopping llama-orch…');
-    await shutdown();
-    out('stopped.');
-    return 0;
-  }
-  return fail(ended, `${ended.name} stopped unexpectedly`);
+  const ended = await Promise.race([stopRequested, ...tree.daemons.map((d) => d.exited.then(() => d))]);
+  if (ended === 'signal') return stopped();
+  // A daemon that dies takes the tree down: pool-managerd's engines go with it (their watchdogs stop them, and
+  // what is left is reaped here); systemd — `llorch service install` — restarts the whole tree.
+  return fail(ended, `${ended.name} ${ending(await ended.exited)}; stopping everything`);
+}
+
+/**
+ * After pool-managerd died or was killed: the engines its handoffs name (their watchdogs already stop them) are stopped if they
+ * still run, and their handoffs removed, so that nothing of the tree is left.
+ */
+async function reapEngines(env: LlorchEnv, poolIds: readonly string[]): Promise<void> {
+  const quiet = { info: () => undefined, error: () => undefined };
+  const warn = (fields: Record<string, unknown>): void =>
+    out(`  stopping engine ${str(fields['pool_id'])} (pid ${str(fields['pid'])}) left by pool-managerd`);
+  await reapStaleEngines(join(env.stateDir, 'engines'), poolIds, { ...quiet, warn });
 }

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
  * once `$2` tenths of a second have passed with any member left.
  */
 const SCRIPT = [
+  ': llama-orch process-group watchdog',
   'read -r _',
   'kill -TERM "-$1" 2>/dev/null || exit 0',
   'i=0',
