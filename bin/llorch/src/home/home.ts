@@ -134,7 +134,13 @@ async function runTree(env: LlorchEnv, options: HomeOptions, lanNotice: string |
       `llama-orch HOME: ${config.value.demo ? 'the demo pool' : config.value.pools.map((p) => `${p.id} (${p.model})`).join(', ')} — config ${config.value.file}`,
     );
     if (lanNotice !== null) out(lanNotice);
-    return await supervise(env, config.value, tree, stopRequested, stopped, started);
+    return await supervise(
+      env,
+      config.value,
+      tree,
+      { requested: stopRequested, stopped, signalled: () => signalled },
+      started,
+    );
   } finally {
     stopListening();
   }
@@ -144,10 +150,14 @@ async function supervise(
   env: LlorchEnv,
   config: HomeConfig,
   tree: HomeTree,
-  stopRequested: Promise<'signal'>,
-  stopped: () => Promise<number>,
+  stop: {
+    readonly requested: Promise<'signal'>;
+    readonly stopped: () => Promise<number>;
+    readonly signalled: () => boolean;
+  },
   started: number,
 ): Promise<number> {
+  const { requested: stopRequested, stopped } = stop;
   const progress = (text: string): void => out(`  ${text}`);
   const logsDir = join(env.stateDir, 'logs');
   /** The codes pool-managerd logged with each pool's failure (its error lines bound to a pool_id). */
@@ -231,6 +241,7 @@ async function supervise(
   const wanted = new Set(config.pools.map((p) => p.id));
   let pools: PoolStatus[] = [];
   for (;;) {
+    if (stop.signalled()) return stopped();
     if (!poolManagerd.running)
       return fail(poolManagerd, `pool-managerd ${ending(await poolManagerd.exited)} while its engines were starting`);
     if (!orchestratord.running)
@@ -244,7 +255,7 @@ async function supervise(
         poolFailures.get(failed.pool_id) ?? poolManagerd.failureCodes,
       );
     const allReady = [...wanted].every((id) => pools.some((p) => p.pool_id === id && p.ready));
-    if (allReady && (await orchestratordReady(orch))) break;
+    if (allReady && (await orchestratordReady(orch)) && !stop.signalled()) break;
     const outcome = await Promise.race([sleep(250).then(() => 'tick' as const), stopRequested]);
     if (outcome === 'signal') return stopped();
   }
