@@ -147,6 +147,15 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
     assert.ok(home.tree.engines().includes(handoff.pid));
   });
 
+  test('kill -9 of llorch home itself: its daemons are stopped by their watchdogs, engines included, and nothing is left', async (t) => {
+    const home = await startHome(t, 'llorch');
+    await ready(home);
+    process.kill(home.pid, 'SIGKILL');
+    await home.exited;
+    await nothingLeft(home, 45_000);
+    assert.ok(home.tree.engines().length > 0);
+  });
+
   test('a second Ctrl-C hurries the one graceful stop, and the tree still ends with nothing left', async (t) => {
     const home = await startHome(t, 'llorch');
     await ready(home);
