@@ -1,6 +1,11 @@
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { describeIssues, validate } from '@llama-orch/contracts';
+import type { PoolConfig } from '@llama-orch/contracts';
+import type { HostFacts } from '@llama-orch/provisioning';
 
 export const USAGE = `engine-provisioner — build llama.cpp, fetch models, launch engines, write handoff files
 
@@ -94,4 +99,56 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOu
       env: Object.freeze({ ...env }),
     }),
   };
+}
+
+export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+
+/**
+ * ENGINE_PROVISIONER_GPU_MASK applied to the GPUs nvidia-smi lists: the host as this provisioner may use it (pools
+ * see only the masked GPUs), or a message naming the variable when the mask names a GPU the host does not have.
+ */
+export function applyGpuMask(host: HostFacts, mask: readonly number[] | undefined): Checked<HostFacts> {
+  if (mask === undefined) return { ok: true, value: host };
+  const listed = host.gpus.map((gpu) => gpu.index);
+  const unknown = mask.filter((index) => !listed.includes(index));
+  if (unknown.length > 0)
+    return {
+      ok: false,
+      message: `ENGINE_PROVISIONER_GPU_MASK: GPU ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not on this host (nvidia-smi lists ${listed.length === 0 ? 'none' : listed.join(', ')})`,
+    };
+  return { ok: true, value: { ...host, gpus: host.gpus.filter((gpu) => mask.includes(gpu.index)) } };
+}
+
+/**
+ * ENGINE_PROVISIONER_GPU_MASK for the pools: a pool that names no `gpus` runs on the masked GPUs (its engines get
+ * CUDA_VISIBLE_DEVICES=<mask> on a CUDA build, and its handoff lists them); a pool that names its GPUs keeps them
+ * (the plan refuses those the mask leaves out). The config refuses `gpus` with `device: cpu`; a mask there changes
+ * nothing on the engines (a CPU build sees no GPU).
+ */
+export function maskPools(pools: readonly PoolConfig[], mask: readonly number[] | undefined): PoolConfig[] {
+  return pools.map((pool) => (mask === undefined || pool.gpus !== undefined ? pool : { ...pool, gpus: [...mask] }));
+}
+
+/**
+ * Before `up` writes anything: ENGINE_PROVISIONER_HANDOFF_DIR and ENGINE_PROVISIONER_CACHE_DIR, when set, are
+ * directories this process can write (created when missing); otherwise the first problem, naming its variable.
+ */
+export async function checkDirectories(cli: Pick<ProvisionerCli, 'handoffDir' | 'cacheDir'>): Promise<string | null> {
+  const named: [string, string | undefined][] = [
+    ['ENGINE_PROVISIONER_HANDOFF_DIR', cli.handoffDir],
+    ['ENGINE_PROVISIONER_CACHE_DIR', cli.cacheDir],
+  ];
+  for (const [variable, dir] of named) {
+    if (dir === undefined) continue;
+    const path = resolve(dir);
+    const info = await stat(path).catch(() => null);
+    if (info !== null && !info.isDirectory()) return `${variable}: ${path} is not a directory`;
+    try {
+      if (info === null) await mkdir(path, { recursive: true });
+      await access(path, constants.W_OK);
+    } catch (error) {
+      return `${variable}: ${path} is not a writable directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    }
+  }
+  return null;
 }

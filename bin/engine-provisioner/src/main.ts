@@ -8,10 +8,9 @@ import {
   buildPlan,
   detectHostFacts,
   planToJson,
-  type HostFacts,
   type ProvisionTarget,
 } from '@llama-orch/provisioning';
-import { parseCli, USAGE, type ProvisionerCli } from './config.ts';
+import { applyGpuMask, checkDirectories, maskPools, parseCli, USAGE, type ProvisionerCli } from './config.ts';
 import { downloadLine, ProgressLine } from './progress.ts';
 
 async function target(cli: ProvisionerCli): Promise<ProvisionTarget> {
@@ -24,25 +23,32 @@ async function target(cli: ProvisionerCli): Promise<ProvisionTarget> {
     cacheDir,
     handoffDir: cli.handoffDir === undefined ? join(config.runtime_dir, 'engines') : resolve(cli.handoffDir),
     engine: config.engine,
-    pools: config.pools,
+    pools: maskPools(config.pools, cli.gpuMask),
     hfEndpoint: cli.hfEndpoint ?? DEFAULT_HF_ENDPOINT,
   };
 }
 
-function masked(host: HostFacts, mask: readonly number[] | undefined): HostFacts {
-  return mask === undefined ? host : { ...host, gpus: host.gpus.filter((g) => mask.includes(g.index)) };
+/** A variable whose value cannot work on this host: named, with the usage, and exit code 2 like a bad format. */
+function badEnvironment(message: string): number {
+  process.stderr.write(`engine-provisioner: bad environment: ${message}\n\n${USAGE}`);
+  return 2;
 }
 
 async function plan(cli: ProvisionerCli): Promise<number> {
-  const host = masked(await detectHostFacts(cli.env), cli.gpuMask);
-  const result = buildPlan(await target(cli), host, cli.pools);
+  const host = applyGpuMask(await detectHostFacts(cli.env), cli.gpuMask);
+  if (!host.ok) return badEnvironment(host.message);
+  const result = buildPlan(await target(cli), host.value, cli.pools);
   process.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
   return 0;
 }
 
 async function up(cli: ProvisionerCli): Promise<number> {
+  const directories = await checkDirectories(cli);
+  if (directories !== null) return badEnvironment(directories);
+  const masked = applyGpuMask(await detectHostFacts(cli.env), cli.gpuMask);
+  if (!masked.ok) return badEnvironment(masked.message);
+  const host = masked.value;
   const logger = pino({ name: 'engine-provisioner' }, pino.destination(2));
-  const host = masked(await detectHostFacts(cli.env), cli.gpuMask);
   const line = new ProgressLine(process.stderr);
   const provisioner = new EngineProvisioner(await target(cli), {
     host,

@@ -76,6 +76,12 @@ const EnvSchema = z.object({
       error: 'must be the http(s) URL of an OTLP/gRPC collector, e.g. http://127.0.0.1:4317',
     })
     .optional(),
+  PROMETHEUS_METRICS_PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a TCP port, e.g. 9090 (0: any free port)')
+    .transform(Number)
+    .pipe(z.number().max(65535, 'must be a TCP port, at most 65535'))
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -112,6 +118,8 @@ export interface OrchestratordConfig {
   readonly logLevel: string;
   /** OTLP/gRPC collector for traces; none: tracing stays a no-op. */
   readonly otlpEndpoint: string | undefined;
+  /** PROMETHEUS_METRICS_PORT: `/metrics` also served alone on this port of the bind host; null: only on the API port. */
+  readonly metricsPort: number | null;
 }
 
 export type ConfigOutcome =
@@ -128,6 +136,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
   if (port > 65535) return { ok: false, message: 'ORCHD_BIND_ADDR: port must be at most 65535' };
   if ((v.ORCHD_TLS_CERT === undefined) !== (v.ORCHD_TLS_KEY === undefined))
     return { ok: false, message: 'ORCHD_TLS_CERT and ORCHD_TLS_KEY: set both or neither' };
+  if (v.PROMETHEUS_METRICS_PORT !== undefined && v.PROMETHEUS_METRICS_PORT !== 0 && v.PROMETHEUS_METRICS_PORT === port)
+    return {
+      ok: false,
+      message: `PROMETHEUS_METRICS_PORT: must differ from the API port of ORCHD_BIND_ADDR (${port})`,
+    };
   if (v.ORCHD_PROFILE === 'cloud') {
     const missing = ['ORCHD_TLS_CERT', 'ORCHD_TLS_KEY', 'ORCHD_TLS_CA'].filter(
       (name) => env[name] === undefined || env[name] === '',
@@ -184,6 +197,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
           : null,
       logLevel: v.LOG_LEVEL,
       otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
+      metricsPort: v.PROMETHEUS_METRICS_PORT ?? null,
     }),
   };
 }

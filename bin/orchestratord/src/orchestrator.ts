@@ -8,6 +8,7 @@ import type { OrchestratordConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
+import { serveMetrics } from './metrics-server.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
 import { Scheduler } from './tasks/scheduler.ts';
@@ -43,6 +44,7 @@ export class Orchestrator {
         requestTimeoutMs: config.poolRequestTimeoutMs,
       });
       scope.defer(() => client.close());
+      const orchMetrics = createMetrics(metrics);
       const ledger = new SlotLedger();
       const sessions = new SessionStore();
       let scheduler: Scheduler | null = null;
@@ -50,6 +52,7 @@ export class Orchestrator {
         intervalMs: config.pollIntervalMs,
         log,
         onChange: () => scheduler?.pump(),
+        metrics: orchMetrics,
       });
       const tasks = new Scheduler({
         capacity: config.admissionCapacity,
@@ -58,7 +61,7 @@ export class Orchestrator {
         client,
         ledger,
         sessions,
-        metrics: createMetrics(metrics),
+        metrics: orchMetrics,
         log,
         retries: config.dispatchRetries,
         poolWaitMs: config.poolWaitMs,
@@ -94,6 +97,11 @@ export class Orchestrator {
         await material.start();
         scope.defer(() => material.stop());
         clientTls = { source: material, clientCertificates: caFile === undefined ? 'none' : 'request' };
+      }
+      if (config.metricsPort !== null) {
+        const metricsServer = await serveMetrics(metrics, log, config.host, config.metricsPort);
+        scope.defer(() => metricsServer.close(0));
+        log.info({ url: `${metricsServer.url}/metrics` }, 'orchestratord metrics listening');
       }
       const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: clientTls });
       this.#server = server;

@@ -44,6 +44,16 @@ const EnvSchema = z.object({
         }),
       ),
     ),
+  POOL_MANAGERD_AUTO_DELETE_HANDOFF: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .default('false')
+    .transform((flag) => flag === 'true' || flag === '1'),
+  PROMETHEUS_METRICS_PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a TCP port, e.g. 9091 (0: any free port)')
+    .transform(Number)
+    .pipe(z.number().max(65535, 'must be a TCP port, at most 65535'))
+    .optional(),
   POOL_MANAGERD_MODEL_ALLOWLIST: z
     .string()
     .optional()
@@ -90,6 +100,10 @@ export interface EnvSettings {
   readonly watchIntervalMs: number;
   readonly healthIntervalMs: number;
   readonly gpuDiscoveryIntervalMs: number;
+  /** POOL_MANAGERD_AUTO_DELETE_HANDOFF: delete a handoff whose engine process is gone, once its replica is offline. */
+  readonly autoDeleteHandoff: boolean;
+  /** PROMETHEUS_METRICS_PORT: `/metrics` also served alone on this port of the bind host; null: only on the API port. */
+  readonly metricsPort: number | null;
   /**
    * POOL_MANAGERD_MODEL_ALLOWLIST: the model references a reload may name, besides the node config's models. Unset:
    * the demo in CLOUD; `*` (any reference, as before) in HOME, where the caller is the machine's own user.
@@ -188,6 +202,12 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
     v.POOL_MANAGERD_TLS_CERT !== undefined && v.POOL_MANAGERD_TLS_KEY !== undefined
       ? { certFile: v.POOL_MANAGERD_TLS_CERT, keyFile: v.POOL_MANAGERD_TLS_KEY, caFile: v.POOL_MANAGERD_TLS_CA }
       : null;
+  const metricsPort = v.PROMETHEUS_METRICS_PORT ?? null;
+  if (metricsPort !== null && metricsPort !== 0 && metricsPort === port)
+    return {
+      ok: false,
+      message: `PROMETHEUS_METRICS_PORT: must differ from the API port of POOL_MANAGERD_BIND_ADDR (${port})`,
+    };
   if (tls === null && !isLoopback(host)) {
     return {
       ok: false,
@@ -209,6 +229,8 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       watchIntervalMs: v.POOL_MANAGERD_WATCH_INTERVAL_MS,
       healthIntervalMs: v.POOL_MANAGERD_HEALTH_INTERVAL_MS,
       gpuDiscoveryIntervalMs: v.POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS,
+      autoDeleteHandoff: v.POOL_MANAGERD_AUTO_DELETE_HANDOFF,
+      metricsPort,
       modelAllowList: v.POOL_MANAGERD_MODEL_ALLOWLIST ?? (v.POOL_MANAGERD_PROFILE === 'cloud' ? ['demo'] : ['*']),
       poolConfigFile: v.LLORCH_CONFIG,
       cacheDir: v.ENGINE_PROVISIONER_CACHE_DIR,

@@ -6,6 +6,9 @@ export interface PoolMetrics {
   readonly engineRestarts: Counter<'pool_id'>;
   readonly dispatches: Counter<'pool_id' | 'outcome'>;
   readonly dispatchDuration: Histogram<'pool_id'>;
+  // The CLOUD profile spec's names (OBS-6306..6308), beside the ones above; pool_ready is registered below.
+  readonly handoffProcessing: Histogram<'pool_id'>;
+  readonly healthChecks: Counter<'pool_id' | 'outcome'>;
 }
 
 /** Register pool-managerd's series on `registry`; pool gauges are read from the registry at scrape time. */
@@ -55,6 +58,19 @@ export function createMetrics(registry: Registry, pools: PoolRegistry): PoolMetr
       help: 'Time from dispatch to the end of the engine answer',
       labelNames: ['pool_id'],
       buckets: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000],
+      registers: [registry],
+    }),
+    handoffProcessing: new Histogram({
+      name: 'pool_handoff_processing_duration_ms',
+      help: 'Time to read, validate and reconcile one handoff file (accepted or removed)',
+      labelNames: ['pool_id'],
+      buckets: [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000],
+      registers: [registry],
+    }),
+    healthChecks: new Counter({
+      name: 'pool_health_checks_total',
+      help: 'Engine health checks by outcome (ok, unhealthy, unreachable, gone)',
+      labelNames: ['pool_id', 'outcome'],
       registers: [registry],
     }),
   };

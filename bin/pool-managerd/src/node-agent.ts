@@ -15,9 +15,11 @@ import { EngineMonitor } from './engines/engine-monitor.ts';
 import { GpuDiscovery } from './gpu/gpu-discovery.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './metrics.ts';
+import { serveMetrics } from './metrics-server.ts';
 import { InProcessPools } from './provisioning/in-process-pools.ts';
 import { PoolRegistry } from './registry/pool-registry.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
+import { HandoffReaper } from './watcher/handoff-reaper.ts';
 import { HandoffWatcher } from './watcher/handoff-watcher.ts';
 
 /** How long open dispatch streams may run on after a stop before their connections are cut. */
@@ -68,7 +70,12 @@ export class NodeAgent implements Service {
   async #start(scope: StartScope): Promise<void> {
     const config = this.#config;
     const log = this.#log;
-    await mkdir(config.handoffDir, { recursive: true });
+    await mkdir(config.handoffDir, { recursive: true }).catch((error: unknown) => {
+      throw new Error(
+        `POOL_MANAGERD_RUNTIME_DIR (or runtime_dir of LLORCH_CONFIG): cannot create ${config.handoffDir}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    });
     // TLS material first: files that do not pass their checks stop the start before any engine runs. It is re-read
     // when the files change (server and callback client alike).
     const material = config.tls === null ? null : new TlsMaterialWatcher(config.tls, { log, purpose: 'pool-managerd' });
@@ -94,7 +101,12 @@ export class NodeAgent implements Service {
     const metrics = createMetrics(this.#metrics, registry);
     const agent = engineAgent();
     scope.defer(() => agent.close());
-    const monitor = new EngineMonitor(registry, agent, config.healthIntervalMs, log);
+    const reaper = config.autoDeleteHandoff ? new HandoffReaper(config.handoffDir, agent, log) : null;
+    const monitor = new EngineMonitor(registry, agent, config.healthIntervalMs, log, (check) => {
+      metrics.healthChecks.inc({ pool_id: check.poolId, outcome: check.observation.outcome });
+      // After the registry marked the replica offline: a gone engine's handoff goes too (the watcher drops the replica).
+      if (reaper !== null && check.observation.outcome === 'gone') void reaper.reap(check.handoff);
+    });
     const watcher = new HandoffWatcher(
       config.handoffDir,
       config.watchIntervalMs,
@@ -105,7 +117,10 @@ export class NodeAgent implements Service {
           void monitor.check(handoff.pool_id, handoff.replica_id);
         },
         remove: (poolId, replicaId, file) => registry.removeReplica(poolId, replicaId, `handoff ${file} removed`),
-        processed: (outcome) => metrics.handoffFiles.inc({ outcome }),
+        processed: (outcome, poolId, durationMs) => {
+          metrics.handoffFiles.inc({ outcome });
+          if (poolId !== null) metrics.handoffProcessing.observe({ pool_id: poolId }, durationMs);
+        },
       },
       log,
     );
@@ -150,6 +165,11 @@ export class NodeAgent implements Service {
       material === null
         ? null
         : ({ source: material, clientCertificates: config.tls?.caFile === undefined ? 'none' : 'require' } as const);
+    if (config.metricsPort !== null) {
+      const metricsServer = await serveMetrics(this.#metrics, log, config.host, config.metricsPort);
+      scope.defer(() => metricsServer.close(0));
+      log.info({ url: `${metricsServer.url}/metrics` }, 'pool-managerd metrics listening');
+    }
     const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls });
     this.#server = server;
     scope.defer(() => server.close(CLOSE_GRACE_MS));

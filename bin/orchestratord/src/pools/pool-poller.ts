@@ -1,6 +1,7 @@
 import { Periodic, type LifecycleLog } from '@llama-orch/lifecycle';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { PoolStatus } from '@llama-orch/contracts';
+import { countPoolPoll, type OrchMetrics } from '../metrics.ts';
 import type { PoolView } from '../placement/place.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 
@@ -20,6 +21,7 @@ export class PoolPoller {
   readonly #ledger: SlotLedger;
   readonly #log: LifecycleLog;
   readonly #onChange: () => void;
+  readonly #metrics: OrchMetrics | undefined;
   readonly #snapshots = new Map<string, NodeSnapshot>();
   readonly #loop: Periodic;
 
@@ -27,13 +29,14 @@ export class PoolPoller {
     nodes: readonly string[],
     client: PoolManagerdClient,
     ledger: SlotLedger,
-    options: { intervalMs: number; log: LifecycleLog; onChange: () => void },
+    options: { intervalMs: number; log: LifecycleLog; onChange: () => void; metrics?: OrchMetrics },
   ) {
     this.#nodes = nodes;
     this.#client = client;
     this.#ledger = ledger;
     this.#log = options.log;
     this.#onChange = options.onChange;
+    this.#metrics = options.metrics;
     this.#loop = new Periodic({
       name: 'pool poll',
       intervalMs: options.intervalMs,
@@ -44,6 +47,7 @@ export class PoolPoller {
 
   async #pollNode(node: string): Promise<void> {
     const before = this.#snapshots.get(node);
+    const began = performance.now();
     const answer = await this.#client.listPools(node);
     const next: NodeSnapshot =
       answer.kind === 'listed'
@@ -56,6 +60,7 @@ export class PoolPoller {
       else this.#log.warn({ node, reason: next.lastError }, 'pool-managerd unreachable; its pools leave placement');
     }
     this.#snapshots.set(node, next);
+    if (this.#metrics) countPoolPoll(this.#metrics, next, performance.now() - began);
   }
 
   async pollOnce(): Promise<void> {

@@ -3,7 +3,7 @@ import { errorEnvelope, type ErrorEnvelope } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { AdmissionQueue, type AdmissionPolicy, type Queued } from '../admission/admission-queue.ts';
-import type { OrchMetrics } from '../metrics.ts';
+import { admissionPoolLabel, countRefusal, countRejection, UNPLACED, type OrchMetrics } from '../metrics.ts';
 import { place, type Placement, type PoolView } from '../placement/place.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
@@ -80,6 +80,11 @@ export class Scheduler {
       log: options.log,
       queueDepth: () => this.#queue.size,
     });
+    this.#metrics.queueCapacity.set(options.capacity);
+    this.#metrics.observe(
+      () => this.#tasks.live(),
+      () => this.views(),
+    );
   }
 
   get policy(): AdmissionPolicy {
@@ -138,11 +143,11 @@ export class Scheduler {
     const views = this.views();
     const placement = this.#placement(task, views);
     if (placement.kind === 'impossible') {
-      this.#metrics.rejected.inc({ reason: placement.code });
+      countRefusal(this.#metrics, UNPLACED, placement.code);
       return { kind: 'refused', envelope: errorEnvelope(placement.code, placement.message) };
     }
     if (placement.kind === 'unavailable') {
-      this.#metrics.rejected.inc({ reason: 'POOL_UNAVAILABLE' });
+      countRefusal(this.#metrics, admissionPoolLabel(spec, views), 'POOL_UNAVAILABLE');
       return {
         kind: 'refused',
         envelope: errorEnvelope('POOL_UNAVAILABLE', `no pool can serve ${spec.model} now: ${placement.reason}`, {
@@ -156,7 +161,7 @@ export class Scheduler {
         30_000,
         Math.max(100, this.#slotWaitMs(spec.model, views) * (1 + Math.floor(this.#queue.size / 4))),
       );
-      this.#metrics.rejected.inc({ reason: 'ADMISSION_REJECT' });
+      countRefusal(this.#metrics, admissionPoolLabel(spec, views), 'ADMISSION_REJECT');
       return {
         kind: 'refused',
         envelope: errorEnvelope(
@@ -170,6 +175,7 @@ export class Scheduler {
     this.#tasks.add(task, (expired) => this.#expire(expired));
     task.onEnd(() => this.#failures.delete(task.id));
     this.#metrics.enqueued.inc({ priority: spec.priority });
+    this.#metrics.admissionEnqueued.inc({ pool_id: admissionPoolLabel(spec, views), outcome: 'admitted' });
     this.#admitted[spec.priority] += 1;
     const total = this.#admitted.interactive + this.#admitted.batch;
     this.#metrics.admissionShare.set({ priority: 'interactive' }, this.#admitted.interactive / total);
@@ -189,7 +195,7 @@ export class Scheduler {
   }
 
   #evict(task: Task): void {
-    this.#metrics.rejected.inc({ reason: 'QUEUE_FULL_DROP_LRU' });
+    countRejection(this.#metrics, admissionPoolLabel(task.spec, this.views()), 'QUEUE_FULL_DROP_LRU');
     task.fail('QUEUE_FULL_DROP_LRU', 'evicted from the full admission queue by newer work (policy drop-lru)', {
       retry_after_ms: this.#slotWaitMs(task.spec.model),
     });
@@ -198,7 +204,7 @@ export class Scheduler {
   #expire(task: Task): void {
     if (this.#queue.remove(task.id) === null) return;
     this.#updateGauges();
-    this.#metrics.rejected.inc({ reason: 'DEADLINE_UNMET' });
+    countRejection(this.#metrics, admissionPoolLabel(task.spec, this.views()), 'DEADLINE_UNMET');
     task.fail('DEADLINE_UNMET', `no slot freed within deadline_ms ${task.spec.deadlineMs ?? 0}`);
   }
 
@@ -281,6 +287,7 @@ export class Scheduler {
       this.#failures.set(task.id, failures);
       if (failures > this.#retries) {
         this.#failures.delete(task.id);
+        countRejection(this.#metrics, outcome.poolId, 'POOL_UNAVAILABLE');
         task.fail(
           'POOL_UNAVAILABLE',
           `no pool could run the task (${failures} attempts failed before the first token; last: ${outcome.reason})`,
@@ -291,6 +298,7 @@ export class Scheduler {
     }
     task.state = 'queued';
     this.#queue.requeue(this.#entry(task));
+    this.#metrics.admissionEnqueued.inc({ pool_id: outcome.poolId, outcome: 'requeued' });
     this.#updateGauges();
   }
 
@@ -314,7 +322,9 @@ export class Scheduler {
       const tasks = this.#queue.removeClass(key);
       this.#updateGauges();
       this.#log.warn({ model: head.item.spec.model, tasks: tasks.length, reason }, 'no pool came up in time');
-      for (const { item } of tasks)
+      const poolLabel = admissionPoolLabel(head.item.spec, this.views());
+      for (const { item } of tasks) {
+        countRejection(this.#metrics, poolLabel, 'POOL_UNAVAILABLE');
         item.fail(
           'POOL_UNAVAILABLE',
           `no pool for ${item.spec.model} came up within ${this.#poolWaitMs} ms: ${reason}`,
@@ -322,6 +332,7 @@ export class Scheduler {
             retry_after_ms: 1000,
           },
         );
+      }
     }
   }
 

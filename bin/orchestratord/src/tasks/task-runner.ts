@@ -1,7 +1,7 @@
 import { context, propagation, trace, type Span } from '@opentelemetry/api';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
-import type { OrchMetrics } from '../metrics.ts';
+import { dispatchOutcome, type OrchMetrics } from '../metrics.ts';
 import type { PoolView } from '../placement/place.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import type { ServiceTimes } from './service-times.ts';
@@ -77,6 +77,8 @@ export class TaskRunner {
       });
       dispatchSpan.setAttribute('dispatch.outcome', answer.kind);
       dispatchSpan.end();
+      metrics.dispatched.inc({ pool_id: poolId, outcome: dispatchOutcome(answer) });
+      metrics.dispatchLatency.observe({ pool_id: poolId }, Date.now() - started);
       if (task.ended) return DONE;
       if (answer.kind === 'unreachable') {
         log.warn({ reason: answer.reason }, 'dispatch refused before the first token');

@@ -1,12 +1,25 @@
 import { Periodic, type LifecycleLog } from '@llama-orch/lifecycle';
+import type { Handoff } from '@llama-orch/contracts';
 import type { Dispatcher } from 'undici';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
 import { engineRequest } from './engine-agent.ts';
 
+/** How a health check ended: `ok`, `unhealthy` (/health answered non-200), `unreachable`, `gone` (no process). */
+export type HealthOutcome = 'ok' | 'unhealthy' | 'unreachable' | 'gone';
+
 export interface HealthObservation {
   readonly healthy: boolean;
   readonly error: string | null;
+  readonly outcome: HealthOutcome;
 }
+
+/** One finished check of one replica, reported after the registry took it. */
+export type HealthCheckObserver = (check: {
+  readonly poolId: string;
+  readonly handoff: Handoff;
+  readonly observation: HealthObservation;
+  readonly durationMs: number;
+}) => void;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -19,17 +32,18 @@ function pidAlive(pid: number): boolean {
 
 /** Is the engine's process alive and does its /health answer 200? */
 export async function probeEngine(agent: Dispatcher, url: string, pid: number): Promise<HealthObservation> {
-  if (!pidAlive(pid)) return { healthy: false, error: `engine process ${pid} is gone` };
+  if (!pidAlive(pid)) return { healthy: false, error: `engine process ${pid} is gone`, outcome: 'gone' };
   try {
     const health = await engineRequest(agent, `${url}/health`, { method: 'GET', timeoutMs: 2_000 });
     const body = await health.body.text();
-    if (health.statusCode === 200) return { healthy: true, error: null };
+    if (health.statusCode === 200) return { healthy: true, error: null, outcome: 'ok' };
     return {
       healthy: false,
       error: `engine /health answered ${health.statusCode}${body ? `: ${body.slice(0, 120)}` : ''}`,
+      outcome: 'unhealthy',
     };
   } catch (error) {
-    return { healthy: false, error: `engine unreachable: ${(error as Error).message}` };
+    return { healthy: false, error: `engine unreachable: ${(error as Error).message}`, outcome: 'unreachable' };
   }
 }
 
@@ -38,10 +52,18 @@ export class EngineMonitor {
   readonly #registry: PoolRegistry;
   readonly #agent: Dispatcher;
   readonly #loop: Periodic;
+  readonly #observe: HealthCheckObserver;
 
-  constructor(registry: PoolRegistry, agent: Dispatcher, intervalMs: number, log: LifecycleLog) {
+  constructor(
+    registry: PoolRegistry,
+    agent: Dispatcher,
+    intervalMs: number,
+    log: LifecycleLog,
+    observe: HealthCheckObserver = () => undefined,
+  ) {
     this.#registry = registry;
     this.#agent = agent;
+    this.#observe = observe;
     this.#loop = new Periodic({ name: 'engine health', intervalMs, tick: () => this.checkAll(), log });
   }
 
@@ -50,9 +72,11 @@ export class EngineMonitor {
     const replica = this.#registry.replicas(poolId).get(replicaId);
     if (replica === undefined) return;
     const { url, pid } = replica.handoff;
+    const began = performance.now();
     const result = await probeEngine(this.#agent, url, pid);
-    if (this.#registry.replicas(poolId).get(replicaId)?.handoff.pid === pid)
-      this.#registry.observeHealth(poolId, replicaId, result);
+    if (this.#registry.replicas(poolId).get(replicaId)?.handoff.pid !== pid) return;
+    this.#registry.observeHealth(poolId, replicaId, result);
+    this.#observe({ poolId, handoff: replica.handoff, observation: result, durationMs: performance.now() - began });
   }
 
   async checkAll(): Promise<void> {

@@ -10,7 +10,8 @@ export type HandoffOutcome = 'accepted' | 'invalid' | 'removed';
 export interface HandoffSink {
   upsert(handoff: Handoff, file: string): void;
   remove(poolId: string, replicaId: string, file: string): void;
-  processed(outcome: HandoffOutcome): void;
+  /** Every file read: its outcome, its pool (null when the file is invalid) and how long reading and reconciling took. */
+  processed(outcome: HandoffOutcome, poolId: string | null, durationMs: number): void;
 }
 
 const isHandoffName = (name: string): boolean => name.endsWith('.json') && !name.startsWith('.');
@@ -81,6 +82,7 @@ export class HandoffWatcher {
 
   /** Reconcile one file: absent → remove, unchanged → nothing, changed → validate and upsert. */
   async #examine(file: string): Promise<void> {
+    const began = performance.now();
     const previous = this.#known.get(file);
     const info = await stat(file).catch(() => null);
     if (info === null) {
@@ -88,7 +90,7 @@ export class HandoffWatcher {
       this.#known.delete(file);
       if (previous.handoff !== null) {
         this.#sink.remove(previous.handoff.pool_id, previous.handoff.replica_id, file);
-        this.#sink.processed('removed');
+        this.#sink.processed('removed', previous.handoff.pool_id, performance.now() - began);
         this.#log.info({ file, pool_id: previous.handoff.pool_id }, 'handoff removed');
       }
       return;
@@ -102,12 +104,12 @@ export class HandoffWatcher {
       // A bad file is ignored; if it replaced a good one, that replica is gone too.
       this.#known.set(file, { key, handoff: null });
       if (previous?.handoff) this.#sink.remove(previous.handoff.pool_id, previous.handoff.replica_id, file);
-      this.#sink.processed('invalid');
+      this.#sink.processed('invalid', null, performance.now() - began);
       return;
     }
     this.#known.set(file, { key, handoff });
     this.#sink.upsert(handoff, file);
-    this.#sink.processed('accepted');
+    this.#sink.processed('accepted', handoff.pool_id, performance.now() - began);
   }
 
   #parse(file: string, text: string): Handoff | null {

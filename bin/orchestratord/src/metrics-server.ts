@@ -1,0 +1,28 @@
+import { createEdgeApp, hostsFor, serveHttp, type HttpServer } from '@llama-orch/http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+
+/**
+ * PROMETHEUS_METRICS_PORT: `GET /metrics` alone on its own port of the bind host, plain HTTP (the series hold no
+ * secret), so a NetworkPolicy can open just this port to the monitoring namespace. Every other path is a 404; the
+ * browser guard of the API applies (on loopback, only loopback Host names).
+ */
+export async function serveMetrics(registry: Registry, log: Logger, host: string, port: number): Promise<HttpServer> {
+  const app = createEdgeApp({
+    daemon: 'orchestratord',
+    log,
+    guard: { allowedHosts: hostsFor(host), allowedOrigins: new Set() },
+    maxBodyBytes: 1024,
+  });
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', registry.contentType);
+    return c.body(await registry.metrics());
+  });
+  try {
+    return await serveHttp(app.fetch, { host, port, tls: null });
+  } catch (error) {
+    throw new Error(`PROMETHEUS_METRICS_PORT: cannot serve /metrics on ${host}:${port}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
