@@ -14,7 +14,7 @@ import type { PoolList } from '@llama-orch/contracts';
 import { request } from 'undici';
 import { startCluster } from '../src/cluster.ts';
 import { jsonRequest } from '../src/http-json.ts';
-import { startProcess, stopProcess, waitFor } from '../src/processes.ts';
+import { isAlive, startProcess, stopProcess, waitFor } from '../src/processes.ts';
 import { STREAM_BUDGET_MS, within } from '../src/sse.ts';
 
 const LLORCH = fileURLToPath(new URL('../../bin/llorch/bin/llorch.js', import.meta.url));
@@ -42,6 +42,8 @@ function tmuxBinary(): string | null {
 /** One tmux server of our own (its own socket, no user config): a real terminal for llorch. */
 class Terminal {
   readonly #socket: string;
+  /** The tmux server's pid: stopped by it, whatever became of the socket. */
+  #server: number | null = null;
 
   constructor(socket: string) {
     this.#socket = socket;
@@ -57,6 +59,7 @@ class Terminal {
   start(command: string): void {
     this.tmux('new-session', '-d', '-s', 'llorch', '-x', '160', '-y', '50', `${command}; echo "[llorch exited $?]"`);
     this.tmux('set-option', '-t', 'llorch', 'remain-on-exit', 'on');
+    this.#server = Number(this.tmux('display-message', '-p', '-t', 'llorch', '#{pid}').trim());
   }
 
   /** The whole pane, wrapped lines joined, trailing blank lines dropped. */
@@ -95,6 +98,8 @@ class Terminal {
 
   stop(): void {
     spawnSync('tmux', ['-S', this.#socket, 'kill-server'], { timeout: 10_000 });
+    if (this.#server !== null && isAlive(this.#server)) process.kill(this.#server, 'SIGTERM');
+    this.#server = null;
   }
 }
 
@@ -113,13 +118,18 @@ describe('llorch chat: a conversation', { timeout: 30 * 60_000 }, () => {
     const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 8192 }]]);
     t.after(cluster.cleanup);
     const dir = await mkdtemp(join(tmpdir(), 'llorch-tty-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const terminals: Terminal[] = [];
+    // The tmux servers go first (by socket, else by pid), then the directory that holds their sockets.
+    t.after(async () => {
+      for (const terminal of terminals) terminal.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
     const run = (args: string): string =>
       `env LLORCH_URL=${cluster.url} '${process.execPath}' '${LLORCH}' chat ${args}`;
 
     // Short answers: three turns, the history checked by the prompt tokens the engine counted for each.
     const short = new Terminal(join(dir, 'short.sock'));
-    t.after(() => short.stop());
+    terminals.push(short);
     short.start(run(`--system 'Be brief.' --max-tokens 24`));
     await short.shows('the banner and the prompt', (s) => /llorch chat: demo\./.test(s) && promptCount(s) === 1);
     const turns: number[] = [];
@@ -154,7 +164,7 @@ describe('llorch chat: a conversation', { timeout: 30 * 60_000 }, () => {
 
     // A long answer: Ctrl-C cancels it on the server, and nothing more is printed.
     const long = new Terminal(join(dir, 'long.sock'));
-    t.after(() => long.stop());
+    terminals.push(long);
     long.start(run('--max-tokens 4000'));
     await long.shows('the prompt', (s) => promptCount(s) === 1);
     const canceledBefore = await canceledByClient(cluster.url);
