@@ -195,6 +195,8 @@ async function supervise(
       POOL_MANAGERD_PROFILE: 'home',
       // One state directory holds everything of this tree: its lock, the handoffs, the logs.
       POOL_MANAGERD_RUNTIME_DIR: env.stateDir,
+      // One metrics port on one box: orchestratord's. Both daemons taking it would stop the second.
+      PROMETHEUS_METRICS_PORT: undefined,
     },
     (line) => {
       if (line.msg === 'pool-managerd listening') announced.get('pool-managerd')?.(str(line['url']));
