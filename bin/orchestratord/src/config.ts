@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { describeIssues, validate } from '@llama-orch/contracts';
 import { parseKeyEntry, type KeyEntry } from './http/auth/api-keys.ts';
@@ -16,6 +17,20 @@ const commaList = (item: z.ZodString) =>
         .filter((entry) => entry !== ''),
     )
     .pipe(z.array(item));
+
+/** A DNS name (labels of letters, digits, `-`, `_`), not an address. */
+const DNS_NAME =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** The SRV prefix of pool-managerd records; the CLOUD spec's example names the SRV name itself. */
+const SRV_PREFIX = '_pool-managerd._tcp.';
+/** `ip`, `ipv4:port` or `[ipv6]:port`, as the resolver's setServers takes them. */
+const isDnsServer = (entry: string): boolean => {
+  if (isIP(entry) !== 0) return true; // a bare address: port 53
+  const match = /^(?:\[(.+)\]|([^:]+)):(\d{1,5})$/.exec(entry);
+  if (match === null) return false;
+  const port = Number(match[3]);
+  return isIP(match[1] ?? match[2] ?? '') === (match[1] === undefined ? 4 : 6) && port >= 1 && port <= 65535;
+};
 
 const EnvSchema = z.object({
   ORCHD_PROFILE: z.enum(['home', 'cloud']).default('home'),
@@ -37,6 +52,15 @@ const EnvSchema = z.object({
         .array(z.url({ protocol: /^https?$/, error: 'each entry must be an http(s) URL of a pool-managerd' }))
         .min(1, 'needs at least one pool-managerd URL'),
     ),
+  ORCHD_POOL_MANAGERS_DNS: z
+    .string()
+    .regex(DNS_NAME, 'must be a DNS name, e.g. pool-managerd.llama-orch.svc.cluster.local')
+    .refine((name) => isIP(name) === 0, 'must be a DNS name; put addresses in ORCHD_POOL_MANAGERS')
+    .optional(),
+  ORCHD_POOL_MANAGERS_PORT: interval(1, 65535).default(9200),
+  ORCHD_DNS_SERVERS: commaList(
+    z.string().refine(isDnsServer, 'each entry must be a DNS server address ip[:port], e.g. 10.96.0.10:53 or [::1]:53'),
+  ),
   ORCHD_POOL_POLL_INTERVAL_MS: interval(50, 60_000).default(1000),
   ORCHD_POOL_REQUEST_TIMEOUT_MS: interval(50, 60_000).default(2000),
   ORCHD_ADMISSION_CAPACITY: interval(0, 1_000_000).default(64),
@@ -90,6 +114,18 @@ export interface OrchestratordConfig {
   readonly host: string;
   readonly port: number;
   readonly poolManagers: readonly string[];
+  /**
+   * ORCHD_POOL_MANAGERS_DNS: pool-managerds named in DNS (SRV at `srvName` when it has records, else A/AAAA of `name`
+   * at `port`), re-resolved every poll interval; null: the static list only.
+   */
+  readonly poolManagersDns: {
+    readonly name: string;
+    readonly srvName: string;
+    readonly port: number;
+    readonly scheme: 'http' | 'https';
+    /** ORCHD_DNS_SERVERS; empty: the system's resolvers. */
+    readonly servers: readonly string[];
+  } | null;
   readonly pollIntervalMs: number;
   readonly poolRequestTimeoutMs: number;
   readonly admissionCapacity: number;
@@ -161,13 +197,29 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
     return { ok: false, message: 'ORCHD_OIDC_ISSUER and ORCHD_OIDC_AUDIENCE: set both or neither' };
   if ((v.ORCHD_SERVER_TLS_CERT === undefined) !== (v.ORCHD_SERVER_TLS_KEY === undefined))
     return { ok: false, message: 'ORCHD_SERVER_TLS_CERT and ORCHD_SERVER_TLS_KEY: set both or neither' };
+  const dnsName = v.ORCHD_POOL_MANAGERS_DNS?.replace(/\.$/, '');
+  const dnsBase = dnsName?.startsWith(SRV_PREFIX) ? dnsName.slice(SRV_PREFIX.length) : dnsName;
   return {
     ok: true,
     config: Object.freeze({
       profile: v.ORCHD_PROFILE,
       host: bind.slice(0, at).replace(/^\[|\]$/g, ''),
       port,
-      poolManagers: v.ORCHD_POOL_MANAGERS.map((u) => u.replace(/\/+$/, '')),
+      // With DNS discovery and no static list, only what DNS names is polled (not the loopback default).
+      poolManagers:
+        dnsBase !== undefined && env['ORCHD_POOL_MANAGERS'] === undefined
+          ? []
+          : v.ORCHD_POOL_MANAGERS.map((u) => u.replace(/\/+$/, '')),
+      poolManagersDns:
+        dnsBase === undefined
+          ? null
+          : Object.freeze({
+              name: dnsBase,
+              srvName: `${SRV_PREFIX}${dnsBase}`,
+              port: v.ORCHD_POOL_MANAGERS_PORT,
+              scheme: v.ORCHD_TLS_CERT !== undefined ? ('https' as const) : ('http' as const),
+              servers: v.ORCHD_DNS_SERVERS,
+            }),
       pollIntervalMs: v.ORCHD_POOL_POLL_INTERVAL_MS,
       poolRequestTimeoutMs: v.ORCHD_POOL_REQUEST_TIMEOUT_MS,
       admissionCapacity: v.ORCHD_ADMISSION_CAPACITY,

@@ -9,6 +9,7 @@ import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
 import { serveMetrics } from './metrics-server.ts';
+import { NodeDiscovery } from './pools/node-discovery.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
 import { Scheduler } from './tasks/scheduler.ts';
@@ -70,6 +71,20 @@ export class Orchestrator {
       scheduler = tasks;
       await poller.start();
       scope.defer(() => poller.stop());
+      const dns = config.poolManagersDns;
+      if (dns !== null) {
+        const discovery = new NodeDiscovery({
+          staticNodes: config.poolManagers,
+          dns,
+          servers: dns.servers,
+          intervalMs: config.pollIntervalMs,
+          timeoutMs: Math.min(1_000, config.poolRequestTimeoutMs),
+          log,
+          onNodes: (nodes) => poller.setNodes(nodes),
+        });
+        await discovery.start();
+        scope.defer(() => discovery.stop());
+      }
       const app = createApp({
         scheduler: tasks,
         poller,
@@ -112,6 +127,7 @@ export class Orchestrator {
         {
           url: server.url,
           pool_managers: config.poolManagers,
+          pool_managers_dns: dns === null ? null : dns.name,
           profile: config.profile,
           mtls: config.tls !== null,
           ...auth.describe(),

@@ -4,25 +4,24 @@ import type { PoolStatus } from '@llama-orch/contracts';
 import { countPoolPoll, type OrchMetrics } from '../metrics.ts';
 import type { PoolView } from '../placement/place.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
-
-interface NodeSnapshot {
-  readonly available: boolean;
-  readonly pools: readonly PoolStatus[];
-  readonly lastError: string | null;
-}
+import { nodeIdOf, nodeOwners, usedAddress, type NodeSnapshot } from './node-identity.ts';
 
 /**
  * Polls every pool-managerd's GET /v2/pools. A failed or timed-out poll marks that node's pools unavailable
- * (out of placement) until its next good poll. The snapshot is desired state; the scheduler reconciles to it.
+ * (out of placement) until its next good poll. The node set may change while it runs (discovery): a node that
+ * appears is polled at once, one that vanishes leaves placement at once. The snapshot is desired state; the
+ * scheduler reconciles to it.
  */
 export class PoolPoller {
-  readonly #nodes: readonly string[];
+  #nodes: readonly string[];
   readonly #client: PoolManagerdClient;
   readonly #ledger: SlotLedger;
   readonly #log: LifecycleLog;
   readonly #onChange: () => void;
   readonly #metrics: OrchMetrics | undefined;
   readonly #snapshots = new Map<string, NodeSnapshot>();
+  /** Addresses already reported as a second address of a node id (warned once each). */
+  readonly #duplicates = new Set<string>();
   readonly #loop: Periodic;
 
   constructor(
@@ -31,7 +30,7 @@ export class PoolPoller {
     ledger: SlotLedger,
     options: { intervalMs: number; log: LifecycleLog; onChange: () => void; metrics?: OrchMetrics },
   ) {
-    this.#nodes = nodes;
+    this.#nodes = [...new Set(nodes)];
     this.#client = client;
     this.#ledger = ledger;
     this.#log = options.log;
@@ -46,25 +45,75 @@ export class PoolPoller {
   }
 
   async #pollNode(node: string): Promise<void> {
-    const before = this.#snapshots.get(node);
     const began = performance.now();
     const answer = await this.#client.listPools(node);
+    if (!this.#nodes.includes(node)) return; // it vanished while we asked
+    const before = this.#snapshots.get(node);
     const next: NodeSnapshot =
       answer.kind === 'listed'
         ? { available: true, pools: answer.pools, lastError: null }
         : { available: false, pools: before?.pools ?? [], lastError: answer.reason };
     if (answer.kind === 'listed')
       for (const pool of answer.pools) this.#ledger.observe(pool.pool_id, pool.slots_total, pool.slots_free);
+    const nodeId = nodeIdOf(next);
     if (before?.available !== next.available) {
-      if (next.available) this.#log.info({ node }, 'pool-managerd reachable');
-      else this.#log.warn({ node, reason: next.lastError }, 'pool-managerd unreachable; its pools leave placement');
+      if (next.available) this.#log.info({ node, node_id: nodeId }, 'pool-managerd reachable');
+      else
+        this.#log.warn(
+          { node, node_id: nodeId, reason: next.lastError },
+          'pool-managerd unreachable; its pools leave placement',
+        );
     }
     this.#snapshots.set(node, next);
     if (this.#metrics) countPoolPoll(this.#metrics, next, performance.now() - began);
   }
 
+  /** Warn once about each address that reports a node id another address already stands for. */
+  #reportDuplicates(): void {
+    const owners = nodeOwners(this.#nodes, this.#snapshots);
+    for (const node of this.#nodes) {
+      const snapshot = this.#snapshots.get(node);
+      if (usedAddress(node, snapshot, owners) || this.#duplicates.has(node)) continue;
+      this.#duplicates.add(node);
+      const nodeId = nodeIdOf(snapshot);
+      this.#log.warn(
+        { node, node_id: nodeId, same_as: nodeId === null ? null : owners.get(nodeId) },
+        'two pool-managerd addresses report the same node_id; treated as one node',
+      );
+    }
+  }
+
   async pollOnce(): Promise<void> {
     await Promise.all(this.#nodes.map((node) => this.#pollNode(node)));
+    this.#reportDuplicates();
+    this.#onChange();
+  }
+
+  /**
+   * The node set changed (discovery): new nodes are polled at once, then vanished ones leave placement — in that
+   * order, so a node that only changed its address is never out of placement in between.
+   */
+  async setNodes(nodes: readonly string[]): Promise<void> {
+    const next = [...new Set(nodes)];
+    const added = next.filter((node) => !this.#nodes.includes(node));
+    const removed = this.#nodes.filter((node) => !next.includes(node));
+    this.#nodes = [...this.#nodes, ...added];
+    if (this.#loop.running) await Promise.all(added.map((node) => this.#pollNode(node)));
+    for (const node of added) {
+      const snapshot = this.#snapshots.get(node);
+      this.#log.info(
+        { node, node_id: nodeIdOf(snapshot), pools: snapshot?.pools.map((p) => p.pool_id) ?? [] },
+        'pool-managerd discovered; polled at once',
+      );
+    }
+    this.#nodes = next;
+    for (const node of removed) {
+      const nodeId = nodeIdOf(this.#snapshots.get(node));
+      this.#snapshots.delete(node);
+      this.#duplicates.delete(node);
+      this.#log.warn({ node, node_id: nodeId }, 'pool-managerd no longer discovered; its pools leave placement');
+    }
+    this.#reportDuplicates();
     this.#onChange();
   }
 
@@ -82,26 +131,27 @@ export class PoolPoller {
    * treat the pool as `busy` (its slots are someone else's) or `down` (coming back, maybe: it waits as starting).
    */
   distrust(poolId: string, how: 'busy' | 'down'): void {
-    for (const [node, snapshot] of this.#snapshots) {
-      const pool = snapshot.pools.find((p) => p.pool_id === poolId);
-      if (pool === undefined) continue;
-      if (how === 'busy') {
-        this.#ledger.observe(poolId, pool.slots_total, 0);
-        return;
-      }
-      const down: PoolStatus = { ...pool, state: 'starting', ready: false };
-      this.#snapshots.set(node, { ...snapshot, pools: snapshot.pools.map((p) => (p === pool ? down : p)) });
-      void this.#loop.trigger();
+    const node = this.nodeOf(poolId);
+    const snapshot = node === null ? undefined : this.#snapshots.get(node);
+    const pool = snapshot?.pools.find((p) => p.pool_id === poolId);
+    if (node === null || snapshot === undefined || pool === undefined) return;
+    if (how === 'busy') {
+      this.#ledger.observe(poolId, pool.slots_total, 0);
       return;
     }
+    const down: PoolStatus = { ...pool, state: 'starting', ready: false };
+    this.#snapshots.set(node, { ...snapshot, pools: snapshot.pools.map((p) => (p === pool ? down : p)) });
+    void this.#loop.trigger();
   }
 
-  /** Pool views with our own lease counts; the first node to report a pool id owns it. */
+  /** Pool views with our own lease counts; one address per node id, and the first node to report a pool id owns it. */
   views(): PoolView[] {
+    const owners = nodeOwners(this.#nodes, this.#snapshots);
     const seen = new Set<string>();
     const views: PoolView[] = [];
     for (const node of this.#nodes) {
       const snapshot = this.#snapshots.get(node);
+      if (!usedAddress(node, snapshot, owners)) continue;
       for (const status of snapshot?.pools ?? []) {
         if (seen.has(status.pool_id)) continue;
         seen.add(status.pool_id);
