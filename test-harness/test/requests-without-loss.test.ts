@@ -41,9 +41,10 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
       body: { deadline_ms: 0 },
     });
     assert.equal(drained.status, 200);
+    // Offline, not merely draining: a draining pool may come back, so requests for it would wait.
     await waitFor('orchestratord to see the pool offline', async () => {
       const pools = (await jsonRequest<PoolList>(`${cluster.url}/v2/pools`)).body.pools;
-      return pools.every((p) => !p.ready) ? true : undefined;
+      return pools.every((p) => p.state === 'offline') ? true : undefined;
     });
     const started = Date.now();
     const v1 = await chat(cluster.url, { max_tokens: 4 });
@@ -84,11 +85,14 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
     assert.equal(summarize(events), 'error');
     assert.equal(events[0]?.data['code'], 'INVALID_PARAMS');
     assert.equal(events[0]?.data['retriable'], false);
-    const refusals = cluster.orchestrator.proc
-      .output()
-      .split('\n')
-      .filter((l) => l.includes('dispatch refused before the first token') && l.includes('bad-grammar'));
-    assert.equal(refusals.length, 1, 'one refusal: no other pool was tried');
+    // The log is written asynchronously: wait for the refusal line, then check it is the only one.
+    const refusals = () =>
+      cluster.orchestrator.proc
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('dispatch refused before the first token') && l.includes('bad-grammar'));
+    await waitFor('the refusal in the log', () => (refusals().length > 0 ? true : undefined), 10_000);
+    assert.equal(refusals().length, 1, 'one refusal: no other pool was tried');
   });
 
   test('bounds bodies before reading them: too large is 413, too deep is 400, and the daemon lives on', async (t) => {
@@ -125,12 +129,26 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
     assert.doesNotMatch(cluster.orchestrator.proc.output(), /RangeError|Maximum call stack/);
   });
 
-  test('caps a /v1 request without max_tokens, and runs a task whose deadline is beyond 2^31 ms', async (t) => {
+  test('caps a /v1 request without max_tokens and logs it in the request log, and runs a task whose deadline is beyond 2^31 ms', async (t) => {
     const cluster = await startCluster([[{ id: 'demo', slots: 1 }]], { ORCHD_DEFAULT_MAX_TOKENS: '8' });
     t.after(cluster.cleanup);
     const capped = await chat(cluster.url, { ignore_eos: true });
     assert.equal(capped.status, 200);
     assert.equal(capped.body.usage?.completion_tokens, 8);
+    // The request log: one `task finished` line per task, /v1 included, with model, pool, tokens and times.
+    const finished = await waitFor('the request log line of the chat', () =>
+      cluster.orchestrator.proc
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"task finished"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => String(l['task_id']).startsWith('chatcmpl-')),
+    );
+    assert.equal(finished['model'], 'demo');
+    assert.equal(finished['pool_id'], 'demo');
+    assert.equal(finished['outcome'], 'length');
+    assert.equal(finished['tokens_out'], 8);
+    assert.equal(typeof finished['first_token_ms'], 'number');
     const admitted = await submit(cluster.url, {
       task_id: 'far-deadline',
       model_ref: 'demo',

@@ -1,4 +1,4 @@
-import { serveHttp, type HttpServer, type ServeTls } from '@llama-orch/http';
+import { serveHttp, serveMetrics, type HttpServer, type ServeTls } from '@llama-orch/http';
 import { ServiceHost, type ServiceState } from '@llama-orch/lifecycle';
 import { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import { TlsMaterialWatcher } from '@llama-orch/tls';
@@ -8,7 +8,6 @@ import type { OrchestratordConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
-import { serveMetrics } from './metrics-server.ts';
 import { NodeDiscovery } from './pools/node-discovery.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
@@ -114,7 +113,7 @@ export class Orchestrator {
         clientTls = { source: material, clientCertificates: caFile === undefined ? 'none' : 'request' };
       }
       if (config.metricsPort !== null) {
-        const metricsServer = await serveMetrics(metrics, log, config.host, config.metricsPort);
+        const metricsServer = await serveMetrics('orchestratord', metrics, log, config.host, config.metricsPort);
         scope.defer(() => metricsServer.close(0));
         log.info({ url: `${metricsServer.url}/metrics` }, 'orchestratord metrics listening');
       }

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { serveHttp, type HttpServer } from '@llama-orch/http';
+import { serveHttp, serveMetrics, type HttpServer } from '@llama-orch/http';
 import { ServiceHost, type Service, type ServiceState, type StartScope } from '@llama-orch/lifecycle';
 import { claimHandoffDir, detectHostFacts } from '@llama-orch/provisioning';
 import { TlsMaterialWatcher } from '@llama-orch/tls';
@@ -15,7 +15,6 @@ import { EngineMonitor } from './engines/engine-monitor.ts';
 import { GpuDiscovery } from './gpu/gpu-discovery.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './metrics.ts';
-import { serveMetrics } from './metrics-server.ts';
 import { InProcessPools } from './provisioning/in-process-pools.ts';
 import { PoolRegistry } from './registry/pool-registry.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
@@ -166,7 +165,7 @@ export class NodeAgent implements Service {
         ? null
         : ({ source: material, clientCertificates: config.tls?.caFile === undefined ? 'none' : 'require' } as const);
     if (config.metricsPort !== null) {
-      const metricsServer = await serveMetrics(this.#metrics, log, config.host, config.metricsPort);
+      const metricsServer = await serveMetrics('pool-managerd', this.#metrics, log, config.host, config.metricsPort);
       scope.defer(() => metricsServer.close(0));
       log.info({ url: `${metricsServer.url}/metrics` }, 'pool-managerd metrics listening');
     }

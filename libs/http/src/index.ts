@@ -13,3 +13,4 @@ export {
   type ServeTls,
 } from './serve.ts';
 export { createEdgeApp, type EdgeAppOptions } from './edge-app.ts';
+export { serveMetrics, type MetricsSource } from './metrics-server.ts';

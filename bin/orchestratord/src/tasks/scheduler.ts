@@ -9,7 +9,7 @@ import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
-import { Task, type TaskSpec } from './task.ts';
+import { outcomeOf, Task, type TaskSpec } from './task.ts';
 import { TaskRunner, taskContext, type AttemptOutcome } from './task-runner.ts';
 import { TaskTable } from './task-table.ts';
 
@@ -173,7 +173,14 @@ export class Scheduler {
     }
     if (outcome.evicted) this.#evict(outcome.evicted.item);
     this.#tasks.add(task, (expired) => this.#expire(expired));
-    task.onEnd(() => this.#failures.delete(task.id));
+    this.#log.info(
+      { task_id: task.id, model: spec.model, priority: spec.priority, queue_position: outcome.position },
+      'task admitted',
+    );
+    task.onEnd(() => {
+      this.#failures.delete(task.id);
+      this.#logFinished(task);
+    });
     this.#metrics.enqueued.inc({ priority: spec.priority });
     this.#metrics.admissionEnqueued.inc({ pool_id: admissionPoolLabel(spec, views), outcome: 'admitted' });
     this.#admitted[spec.priority] += 1;
@@ -188,6 +195,31 @@ export class Scheduler {
     this.#updateGauges();
     this.pump();
     return { kind: 'admitted', task, position: outcome.position, predictedStartMs };
+  }
+
+  /** The request log: one line per task, whatever ended it (`llorch logs --requests` reads it). */
+  #logFinished(task: Task): void {
+    const last = task.events.at(-1);
+    const now = Date.now();
+    const end = last?.event === 'end' ? last.data : null;
+    this.#log.info(
+      {
+        task_id: task.id,
+        model: task.spec.model,
+        priority: task.spec.priority,
+        pool_id: task.poolId,
+        outcome: last === undefined ? 'unknown' : outcomeOf(last),
+        ...(last?.event === 'end' ? { finish_reason: last.data.finish_reason ?? 'stop' } : {}),
+        ...(last?.event === 'error' ? { code: last.data.code } : {}),
+        tokens_in: end?.tokens_in ?? null,
+        tokens_out: task.tokensOut(),
+        queue_ms: (task.startedAt ?? now) - task.admittedAt,
+        first_token_ms: task.firstTokenAt === null ? null : task.firstTokenAt - task.admittedAt,
+        decode_ms: end?.decode_ms ?? null,
+        duration_ms: now - task.admittedAt,
+      },
+      'task finished',
+    );
   }
 
   #entry(task: Task): Queued<Task> {

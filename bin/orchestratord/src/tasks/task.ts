@@ -33,6 +33,9 @@ export class Task {
   /** What the task asked for, less the engine request (released when the task ends; see `engine`). */
   readonly spec: Omit<TaskSpec, 'engine'>;
   readonly admittedAt = Date.now();
+  /** When a pool accepted it (`started`), and when its first token was sent; null until then. */
+  startedAt: number | null = null;
+  firstTokenAt: number | null = null;
   readonly abort = new AbortController();
   state: TaskState = 'queued';
   poolId: string | null = null;
@@ -88,18 +91,16 @@ export class Task {
   /** Record and publish an event; false (and nothing sent) once the task has ended. */
   emit(event: TaskEvent): boolean {
     if (this.#ended) return false;
-    if (event.event === 'token') this.#tokens += 1;
+    if (event.event === 'token') {
+      this.#tokens += 1;
+      this.firstTokenAt ??= Date.now();
+    }
+    if (event.event === 'started') this.startedAt ??= Date.now();
     if (terminalEvents.has(event.event)) {
       this.#ended = true;
       this.#engine = null;
       this.state = 'done';
-      const outcome =
-        event.event === 'end'
-          ? (event.data.finish_reason ?? 'stop')
-          : event.event === 'error'
-            ? event.data.code
-            : event.event;
-      this.span?.setAttribute('task.outcome', outcome);
+      this.span?.setAttribute('task.outcome', outcomeOf(event));
       this.span?.end();
     }
     this.#events.push(event);
@@ -146,4 +147,11 @@ export class Task {
       },
     });
   }
+}
+
+/** A terminal event's outcome in one word: the finish reason of an `end`, the code of an `error`. */
+export function outcomeOf(event: TaskEvent): string {
+  if (event.event === 'end') return event.data.finish_reason ?? 'stop';
+  if (event.event === 'error') return event.data.code;
+  return event.event;
 }

@@ -77,7 +77,6 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       engine: nativeEngineRequest(request),
     });
     if (admission.kind === 'refused') return sendError(c, admission.envelope);
-    c.get('log').info({ task_id: id, priority: request.priority, queue_position: admission.position }, 'task admitted');
     return c.json(
       {
         task_id: id,
