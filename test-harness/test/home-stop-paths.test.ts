@@ -116,8 +116,10 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
   test('Ctrl-C to `npm start` while its engine starts stops the whole tree: nothing runs on, no handoff, both ports free', async (t) => {
     const home = await startHome(t, 'npm');
     const engineLog = join(home.state, 'logs', 'engine-demo-r0.log');
-    // The engine's log is opened just before it is spawned: the engine is starting, not yet healthy.
+    // The engine's log is opened just before it is spawned; then its process shows in the tree: the engine is
+    // starting, not yet healthy (the demo engine needs a second or more to load).
     await waitFor('the engine to be launched', () => (existsSync(engineLog) ? true : undefined), 120_000, 10);
+    await waitFor('the engine process to run', () => (home.tree.engines().length > 0 ? true : undefined), 30_000, 10);
     assert.doesNotMatch(home.output(), /llama-orch is ready/);
     // The terminal's Ctrl-C: SIGINT to the whole foreground process group (npm forwards it once more).
     process.kill(-home.pid, 'SIGINT');
