@@ -1,22 +1,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { bindAddr, commaList, envInt as interval, splitList } from '@llama-orch/config';
 import { describeIssues, validate } from '@llama-orch/contracts';
 import { parseKeyEntry, type KeyEntry } from './http/auth/api-keys.ts';
 import { acceptableIssuerUrl, type OidcOptions } from './http/auth/oidc.ts';
-
-const interval = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-/** An optional comma-separated list (blank entries dropped), each entry checked by `item`. */
-const commaList = (item: z.ZodString) =>
-  z
-    .string()
-    .optional()
-    .transform((list) =>
-      (list ?? '')
-        .split(',')
-        .map((entry) => entry.trim())
-        .filter((entry) => entry !== ''),
-    )
-    .pipe(z.array(item));
 
 /** A DNS name (labels of letters, digits, `-`, `_`), not an address. */
 const DNS_NAME =
@@ -34,19 +21,11 @@ const isDnsServer = (entry: string): boolean => {
 
 const EnvSchema = z.object({
   ORCHD_PROFILE: z.enum(['home', 'cloud']).default('home'),
-  ORCHD_BIND_ADDR: z
-    .string()
-    .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:8080')
-    .optional(),
+  ORCHD_BIND_ADDR: bindAddr('127.0.0.1:8080').optional(),
   ORCHD_POOL_MANAGERS: z
     .string()
     .default('http://127.0.0.1:9200')
-    .transform((list) =>
-      list
-        .split(',')
-        .map((u) => u.trim())
-        .filter((u) => u !== ''),
-    )
+    .transform(splitList)
     .pipe(
       z
         .array(z.url({ protocol: /^https?$/, error: 'each entry must be an http(s) URL of a pool-managerd' }))

@@ -2,18 +2,21 @@ import { homedir, hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { loadNodeConfig, nodeIdFromHostname, type ResolvedNodeConfig } from '@llama-orch/config';
+import {
+  bindAddr,
+  commaList,
+  envInt as interval,
+  loadNodeConfig,
+  nodeIdFromHostname,
+  splitList,
+  type ResolvedNodeConfig,
+} from '@llama-orch/config';
 import { describeIssues, validate, type PoolConfig } from '@llama-orch/contracts';
 import { DEFAULT_HF_ENDPOINT } from '@llama-orch/provisioning';
 import { allowEntryProblem } from './control/model-allow-list.ts';
 
-const BindAddrSchema = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, 'must be host:port, e.g. 127.0.0.1:9200');
-const interval = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-
 const EnvSchema = z.object({
-  POOL_MANAGERD_BIND_ADDR: BindAddrSchema.default('127.0.0.1:9200'),
+  POOL_MANAGERD_BIND_ADDR: bindAddr('127.0.0.1:9200').default('127.0.0.1:9200'),
   POOL_MANAGERD_RUNTIME_DIR: z.string().min(1).optional(),
   POOL_MANAGERD_NODE_ID: z
     .string()
@@ -26,24 +29,13 @@ const EnvSchema = z.object({
   POOL_MANAGERD_TLS_CERT: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_KEY: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_CA: z.string().min(1).optional(),
-  POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: z
-    .string()
-    .optional()
-    .transform((list) =>
-      (list ?? '')
-        .split(',')
-        .map((entry) => entry.trim())
-        .filter((entry) => entry !== ''),
-    )
-    .pipe(
-      z.array(
-        z.url({
-          protocol: /^https?$/,
-          error:
-            'each entry must be the http(s) URL of an orchestratord, e.g. https://orchestratord:8080/callbacks/pool-ready',
-        }),
-      ),
-    ),
+  POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: commaList(
+    z.url({
+      protocol: /^https?$/,
+      error:
+        'each entry must be the http(s) URL of an orchestratord, e.g. https://orchestratord:8080/callbacks/pool-ready',
+    }),
+  ),
   POOL_MANAGERD_AUTO_DELETE_HANDOFF: z
     .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
     .default('false')
@@ -57,14 +49,7 @@ const EnvSchema = z.object({
   POOL_MANAGERD_MODEL_ALLOWLIST: z
     .string()
     .optional()
-    .transform((list) =>
-      list === undefined
-        ? null
-        : list
-            .split(',')
-            .map((entry) => entry.trim())
-            .filter((entry) => entry !== ''),
-    )
+    .transform((list) => (list === undefined ? null : splitList(list)))
     .pipe(
       z
         .array(

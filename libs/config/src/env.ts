@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/** An integer variable within bounds (environment values are strings: coerced). */
+export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** The entries of a comma-separated value, trimmed, blanks dropped. */
+export const splitList = (list: string): string[] =>
+  list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+
+/** An optional comma-separated list, each entry checked by `item`; unset is the empty list. */
+export const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .optional()
+    .transform((list) => splitList(list ?? ''))
+    .pipe(z.array(item));
+
+/** `host:port` or `[v6]:port`; the example names the daemon's default. */
+export const bindAddr = (example: string) =>
+  z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, `must be host:port, e.g. ${example}`);
