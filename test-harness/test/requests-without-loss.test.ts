@@ -71,6 +71,22 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
     assert.equal(grammar.status, 400, JSON.stringify(grammar.body));
     assert.equal(grammar.body.error?.code, 'invalid_params');
     assert.match(grammar.body.error?.message ?? '', /llama-server refused the request \(HTTP 400\)/);
+    // A lone surrogate the engine cannot tokenize, and a prompt far past the context: both the client's to fix.
+    const surrogate = await request(`${cluster.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"model":"demo","max_tokens":4,"messages":[{"role":"user","content":"hi \\ud800 there"}]}',
+    });
+    const surrogateBody = (await surrogate.body.json()) as { error?: { code: string; param: string | null } };
+    assert.equal(surrogate.statusCode, 400);
+    assert.equal(surrogateBody.error?.code, 'invalid_params');
+    assert.equal(surrogateBody.error?.param, 'messages[0].content');
+    const tooLong = await chat(cluster.url, {
+      max_tokens: 4,
+      messages: [{ role: 'user', content: 'word '.repeat(200_000) }],
+    });
+    assert.equal(tooLong.status, 400, JSON.stringify(tooLong.body).slice(0, 300));
+    assert.equal(tooLong.body.error?.code, 'invalid_params');
     const streamed = await chat(cluster.url, { grammar: 'root ::= (', max_tokens: 4, stream: true });
     assert.equal(streamed.status, 400, 'a stream that never started is an HTTP error, not a 200 with an error chunk');
     const admitted = await submit(cluster.url, {

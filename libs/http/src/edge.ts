@@ -61,7 +61,36 @@ export async function readBody<S extends z.ZodType, E extends EdgeEnv>(
   } catch {
     return { ok: false, envelope: errorEnvelope('INVALID_PARAMS', 'body: not valid JSON') };
   }
+  const broken = illFormedString(json, 'body');
+  if (broken !== null)
+    return {
+      ok: false,
+      envelope: errorEnvelope('INVALID_PARAMS', `${broken}: contains a lone surrogate (not valid Unicode text)`),
+    };
   const checked = validate(schema, json);
   if (!checked.ok) return { ok: false, envelope: errorEnvelope('INVALID_PARAMS', checked.message) };
   return { ok: true, value: checked.value };
+}
+
+/**
+ * The path of the first string (key or value) that is not well-formed UTF-16, which no engine can tokenize; null
+ * when there is none. Recursion is bounded: bodies nest at most MAX_JSON_DEPTH deep by the time this runs.
+ */
+function illFormedString(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.isWellFormed() ? null : path;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = illFormedString(item, `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (!key.isWellFormed()) return path;
+      const found = illFormedString(item, path === 'body' ? key : `${path}.${key}`);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }
