@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { bindAddr, commaList, envInt as interval, splitList } from '@llama-orch/config';
+import { bindAddr, commaList, envInt as interval, splitList, logLevel, tcpPort } from '@llama-orch/config';
 import { describeIssues, validate } from '@llama-orch/contracts';
 import { parseKeyEntry, type KeyEntry } from './http/auth/api-keys.ts';
 import { acceptableIssuerUrl, type OidcOptions } from './http/auth/oidc.ts';
@@ -79,13 +79,8 @@ const EnvSchema = z.object({
       error: 'must be the http(s) URL of an OTLP/gRPC collector, e.g. http://127.0.0.1:4317',
     })
     .optional(),
-  PROMETHEUS_METRICS_PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, 'must be a TCP port, e.g. 9090 (0: any free port)')
-    .transform(Number)
-    .pipe(z.number().max(65535, 'must be a TCP port, at most 65535'))
-    .optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PROMETHEUS_METRICS_PORT: tcpPort(9090).optional(),
+  LOG_LEVEL: logLevel(),
 });
 
 export interface OrchestratordConfig {

@@ -10,6 +10,8 @@ import {
   nodeIdFromHostname,
   splitList,
   type ResolvedNodeConfig,
+  logLevel,
+  tcpPort,
 } from '@llama-orch/config';
 import { describeIssues, validate, type PoolConfig } from '@llama-orch/contracts';
 import { DEFAULT_HF_ENDPOINT } from '@llama-orch/provisioning';
@@ -40,12 +42,7 @@ const EnvSchema = z.object({
     .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
     .default('false')
     .transform((flag) => flag === 'true' || flag === '1'),
-  PROMETHEUS_METRICS_PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, 'must be a TCP port, e.g. 9091 (0: any free port)')
-    .transform(Number)
-    .pipe(z.number().max(65535, 'must be a TCP port, at most 65535'))
-    .optional(),
+  PROMETHEUS_METRICS_PORT: tcpPort(9091).optional(),
   POOL_MANAGERD_MODEL_ALLOWLIST: z
     .string()
     .optional()
@@ -63,7 +60,7 @@ const EnvSchema = z.object({
   LLORCH_CONFIG: z.string().min(1).optional(),
   ENGINE_PROVISIONER_CACHE_DIR: z.string().min(1).optional(),
   HF_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevel(),
 });
 
 /** HOME: one box, loopback, TLS optional. CLOUD: mutual TLS required (ARCHITECTURE §5). */

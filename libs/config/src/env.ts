@@ -21,3 +21,14 @@ export const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
 /** `host:port` or `[v6]:port`; the example names the daemon's default. */
 export const bindAddr = (example: string) =>
   z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, `must be host:port, e.g. ${example}`);
+
+/** A TCP port variable, `0` meaning any free port; the example names the daemon's usual choice. */
+export const tcpPort = (example: number) =>
+  z
+    .string()
+    .regex(/^\d{1,5}$/, `must be a TCP port, e.g. ${example} (0: any free port)`)
+    .transform(Number)
+    .pipe(z.number().max(65535, 'must be a TCP port, at most 65535'));
+
+/** LOG_LEVEL, as pino names its levels. */
+export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
