@@ -1,5 +1,4 @@
 import { homedir, hostname } from 'node:os';
-import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
@@ -12,6 +11,7 @@ import {
   type ResolvedNodeConfig,
   logLevel,
   tcpPort,
+  isLoopbackHost,
 } from '@llama-orch/config';
 import { describeIssues, validate, type PoolConfig } from '@llama-orch/contracts';
 import { DEFAULT_HF_ENDPOINT } from '@llama-orch/provisioning';
@@ -125,11 +125,6 @@ export interface HostContext {
   readonly homeDir: string;
 }
 
-export function isLoopback(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
-}
-
 const TLS_VARS = ['POOL_MANAGERD_TLS_CERT', 'POOL_MANAGERD_TLS_KEY', 'POOL_MANAGERD_TLS_CA'] as const;
 
 /** What each profile demands of the transport; the one place the profile decides anything. */
@@ -151,7 +146,7 @@ function profileRefusal(profile: Profile, env: NodeJS.ProcessEnv): string | null
 function callbackUrlRefusal(urls: readonly string[], tls: TlsFiles | null): string | null {
   for (const url of urls) {
     const { protocol, hostname } = new URL(url);
-    if (protocol === 'http:' && !isLoopback(hostname))
+    if (protocol === 'http:' && !isLoopbackHost(hostname))
       return `POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: ${url}: plain http only to loopback; use https (mutual TLS)`;
     if (protocol === 'https:' && tls === null)
       return `POOL_MANAGERD_ORCHESTRATORD_CALLBACK_URL: ${url}: https callbacks present our client certificate: set POOL_MANAGERD_TLS_CERT and POOL_MANAGERD_TLS_KEY`;
@@ -190,7 +185,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       ok: false,
       message: `PROMETHEUS_METRICS_PORT: must differ from the API port of POOL_MANAGERD_BIND_ADDR (${port})`,
     };
-  if (tls === null && !isLoopback(host)) {
+  if (tls === null && !isLoopbackHost(host)) {
     return {
       ok: false,
       message: `POOL_MANAGERD_BIND_ADDR: plain HTTP only on loopback; ${host} needs POOL_MANAGERD_TLS_CERT/KEY (and _CA for mTLS)`,

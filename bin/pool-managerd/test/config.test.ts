@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isLoopback, loadConfig, parseEnv } from '../src/config.ts';
+import { isLoopbackHost as isLoopback } from '@llama-orch/config';
+import { loadConfig, parseEnv } from '../src/config.ts';
 
 const host = { hostname: 'Box.Example', homeDir: '/home/ada' };
 

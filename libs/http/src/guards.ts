@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
+import { isLoopbackHost } from '@llama-orch/config';
 import { bodyLimit } from 'hono/body-limit';
 import { errorEnvelope } from '@llama-orch/contracts';
 import { sendError, type EdgeEnv } from './edge.ts';
@@ -14,11 +14,6 @@ export interface BrowserGuardOptions {
   readonly allowedHosts: ReadonlySet<string> | null;
   /** Origins (`scheme://host[:port]`) of web front ends allowed to call this API, besides its own. */
   readonly allowedOrigins: ReadonlySet<string>;
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
 }
 
 /** The host names a server bound to `bindHost` answers to: loopback names when it is loopback, else any. */

@@ -1,5 +1,5 @@
 export { correlation, MAX_JSON_DEPTH, readBody, sendError, type EdgeEnv } from './edge.ts';
-export { bodySizeLimit, browserGuard, hostsFor, isLoopbackHost, type BrowserGuardOptions } from './guards.ts';
+export { bodySizeLimit, browserGuard, hostsFor, type BrowserGuardOptions } from './guards.ts';
 export { jsonDepthExceeds } from './json-depth.ts';
 export {
   peerOf,

@@ -3,7 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import { serve, type ServerType } from '@hono/node-server';
-import { isLoopbackHost } from './guards.ts';
+import { isLoopbackHost } from '@llama-orch/config';
 
 export interface HttpServer {
   readonly address: AddressInfo;

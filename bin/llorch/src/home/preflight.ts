@@ -1,4 +1,5 @@
-import { isIP, createServer } from 'node:net';
+import { createServer } from 'node:net';
+import { isLoopbackHost } from '@llama-orch/config';
 import type { LlorchEnv } from '../config.ts';
 
 /** `host:port` or `[v6]:port`; null when it is neither (the daemon's own config then names the variable). */
@@ -6,10 +7,6 @@ export function splitBind(bind: string): { host: string; port: number } | null {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(bind);
   if (match === null) return null;
   return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 /** What orchestratord's address exposes, and whether `llorch home` may go on. */
