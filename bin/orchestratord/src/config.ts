@@ -140,10 +140,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
   const vars = validate(EnvSchema, env);
   if (!vars.ok) return { ok: false, message: describeIssues(vars.issues) };
   const v = vars.value;
-  const bind = v.ORCHD_BIND_ADDR ?? (v.ORCHD_PROFILE === 'cloud' ? '0.0.0.0:8080' : '127.0.0.1:8080');
-  const at = bind.lastIndexOf(':');
-  const port = Number(bind.slice(at + 1));
-  if (port > 65535) return { ok: false, message: 'ORCHD_BIND_ADDR: port must be at most 65535' };
+  const { host, port } = v.ORCHD_BIND_ADDR ?? {
+    host: v.ORCHD_PROFILE === 'cloud' ? '0.0.0.0' : '127.0.0.1',
+    port: 8080,
+  };
   if ((v.ORCHD_TLS_CERT === undefined) !== (v.ORCHD_TLS_KEY === undefined))
     return { ok: false, message: 'ORCHD_TLS_CERT and ORCHD_TLS_KEY: set both or neither' };
   if (v.PROMETHEUS_METRICS_PORT !== undefined && v.PROMETHEUS_METRICS_PORT !== 0 && v.PROMETHEUS_METRICS_PORT === port)
@@ -177,7 +177,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
     ok: true,
     config: Object.freeze({
       profile: v.ORCHD_PROFILE,
-      host: bind.slice(0, at).replace(/^\[|\]$/g, ''),
+      host,
       port,
       // With DNS discovery and no static list, only what DNS names is polled (not the loopback default).
       poolManagers:

@@ -18,7 +18,7 @@ import { DEFAULT_HF_ENDPOINT } from '@llama-orch/provisioning';
 import { allowEntryProblem } from './control/model-allow-list.ts';
 
 const EnvSchema = z.object({
-  POOL_MANAGERD_BIND_ADDR: bindAddr('127.0.0.1:9200').default('127.0.0.1:9200'),
+  POOL_MANAGERD_BIND_ADDR: z.string().default('127.0.0.1:9200').pipe(bindAddr('127.0.0.1:9200')),
   POOL_MANAGERD_RUNTIME_DIR: z.string().min(1).optional(),
   POOL_MANAGERD_NODE_ID: z
     .string()
@@ -159,10 +159,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
   const vars = validate(EnvSchema, env);
   if (!vars.ok) return { ok: false, message: describeIssues(vars.issues) };
   const v = vars.value;
-  const at = v.POOL_MANAGERD_BIND_ADDR.lastIndexOf(':');
-  const host = v.POOL_MANAGERD_BIND_ADDR.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(v.POOL_MANAGERD_BIND_ADDR.slice(at + 1));
-  if (port > 65535) return { ok: false, message: 'POOL_MANAGERD_BIND_ADDR: port must be at most 65535' };
+  const { host, port } = v.POOL_MANAGERD_BIND_ADDR;
   const refusal = profileRefusal(v.POOL_MANAGERD_PROFILE, env);
   if (refusal !== null) return { ok: false, message: refusal };
   if ((v.POOL_MANAGERD_TLS_CERT === undefined) !== (v.POOL_MANAGERD_TLS_KEY === undefined)) {

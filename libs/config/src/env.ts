@@ -19,9 +19,27 @@ export const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
     .transform((list) => splitList(list ?? ''))
     .pipe(z.array(item));
 
-/** `host:port` or `[v6]:port`; the example names the daemon's default. */
+/** `host:port` or `[v6]:port` split into its parts (brackets dropped); null when it is neither. */
+export function splitBind(bind: string): { host: string; port: number } | null {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(bind);
+  if (match === null) return null;
+  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
+}
+
+/** A bind address variable, parsed to host and port; the example names the daemon's default. */
 export const bindAddr = (example: string) =>
-  z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, `must be host:port, e.g. ${example}`);
+  z.string().transform((bind, ctx) => {
+    const parts = splitBind(bind);
+    if (parts === null) {
+      ctx.addIssue({ code: 'custom', message: `must be host:port, e.g. ${example}` });
+      return z.NEVER;
+    }
+    if (parts.port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'port must be at most 65535' });
+      return z.NEVER;
+    }
+    return parts;
+  });
 
 /** A TCP port variable, `0` meaning any free port; the example names the daemon's usual choice. */
 export const tcpPort = (example: number) =>

@@ -6,4 +6,4 @@ export {
   type ResolveContext,
 } from './resolve-node-config.ts';
 export { loadNodeConfig } from './load-node-config.ts';
-export { bindAddr, commaList, envInt, isLoopbackHost, logLevel, splitList, tcpPort } from './env.ts';
+export { bindAddr, commaList, envInt, isLoopbackHost, logLevel, splitBind, splitList, tcpPort } from './env.ts';

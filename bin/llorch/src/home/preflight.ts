@@ -1,13 +1,6 @@
 import { createServer } from 'node:net';
-import { isLoopbackHost } from '@llama-orch/config';
+import { isLoopbackHost, splitBind } from '@llama-orch/config';
 import type { LlorchEnv } from '../config.ts';
-
-/** `host:port` or `[v6]:port`; null when it is neither (the daemon's own config then names the variable). */
-export function splitBind(bind: string): { host: string; port: number } | null {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(bind);
-  if (match === null) return null;
-  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
-}
 
 /** What orchestratord's address exposes, and whether `llorch home` may go on. */
 export type Exposure =
