@@ -99,7 +99,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
   });
 
   test('refuses bad bodies with a 400 envelope naming the field, a live task_id with 409, and never answers 5xx', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 16_384 }]]);
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]]);
     t.after(cluster.cleanup);
     const cases: [unknown, string][] = [
       [{ prompt: 'x' }, 'model_ref'],
@@ -132,7 +132,8 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
   });
 
   test('cancel removes a queued task and stops a streaming one with no token after the cancel; a client that leaves frees the slot', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 16_384 }]]);
+    // A context the endless tasks cannot fill while the test works (the demo engine makes thousands of tokens/s).
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]]);
     t.after(cluster.cleanup);
     assert.equal((await submit(cluster.url, endless('running'))).status, 202);
     const queued = await submit(cluster.url, { task_id: 'queued', model_ref: 'demo', prompt: 'x', max_tokens: 4 });
@@ -187,7 +188,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
   });
 
   test('a full queue answers 429 with Retry-After, X-Backoff-Ms and a computed retry_after_ms; interactive overtakes batch; deadlines expire', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 16_384 }]], { ORCHD_ADMISSION_CAPACITY: '2' });
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]], { ORCHD_ADMISSION_CAPACITY: '2' });
     t.after(cluster.cleanup);
     assert.equal((await submit(cluster.url, endless('hog'))).status, 202);
     assert.equal(
@@ -236,7 +237,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
   });
 
   test('drop-lru evicts the oldest batch task, whose stream ends with QUEUE_FULL_DROP_LRU', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 16_384 }]], {
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]], {
       ORCHD_ADMISSION_CAPACITY: '1',
       ORCHD_ADMISSION_POLICY: 'drop-lru',
     });
