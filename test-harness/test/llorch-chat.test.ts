@@ -115,7 +115,8 @@ describe('llorch chat: a conversation', { timeout: 30 * 60_000 }, () => {
       );
       return;
     }
-    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 8192 }]]);
+    // A context the long answer cannot fill before its Ctrl-C, however fast the demo engine runs.
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]]);
     t.after(cluster.cleanup);
     const dir = await mkdtemp(join(tmpdir(), 'llorch-tty-'));
     const terminals: Terminal[] = [];
@@ -165,7 +166,7 @@ describe('llorch chat: a conversation', { timeout: 30 * 60_000 }, () => {
     // A long answer: Ctrl-C cancels it on the server, and nothing more is printed.
     const long = new Terminal(join(dir, 'long.sock'));
     terminals.push(long);
-    long.start(run('--max-tokens 4000'));
+    long.start(run('--max-tokens 120000'));
     await long.shows('the prompt', (s) => promptCount(s) === 1);
     const canceledBefore = await canceledByClient(cluster.url);
     long.keys('Go on:', 'Enter');

@@ -256,7 +256,8 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
   });
 
   test('an engine killed mid-load fails only what it was running; the queue waits for its restart', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 2 }]]);
+    // Tasks long enough that the pool is seen full before the kill (the demo engine is fast).
+    const cluster = await startCluster([[{ id: 'demo', slots: 2, ctx: 32_768 }]]);
     t.after(cluster.cleanup);
     const node = cluster.nodes[0];
     assert.ok(node);
@@ -269,7 +270,7 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
             task_id: id,
             model_ref: 'demo',
             prompt: 'Go on:',
-            max_tokens: 64,
+            max_tokens: 1000,
             ignore_eos: true,
           })
         ).status,
