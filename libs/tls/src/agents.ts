@@ -1,24 +1,31 @@
 import { Agent, type Dispatcher } from 'undici';
 import { readPem, type PemMaterial, type TlsFiles } from './material.ts';
 import type { TlsMaterialSource } from './material-watcher.ts';
+import { namedConnector, type ServerNameOf } from './server-names.ts';
 
 export interface ClientAgentOptions {
   /** Idle keep-alive sockets are closed after this long (default 4 s, below the servers' own idle timeouts). */
   readonly keepAliveTimeout?: number;
+  /**
+   * The name to check a server's certificate against (and send as SNI) where it is not the URL's host: the DNS name
+   * a node was found under, for a URL that holds its address. The CA check stays as it is.
+   */
+  readonly serverName?: ServerNameOf;
 }
 
 const DEFAULT_KEEP_ALIVE_MS = 4_000;
 
 /** An undici Agent that presents our client certificate and trusts only the given CA (when one is given). */
 export function clientAgent(material: PemMaterial, options: ClientAgentOptions = {}): Agent {
+  const tls = {
+    cert: material.cert,
+    key: material.key,
+    ...(material.ca === undefined ? {} : { ca: material.ca }),
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: true,
+  } as const;
   return new Agent({
-    connect: {
-      cert: material.cert,
-      key: material.key,
-      ...(material.ca === undefined ? {} : { ca: material.ca }),
-      minVersion: 'TLSv1.2',
-      rejectUnauthorized: true,
-    },
+    connect: options.serverName === undefined ? tls : namedConnector(tls, options.serverName),
     keepAliveTimeout: options.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_MS,
   });
 }

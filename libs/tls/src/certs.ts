@@ -1,6 +1,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import { hostProblem } from './host-names.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -68,17 +69,28 @@ export async function loadCa(pair: PemPair): Promise<CertificateAuthority> {
 
 export interface IssueOptions {
   readonly commonName: string;
-  /** DNS names and IP addresses the certificate is valid for (servers); loopback is always included. */
+  /**
+   * DNS names (a wildcard `*.<name>` too) and IP addresses the certificate is valid for (servers); loopback is
+   * included unless `loopback` is false.
+   */
   readonly hosts?: readonly string[];
+  /** Also valid for localhost, 127.0.0.1 and ::1 (default true). */
+  readonly loopback?: boolean;
   readonly usage: 'server' | 'client' | 'both';
   readonly validDays?: number;
 }
 
-/** Issue a certificate signed by the CA. */
+const LOOPBACK = ['localhost', '127.0.0.1', '::1'];
+
+/** Issue a certificate signed by the CA. A host that no TLS client could match (see `hostProblem`) is a RangeError. */
 export async function issueCertificate(ca: CertificateAuthority, options: IssueOptions): Promise<PemPair> {
+  for (const host of options.hosts ?? []) {
+    const problem = hostProblem(host);
+    if (problem !== null) throw new RangeError(`host "${host}": ${problem}`);
+  }
   const keys = await keyPair();
   const now = Date.now();
-  const hosts = [...new Set(['localhost', '127.0.0.1', '::1', ...(options.hosts ?? [])])];
+  const hosts = [...new Set([...(options.loopback === false ? [] : LOOPBACK), ...(options.hosts ?? [])])];
   const usages = {
     server: [x509.ExtendedKeyUsage.serverAuth],
     client: [x509.ExtendedKeyUsage.clientAuth],
@@ -97,9 +109,14 @@ export async function issueCertificate(ca: CertificateAuthority, options: IssueO
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
-      new x509.SubjectAlternativeNameExtension(
-        hosts.map((value) => ({ type: isIP(value) === 0 ? 'dns' : 'ip', value })),
-      ),
+      // No names at all (a client certificate without loopback): no SAN extension, which may not be empty.
+      ...(hosts.length === 0
+        ? []
+        : [
+            new x509.SubjectAlternativeNameExtension(
+              hosts.map((value) => ({ type: isIP(value) === 0 ? 'dns' : 'ip', value })),
+            ),
+          ]),
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],

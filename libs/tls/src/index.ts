@@ -22,6 +22,8 @@ export {
   type TlsMaterialSource,
   type TlsMaterialWatcherOptions,
 } from './material-watcher.ts';
+export { hostProblem } from './host-names.ts';
+export { namedConnector, type ServerNameOf } from './server-names.ts';
 export {
   clientAgent,
   clientAgents,
