@@ -39,9 +39,24 @@ export class Orchestrator {
         await clientMaterial.start();
         scope.defer(() => clientMaterial.stop());
       }
+      // Made before the client, which asks it what name a discovered node's certificate must carry; started below.
+      const dns = config.poolManagersDns;
+      const discovery =
+        dns === null
+          ? null
+          : new NodeDiscovery({
+              staticNodes: config.poolManagers,
+              dns,
+              servers: dns.servers,
+              intervalMs: config.pollIntervalMs,
+              timeoutMs: Math.min(1_000, config.poolRequestTimeoutMs),
+              log,
+              onNodes: (nodes) => poller.setNodes(nodes),
+            });
       const client = await PoolManagerdClient.create({
         tls: clientMaterial,
         requestTimeoutMs: config.poolRequestTimeoutMs,
+        ...(discovery === null ? {} : { serverName: (origin: string) => discovery.serverName(origin) }),
       });
       scope.defer(() => client.close());
       const orchMetrics = createMetrics(metrics);
@@ -70,17 +85,7 @@ export class Orchestrator {
       scheduler = tasks;
       await poller.start();
       scope.defer(() => poller.stop());
-      const dns = config.poolManagersDns;
-      if (dns !== null) {
-        const discovery = new NodeDiscovery({
-          staticNodes: config.poolManagers,
-          dns,
-          servers: dns.servers,
-          intervalMs: config.pollIntervalMs,
-          timeoutMs: Math.min(1_000, config.poolRequestTimeoutMs),
-          log,
-          onNodes: (nodes) => poller.setNodes(nodes),
-        });
+      if (discovery !== null) {
         await discovery.start();
         scope.defer(() => discovery.stop());
       }

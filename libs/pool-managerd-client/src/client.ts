@@ -7,7 +7,7 @@ import {
   type ErrorEnvelope,
   type PoolStatus,
 } from '@llama-orch/contracts';
-import { clientAgents, type ClientAgents, type TlsMaterialSource } from '@llama-orch/tls';
+import { clientAgents, type ClientAgents, type ServerNameOf, type TlsMaterialSource } from '@llama-orch/tls';
 import { createParser } from 'eventsource-parser';
 import { request, type Dispatcher } from 'undici';
 import { parseEngineFrame, type EngineFrame } from './engine-frame.ts';
@@ -18,6 +18,11 @@ export interface PoolManagerdClientOptions {
    * the old one closes once its requests (a stream in flight) end. null: plain HTTP on loopback.
    */
   readonly tls: TlsMaterialSource | null;
+  /**
+   * The DNS name a node's certificate is checked against where its URL holds an address (a node found through DNS),
+   * by the node URL; undefined: the URL's own host. Asked at each new connection.
+   */
+  readonly serverName?: ServerNameOf;
   /** Budget of a status poll (headers and body). */
   readonly requestTimeoutMs: number;
   /** Longest silence allowed inside a dispatch stream (and before its answer). Default 300 s. */
@@ -76,7 +81,11 @@ export class PoolManagerdClient {
   }
 
   static create(options: PoolManagerdClientOptions): Promise<PoolManagerdClient> {
-    return Promise.resolve(new PoolManagerdClient(clientAgents(options.tls), options));
+    const agents = clientAgents(
+      options.tls,
+      options.serverName === undefined ? {} : { serverName: options.serverName },
+    );
+    return Promise.resolve(new PoolManagerdClient(agents, options));
   }
 
   /** GET /v2/pools of one node, validated. */
