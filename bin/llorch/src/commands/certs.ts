@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCa, issueCertificate, loadCa } from '@llama-orch/tls';
+import { createCa, hostProblem, issueCertificate, loadCa } from '@llama-orch/tls';
 
 async function write(dir: string, name: string, text: string, secret: boolean): Promise<string> {
   const path = join(dir, name);
@@ -24,13 +24,22 @@ export async function certsInit(dir: string): Promise<number> {
   }
 }
 
-/** `llorch certs issue --dir <dir> --name <cn> --usage server|client [--host h]…`: a certificate from the CA. */
+/**
+ * `llorch certs issue --dir <dir> --name <cn> --usage server|client [--host h]…`: a certificate from the CA. A host is
+ * an IP address, a DNS name or a wildcard `*.<name>` (the pods of a headless Service); any other is a usage error.
+ */
 export async function certsIssue(
   dir: string,
   name: string,
   usage: 'server' | 'client' | 'both',
   hosts: readonly string[],
 ): Promise<number> {
+  for (const host of hosts) {
+    const problem = hostProblem(host);
+    if (problem === null) continue;
+    process.stderr.write(`llorch certs issue: --host ${host}: ${problem}\n`);
+    return 2;
+  }
   try {
     const ca = await loadCa({
       cert: await readFile(join(dir, 'ca.crt'), 'utf8'),
