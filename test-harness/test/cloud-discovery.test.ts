@@ -138,9 +138,11 @@ describe('discovery of pool-managerds through DNS', { timeout: 20 * 60_000 }, ()
       await writeFile(join(dir, name), pem, { mode: 0o600 });
       return join(dir, name);
     };
+    // Nodes found through DNS are checked against the name they were found under (CLOUD-7009): the A name, the SRV
+    // targets a.<name> and b.<name>; the static entry against its address.
     const server = await issueCertificate(ca, {
       commonName: 'pool-managerd',
-      hosts: ['127.0.0.2'],
+      hosts: ['127.0.0.2', NAME, `*.${NAME}`],
       usage: 'server',
     });
     const client = await issueCertificate(ca, { commonName: 'orchestratord', usage: 'client' });
