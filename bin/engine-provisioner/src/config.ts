@@ -34,6 +34,9 @@ const EnvSchema = z.object({
   HF_TOKEN: z.string().min(1).optional(),
 });
 
+/** The variables this daemon reads (the deployment manifests' cross-check holds every variable they set to it). */
+export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
+
 export interface ProvisionerCli {
   readonly command: 'plan' | 'up';
   readonly configFile: string;

@@ -83,6 +83,9 @@ const EnvSchema = z.object({
   LOG_LEVEL: logLevel(),
 });
 
+/** The variables this daemon reads (the deployment manifests' cross-check holds every variable they set to it). */
+export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
+
 export interface OrchestratordConfig {
   readonly profile: 'home' | 'cloud';
   readonly host: string;

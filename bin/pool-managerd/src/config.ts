@@ -63,6 +63,9 @@ const EnvSchema = z.object({
   LOG_LEVEL: logLevel(),
 });
 
+/** The variables this daemon reads (the deployment manifests' cross-check holds every variable they set to it). */
+export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
+
 /** HOME: one box, loopback, TLS optional. CLOUD: mutual TLS required (ARCHITECTURE §5). */
 export type Profile = 'home' | 'cloud';
 
