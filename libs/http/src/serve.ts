@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { TLSSocket, type PeerCertificate } from 'node:tls';
 import { serve, type ServerType } from '@hono/node-server';
 import { isLoopbackHost } from '@llama-orch/config';
@@ -90,6 +90,13 @@ export async function serveHttp(
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const connections = server as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+  // The HTTP layer tracks a connection only once it speaks HTTP (over TLS: after the handshake), so a socket that
+  // never does (a port probe, a stalled handshake) would hold close() until TLS's own 120 s handshake timeout.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   let closing: Promise<void> | null = null;
   return {
     address,
@@ -97,7 +104,10 @@ export async function serveHttp(
     close(graceMs) {
       closing ??= new Promise<void>((resolve) => {
         unsubscribe();
-        const force = setTimeout(() => connections.closeAllConnections?.(), graceMs);
+        const force = setTimeout(() => {
+          connections.closeAllConnections?.();
+          for (const socket of sockets) socket.destroy();
+        }, graceMs);
         server.close(() => {
           clearTimeout(force);
           resolve();
