@@ -1,0 +1,68 @@
+/**
+ * The World of the distributed suite: one netns cluster per scenario (started by a Given step, stopped by the After
+ * hook), the tasks a scenario submitted and followed, and the last HTTP answer. Steps that configure the cluster
+ * (`orchestratord is configured with …`, `… orchestratord replicas`) come before the step that starts it.
+ */
+import { World, type IWorldOptions } from '@cucumber/cucumber';
+import type { JsonAnswer } from '../../../src/http-json.ts';
+import { startNetCluster, type NetCluster, type NetClusterOptions, type NodeSpec } from '../../../src/netns/index.ts';
+import type { Followed, SseEvent } from '../../../src/sse.ts';
+
+export interface TaskRecord {
+  /** The background follow of its events (started by `I follow the events of task …`). */
+  followed?: Promise<Followed>;
+  /** Its events so far, in order. */
+  events: SseEvent[];
+  /** The answer to its submission. */
+  admission?: JsonAnswer<unknown>;
+}
+
+export class ClusterWorld extends World {
+  cluster: NetCluster | undefined = undefined;
+  readonly tasks = new Map<string, TaskRecord>();
+  last: JsonAnswer<unknown> | undefined = undefined;
+  /** Why this scenario cannot run here (no root, no `ip`), or null. */
+  skipReason: string | null = null;
+  /** Extra orchestratord environment for the cluster the scenario starts. */
+  orchestratordEnv: Record<string, string> = {};
+  /** orchestratord replicas of the cluster the scenario starts. */
+  orchestrators = 1;
+  /** How orchestratord finds the nodes of the cluster the scenario starts. */
+  discovery: 'static' | 'dns' = 'static';
+
+  constructor(options: IWorldOptions) {
+    super(options);
+  }
+
+  /**
+   * Start the scenario's cluster with these nodes and what earlier steps configured (`options` wins); one cluster
+   * per scenario.
+   */
+  async startCluster(nodes: readonly NodeSpec[], options: Partial<NetClusterOptions> = {}): Promise<NetCluster> {
+    if (this.cluster !== undefined) throw new Error('this scenario started its cluster already');
+    this.cluster = await startNetCluster({
+      nodes,
+      orchestrators: this.orchestrators,
+      discovery: this.discovery,
+      ...options,
+      orchestratordEnv: { ...this.orchestratordEnv, ...options.orchestratordEnv },
+    });
+    return this.cluster;
+  }
+
+  /** The scenario's cluster; fails the step when no Given step started one. */
+  get running(): NetCluster {
+    if (this.cluster === undefined) throw new Error('no cluster: a Given step starts one first');
+    return this.cluster;
+  }
+
+  /** The task record of `id`, made on first use. */
+  task(id: string): TaskRecord {
+    let record = this.tasks.get(id);
+    if (record === undefined) {
+      record = { events: [] };
+      this.tasks.set(id, record);
+    }
+    return record;
+  }
+}
