@@ -32,6 +32,8 @@ const COUNTER_SETTLE_MS = 2_000;
 /** The engine sampler must have looked at each engine at least this often for its maximum to mean anything. */
 const MIN_SAMPLES = 5;
 const PROMPT = 'Once upon a time';
+/** A long task runs until its context is full (many seconds even unloaded); a scenario cancels it when done with it. */
+const LONG_TASK_TOKENS = 1_000_000;
 /** The context of the pools of a DNS-found cluster, as the common cluster step gives: room for a long task. */
 const LONG_CTX = 16_384;
 /** How long the engine of a node that just joined may take to start (2 cores, a shared build cache). */
@@ -44,8 +46,8 @@ interface AreaState {
   sampler?: EngineSampler;
   burst?: { ids: string[]; okBefore: number };
   noted: Map<string, number>;
-  /** Which tasks had no terminal event yet at a named moment ("the new certificate was served", ...). */
-  openAt: Map<string, Set<string>>;
+  /** The tasks with no terminal event yet at a named moment ("the new certificate was served", ...): their tokens. */
+  openAt: Map<string, Map<string, number>>;
   rotated?: { node: string; serial: string };
   joinedAt?: number;
   client?: PemPair & { ca: string };
@@ -116,18 +118,34 @@ function follow(world: ClusterWorld, id: string, headers: Record<string, string>
 
 const isTerminal = (event: SseEvent): boolean => event.event === 'end' || event.event === 'error';
 
-/** Remember which tasks were still open (no terminal event) at a named moment. */
+const tokensOf = (events: readonly SseEvent[]): number => events.filter((e) => e.event === 'token').length;
+
+/** Remember which tasks were still open (no terminal event) at a named moment, and how many tokens each had. */
 function markOpen(world: ClusterWorld, moment: string): void {
-  const open = [...world.tasks].filter(([, r]) => !r.events.some(isTerminal)).map(([id]) => id);
-  area(world).openAt.set(moment, new Set(open));
+  const open = [...world.tasks].filter(([, r]) => !r.events.some(isTerminal));
+  area(world).openAt.set(moment, new Map(open.map(([id, r]) => [id, tokensOf(r.events)])));
 }
 
-function assertOpenAt(world: ClusterWorld, id: string, moment: string): void {
-  const open = area(world).openAt.get(moment);
-  assert.ok(open, `no record of the moment "${moment}"`);
-  assert.ok(
-    open.has(id),
-    `task ${id} had already ended when ${moment}: ${summarize(world.tasks.get(id)?.events ?? [])}`,
+/** The task was open at `moment` and went on streaming `more` tokens after it, with no terminal event meanwhile. */
+async function streamedOn(
+  world: ClusterWorld,
+  id: string,
+  moment: string,
+  more: number,
+  budgetMs: number,
+): Promise<void> {
+  const tokensThen = area(world).openAt.get(moment)?.get(id);
+  const record = world.tasks.get(id);
+  assert.ok(record, `task ${id} is not followed`);
+  assert.ok(tokensThen !== undefined, `task ${id} had already ended when ${moment}: ${summarize(record.events)}`);
+  await waitFor(
+    `task ${id} to stream ${more} more tokens after ${moment} (it had ${tokensThen})`,
+    () => {
+      assert.ok(!record.events.some(isTerminal), `task ${id} ended: ${summarize(record.events)}`);
+      return tokensOf(record.events) >= tokensThen + more ? true : undefined;
+    },
+    budgetMs,
+    20,
   );
 }
 
@@ -787,9 +805,9 @@ Then(
 );
 
 Then(
-  'task {string} was still streaming when the new certificate was served',
-  function (this: ClusterWorld, id: string) {
-    assertOpenAt(this, id, 'the new certificate was served');
+  'task {string} streams {int} more tokens within {int} seconds after the new certificate was served',
+  async function (this: ClusterWorld, id: string, more: number, seconds: number) {
+    await streamedOn(this, id, 'the new certificate was served', more, seconds * 1000);
   },
 );
 
@@ -856,13 +874,20 @@ Then(
   },
 );
 
-When(
-  'I submit the long task {string} of {int} tokens',
-  async function (this: ClusterWorld, id: string, tokens: number) {
-    const answer = await submit(this, taskBody(id, tokens), clusterOf(this).auth);
-    assert.equal(answer.status, 202, JSON.stringify(answer.body));
-  },
-);
+When('I submit the long task {string}', async function (this: ClusterWorld, id: string) {
+  const answer = await submit(this, taskBody(id, LONG_TASK_TOKENS), clusterOf(this).auth);
+  assert.equal(answer.status, 202, JSON.stringify(answer.body));
+});
+
+When('the client of task {string} cancels it', async function (this: ClusterWorld, id: string) {
+  const cluster = clusterOf(this);
+  const answer = await jsonRequest(`${cluster.url}/v2/tasks/${id}/cancel`, {
+    method: 'POST',
+    headers: cluster.auth,
+    timeoutMs: ANSWER_MS,
+  });
+  assert.equal(answer.status, 204, JSON.stringify(answer.body));
+});
 
 When(
   'I submit task {string} pinned to pool {string} with {int} max tokens',
@@ -894,9 +919,9 @@ Then(
 );
 
 Then(
-  'task {string} was still streaming when pool {string} left',
-  function (this: ClusterWorld, id: string, pool: string) {
-    assertOpenAt(this, id, `pool ${pool} left`);
+  'task {string} streams {int} more tokens within {int} seconds after pool {string} left',
+  async function (this: ClusterWorld, id: string, more: number, seconds: number, pool: string) {
+    await streamedOn(this, id, `pool ${pool} left`, more, seconds * 1000);
   },
 );
 
