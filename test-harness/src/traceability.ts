@@ -1,7 +1,9 @@
 /**
  * Requirement traceability: every ID in `.specs/*.md` maps, in `requirements/*.yaml`, to tests that exist.
  * A test is found when a `test(…)`, `it(…)` or `describe(…)` call in the named file has that name, either as
- * a plain string or as a template literal whose `${…}` parts stand for any text.
+ * a plain string or as a template literal whose `${…}` parts stand for any text. BDD scenarios prove requirements
+ * too: a scenario tagged `@ORCH-0001` (or under a Feature or Rule so tagged) proves ORCH-0001, and a tagged ID that
+ * .specs does not define is a problem.
  */
 import { z } from 'zod';
 
@@ -18,11 +20,50 @@ export interface TraceInput {
   readonly entries: readonly RequirementEntry[];
   /** File text by repository-relative path, or undefined when the file does not exist. */
   readonly readTestFile: (file: string) => string | undefined;
+  /** The feature files (`test-harness/features/**\/*.feature`): repository-relative path and text. */
+  readonly features?: readonly { readonly file: string; readonly text: string }[];
 }
+
+/** How a requirement is proven: by a BDD scenario, a node:test mapped in requirements/, both, or neither yet. */
+export type ProofKind = 'both' | 'scenario' | 'test' | 'none';
 
 export interface TraceReport {
   readonly problems: readonly string[];
   readonly pending: readonly RequirementEntry[];
+  /** Every spec ID by how it is proven. */
+  readonly proofs: ReadonlyMap<string, ProofKind>;
+}
+
+export interface TaggedScenario {
+  readonly name: string;
+  readonly line: number;
+  /** The requirement-like tags (`PREFIX-NNNN`) of the scenario, its Rule and its Feature. */
+  readonly ids: readonly string[];
+}
+
+/** Scenarios of a feature file with the requirement IDs they are tagged with (inherited from Feature and Rule). */
+export function taggedScenariosIn(feature: string): TaggedScenario[] {
+  const scenarios: TaggedScenario[] = [];
+  let pending: string[] = [];
+  let featureIds: string[] = [];
+  let ruleIds: string[] = [];
+  for (const [index, raw] of feature.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line.startsWith('#')) continue;
+    if (line.startsWith('@')) {
+      pending.push(...[...line.matchAll(/@([A-Z]+-\d{4})(?![\w-])/g)].map((m) => m[1] ?? ''));
+      continue;
+    }
+    const keyword = /^(Feature|Rule|Scenario Outline|Scenario Template|Scenario|Example|Examples):\s*(.*)$/.exec(line);
+    if (keyword === null) continue;
+    const [, kind = '', name = ''] = keyword;
+    if (kind === 'Feature') [featureIds, ruleIds] = [pending, []];
+    else if (kind === 'Rule') ruleIds = pending;
+    else if (kind !== 'Examples')
+      scenarios.push({ name, line: index + 1, ids: [...new Set([...featureIds, ...ruleIds, ...pending])] });
+    pending = [];
+  }
+  return scenarios;
 }
 
 export function specIdsIn(markdown: string): string[] {
@@ -78,5 +119,29 @@ export function checkTraceability(input: TraceInput): TraceReport {
   }
   for (const id of specIds)
     if (!seen.has(id)) problems.push(`${id} is defined in .specs but mapped to no test in requirements/`);
-  return { problems, pending: input.entries.filter((entry) => entry.status === 'pending') };
+
+  const byScenario = new Set<string>();
+  for (const { file, text } of input.features ?? [])
+    for (const scenario of taggedScenariosIn(text))
+      for (const id of scenario.ids) {
+        if (specIds.has(id)) byScenario.add(id);
+        else
+          problems.push(
+            `${id} tags the scenario "${scenario.name}" (${file}:${scenario.line}) but is not defined in .specs`,
+          );
+      }
+  const byTest = new Set(input.entries.filter((e) => e.status !== 'pending' && e.tests.length > 0).map((e) => e.id));
+  const proofs = new Map<string, ProofKind>();
+  for (const id of specIds)
+    proofs.set(
+      id,
+      byScenario.has(id) && byTest.has(id)
+        ? 'both'
+        : byScenario.has(id)
+          ? 'scenario'
+          : byTest.has(id)
+            ? 'test'
+            : 'none',
+    );
+  return { problems, pending: input.entries.filter((entry) => entry.status === 'pending'), proofs };
 }

@@ -5,7 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { checkTraceability, RequirementEntrySchema, specIdsIn, testNamesIn } from '../src/traceability.ts';
+import {
+  checkTraceability,
+  RequirementEntrySchema,
+  specIdsIn,
+  taggedScenariosIn,
+  testNamesIn,
+  type ProofKind,
+} from '../src/traceability.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -20,7 +27,14 @@ function repoInput(): Parameters<typeof checkTraceability>[0] {
     const path = join(ROOT, file);
     return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
   };
-  return { specIds, entries, readTestFile };
+  const features = readdirSync(join(ROOT, 'test-harness', 'features'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.feature'))
+    .sort()
+    .map((f) => {
+      const file = join('test-harness', 'features', f);
+      return { file, text: readFileSync(join(ROOT, file), 'utf8') };
+    });
+  return { specIds, entries, readTestFile, features };
 }
 
 describe('requirement traceability', () => {
@@ -29,6 +43,29 @@ describe('requirement traceability', () => {
   test('maps every requirement ID in .specs to tests that exist', () => {
     assert.ok(repoInput().specIds.length >= 15, 'the spec defines its requirement IDs');
     assert.deepEqual(report.problems, []);
+  });
+
+  test('every requirement ID a scenario is tagged with is defined in .specs; the report says how each ID is proven', (t) => {
+    const input = repoInput();
+    const tagged = (input.features ?? []).flatMap((f) => taggedScenariosIn(f.text)).filter((s) => s.ids.length > 0);
+    assert.ok(tagged.length > 0, 'the distributed features tag their scenarios with requirement IDs');
+    assert.deepEqual(
+      report.problems.filter((p) => p.includes(' tags the scenario ')),
+      [],
+    );
+    const byKind = new Map<ProofKind, string[]>();
+    for (const [id, kind] of report.proofs) byKind.set(kind, [...(byKind.get(kind) ?? []), id]);
+    t.diagnostic(`${tagged.length} tagged scenarios in ${input.features?.length ?? 0} feature files`);
+    for (const kind of ['both', 'scenario', 'test', 'none'] as const) {
+      const ids = byKind.get(kind) ?? [];
+      const label = {
+        both: 'a scenario and a node:test',
+        scenario: 'a scenario only',
+        test: 'a node:test only',
+        none: 'nothing yet',
+      }[kind];
+      t.diagnostic(`proven by ${label}: ${ids.length}${ids.length > 0 ? ` (${ids.join(', ')})` : ''}`);
+    }
   });
 
   for (const entry of report.pending) {
@@ -69,5 +106,46 @@ describe('requirement traceability', () => {
     assert.ok(names[0]?.test('every shape'));
     assert.ok(names[1]?.test('Handoff is fine') && !names[1].test(' is fine'));
     assert.ok(names[2]?.test('says "hi"'));
+  });
+
+  test('reads the requirement tags of scenarios, inherited from Feature and Rule, and flags IDs .specs lacks', () => {
+    const feature = [
+      '@ORCH-0001 @cloud',
+      'Feature: f',
+      '  # @SEC-0004 in a comment is no tag',
+      '  @ORCH-0002',
+      '  Scenario: one',
+      '    Given x',
+      '  @POOL-0003',
+      '  Rule: r',
+      '    @ORCH-9999 @ORCH-00011',
+      '    Scenario Outline: two',
+      '      Examples:',
+      '        | a |',
+    ].join('\n');
+    assert.deepEqual(taggedScenariosIn(feature), [
+      { name: 'one', line: 5, ids: ['ORCH-0001', 'ORCH-0002'] },
+      { name: 'two', line: 10, ids: ['ORCH-0001', 'POOL-0003', 'ORCH-9999'] },
+    ]);
+    const report = checkTraceability({
+      specIds: ['ORCH-0001', 'ORCH-0002', 'POOL-0003', 'SEC-0004'],
+      entries: [
+        { id: 'ORCH-0001', tests: [{ file: 'a.test.ts', name: 'x' }] },
+        { id: 'ORCH-0002', tests: [], status: 'pending', issue: 13 },
+        { id: 'POOL-0003', tests: [], status: 'pending', issue: 13 },
+        { id: 'SEC-0004', tests: [{ file: 'a.test.ts', name: 'x' }] },
+      ],
+      readTestFile: () => "test('x', () => {});",
+      features: [{ file: 'f.feature', text: feature }],
+    });
+    assert.deepEqual(report.problems, [
+      'ORCH-9999 tags the scenario "two" (f.feature:10) but is not defined in .specs',
+    ]);
+    assert.deepEqual(Object.fromEntries(report.proofs), {
+      'ORCH-0001': 'both',
+      'ORCH-0002': 'scenario',
+      'POOL-0003': 'scenario',
+      'SEC-0004': 'test',
+    });
   });
 });

@@ -49,7 +49,23 @@ function pidsInSync(namespace: string): number[] {
   }
 }
 
-/** Kill what runs in our namespaces, delete them and the bridge: synchronous, for the exit guard and sweeps. */
+/** Our host-side veths (`lltv<octet>-<i>`) that exist now. */
+function vethsSync(octet: number): string[] {
+  try {
+    return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => (l.split(': ')[1] ?? '').split('@')[0] ?? '')
+      .filter((name) => name.startsWith(`lltv${octet}-`));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Kill what runs in our namespaces, delete our veths, the namespaces and the bridge: synchronous, for the exit guard
+ * and sweeps. A veth is deleted by name, not left to the namespace's end: a process elsewhere with a copy of the
+ * /run/netns mounts (a container started meanwhile) can keep a deleted namespace, and its veth, alive.
+ */
 function removeSync(octet: number): void {
   for (const namespace of namespacesSync(prefixOf(octet))) {
     for (const pid of pidsInSync(namespace)) {
@@ -59,8 +75,9 @@ function removeSync(octet: number): void {
         // gone already
       }
     }
-    runSync('ip', ['netns', 'del', namespace]);
   }
+  for (const veth of vethsSync(octet)) runSync('ip', ['link', 'del', veth]);
+  for (const namespace of namespacesSync(prefixOf(octet))) runSync('ip', ['netns', 'del', namespace]);
   runSync('ip', ['link', 'del', bridgeOf(octet)]);
 }
 
