@@ -22,7 +22,7 @@ Feature: Only callers with an API key or a verified OIDC token reach the data pl
     And I follow the events of task "keyed"
     Then task "keyed" ends with "end" within 30 seconds
 
-  @SEC-6105 @SEC-6109 @cloud
+  @SEC-6105 @SEC-6109
   Scenario: a client key cannot drain a pool, the admin key can
     Given a cluster of 1 node with 1 slot each
     When I ask to drain pool "p1" with the client key
@@ -43,6 +43,9 @@ Feature: Only callers with an API key or a verified OIDC token reach the data pl
     When I follow the events of task "by-alice" with that OIDC token
     Then task "by-alice", followed with that OIDC token, ends with "end" within 30 seconds
     And orchestratord logged the identity "oidc:alice", never the token
+    When I submit task "keyed-beside-oidc" with 8 max tokens and the client key in X-API-Key
+    And I follow the events of task "keyed-beside-oidc"
+    Then task "keyed-beside-oidc" ends with "end" within 30 seconds
     When I submit task "late" with an OIDC token that expired 120 seconds ago
     Then the answer is HTTP 401
     And the answer is the error envelope "UNAUTHORIZED" saying "expired"

@@ -2,7 +2,7 @@ Feature: orchestratord's /metrics exposes the CLOUD spec's series, and they move
   /metrics is open without a key (for the scraper). The admission, dispatch and pool-availability series exist for
   every known pool from the start and follow what the cluster does: tasks queueing and running, a node cut off.
 
-  @OBS-6301 @OBS-6303 @cloud
+  @OBS-6301 @OBS-6303
   Scenario: /metrics exposes the admission, dispatch and availability series for every pool without a key
     Given orchestratord is configured with "ORCHD_ADMISSION_CAPACITY=7"
     And a cluster of 2 nodes with 1 slot each

@@ -3,6 +3,10 @@
  * claims judged from outside the daemons — the engines' own load sampled inside each node's namespace, credentials
  * refused at the door, certificates refused or rotated at a node's TLS port, DNS records that change, and the
  * series a scraper reads from orchestratord's /metrics.
+ *
+ * One file for the five CLOUD features (as the suite's layout gives each area one step file); it is long because the
+ * observations need their own small tools here: a Prometheus text reader, mutual-TLS probes of a node with
+ * certificates from the cluster CA or another, and an engine sampler that runs inside a node's namespace.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -599,6 +603,18 @@ Then(
     const status = JSON.parse(answer.body) as PoolStatus;
     assert.equal(status.draining, false, answer.body);
     assert.equal(status.ready, true, answer.body);
+  },
+);
+
+Then(
+  'pool {string} is draining in orchestratord within one poll interval plus the request timeout',
+  async function (this: ClusterWorld, pool: string) {
+    const cluster = clusterOf(this);
+    await cluster.waitForPools(
+      (pools) => pools.some((p) => p.pool_id === pool && p.draining),
+      `pool ${pool} draining`,
+      onePoll(cluster),
+    );
   },
 );
 
