@@ -68,6 +68,19 @@ describe('placement', () => {
       chosen(place(pools, { model: 'demo', placement: { mode: 'auto', avoid_pools: ['a'], allow_fallback: true } })),
       'b',
     );
+    const fullB = [view('a'), view('b', {}, 2)];
+    assert.equal(
+      chosen(place(fullB, { model: 'demo', placement: { mode: 'prefer', prefer_pools: ['b'], allow_fallback: true } })),
+      'a',
+      'a preferred pool with no free slot falls back',
+    );
+    assert.equal(
+      chosen(
+        place(fullB, { model: 'demo', placement: { mode: 'prefer', prefer_pools: ['b'], allow_fallback: false } }),
+      ),
+      'wait',
+      'without fallback the task waits for its preferred pool',
+    );
     const busyB = [view('a'), view('b', { ready: false, state: 'offline' })];
     assert.equal(
       chosen(place(busyB, { model: 'demo', placement: { mode: 'prefer', prefer_pools: ['b'], allow_fallback: true } })),

@@ -18,10 +18,7 @@ Feature: Placement across nodes: pin, prefer, avoid, fallback and load
     When I run task "preferring" with placement "prefer p2"
     Then task "preferring" ran on pool "p2"
 
-  # @wip: a product bug. ORCH-4004 counts a free slot in feasibility and lets `prefer` fall back (allow_fallback
-  # defaults to true), but place() falls back only when no preferred pool is up: a busy preferred pool makes the
-  # task wait while p1 is idle (it ran on p2 only after the hog ended).
-  @ORCH-4004 @wip
+  @ORCH-4004
   Scenario: A task that prefers a busy pool runs on another pool with a free slot
     Given a cluster of 2 nodes with 1 slot each
     When I submit the endless task "hog" with placement "pin p2"

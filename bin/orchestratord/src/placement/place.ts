@@ -83,8 +83,10 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
   if (placement?.mode === 'prefer') {
     const preferred = new Set(placement.prefer_pools ?? []);
     const inPreferred = candidates.filter((p) => preferred.has(p.status.pool_id));
-    const usable = inPreferred.filter((p) => p.available && p.status.ready && !p.status.draining);
-    if (usable.length > 0 || !placement.allow_fallback) candidates = inPreferred;
+    // Fall back when no preferred pool could take the task now (down, draining or full), as ORCH-4004's feasibility
+    // has it; a preferred pool that frees up is chosen again the next time the task is placed.
+    const feasible = inPreferred.filter((p) => p.available && p.status.ready && !p.status.draining && freeSlots(p) > 0);
+    if (feasible.length > 0 || !placement.allow_fallback) candidates = inPreferred;
   }
   if (candidates.length === 0)
     return {
