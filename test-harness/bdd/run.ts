@@ -25,6 +25,8 @@ function featurePath(arg: string): string {
   return existsSync(join(ROOT, file)) || !existsSync(join(ROOT, FEATURES, file)) ? arg : `${FEATURES}/${arg}`;
 }
 
+/** How much of a failure's first line the summary shows (cucumber's own report above has all of it). */
+const DETAIL_CHARS = 400;
 const FLAGS_WITH_VALUE = new Set(['--tags', '-t', '--name', '--profile', '-p', '--format', '-f', '--retry']);
 
 async function main(args: readonly string[]): Promise<number> {
@@ -74,10 +76,11 @@ async function main(args: readonly string[]): Promise<number> {
     clearTimeout(timer);
     const results = scenarioResults(await readFile(messages, 'utf8').catch(() => ''));
     const mark = { passed: 'passed ', failed: 'FAILED ', skipped: 'skipped' } as const;
+    const short = (text: string): string => (text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}…` : text);
     process.stdout.write('\nScenarios:\n');
     for (const r of results)
       process.stdout.write(
-        `  ${mark[r.outcome]} ${r.where} ${r.name} (${(r.ms / 1000).toFixed(1)} s)${r.detail === '' ? '' : `: ${r.detail}`}\n`,
+        `  ${mark[r.outcome]} ${r.where} ${r.name} (${(r.ms / 1000).toFixed(1)} s)${r.detail === '' ? '' : `: ${short(r.detail)}`}\n`,
       );
     const count = (o: string): number => results.filter((r) => r.outcome === o).length;
     // A scenario cut off by the budget never finished: it counts as failed.

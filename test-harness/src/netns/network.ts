@@ -49,17 +49,19 @@ function pidsInSync(namespace: string): number[] {
   }
 }
 
-/** Our host-side veths (`lltv<octet>-<i>`) that exist now. */
-function vethsSync(octet: number): string[] {
+/** The names of the links of the root namespace. */
+function linksSync(): string[] {
   try {
     return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
       .split('\n')
-      .map((l) => (l.split(': ')[1] ?? '').split('@')[0] ?? '')
-      .filter((name) => name.startsWith(`lltv${octet}-`));
+      .map((l) => (l.split(': ')[1] ?? '').split('@')[0] ?? '');
   } catch {
     return [];
   }
 }
+
+/** Our host-side veths (`lltv<octet>-<i>`) that exist now. */
+const vethsSync = (octet: number): string[] => linksSync().filter((name) => name.startsWith(`lltv${octet}-`));
 
 /**
  * Kill what runs in our namespaces, delete our veths, the namespaces and the bridge: synchronous, for the exit guard
@@ -91,6 +93,11 @@ async function claimOctet(): Promise<number> {
       await rm(join(CLAIMS, name), { recursive: true, force: true });
     }
   }
+  // Namespaces and links of ours whose range nobody claims (a claim is made before anything in its range).
+  const claimed = new Set(await readdir(CLAIMS));
+  const names = [...namespacesSync('llt'), ...linksSync()];
+  for (const octet of new Set(names.map((n) => /^llt[bv]?(\d+)(?:-|$)/.exec(n)?.[1]).filter((o) => o !== undefined)))
+    if (!claimed.has(octet)) removeSync(Number(octet));
   const start = Math.floor(Math.random() * 250);
   for (let i = 0; i < 250; i += 1) {
     const octet = ((start + i) % 250) + 1;
