@@ -54,3 +54,15 @@ Feature: Only callers with an API key or a verified OIDC token reach the data pl
     Then the answer is HTTP 401
     And the answer is the error envelope "UNAUTHORIZED" saying "aud"
     And task "elsewhere" was never admitted
+
+  @SEC-6103 @SEC-6105
+  Scenario: an OIDC token with the admin role may drain a pool, one without it may not
+    Given orchestratord trusts the test OIDC issuer for audience "llama-orch"
+    And a cluster of 1 node with 1 slot each
+    When I ask to drain pool "p1" with an OIDC token whose role is "user"
+    Then the answer is HTTP 403
+    And the answer is the error envelope "FORBIDDEN"
+    And pool "p1" is still ready and not draining on node "n1"
+    When I ask to drain pool "p1" with an OIDC token whose role is "admin"
+    Then the answer is HTTP 200
+    And pool "p1" is drained out of placement in orchestratord within one poll interval plus the request timeout

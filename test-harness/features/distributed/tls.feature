@@ -29,3 +29,12 @@ Feature: Only orchestratord, with a certificate from the cluster CA, talks to a 
     When I submit task "after-rotation" with 8 max tokens
     And I follow the events of task "after-rotation"
     Then task "after-rotation" ends with "end" within 30 seconds
+
+  @CLOUD-6203
+  Scenario: a certificate file that does not parse is refused, and the node keeps serving the certificate it had
+    Given a cluster of 1 node with 1 slot each
+    When node "n1"'s certificate file is overwritten with text that is not a certificate
+    Then node "n1" refuses the new TLS material within 10 seconds and keeps serving the certificate it had
+    When I submit task "after-garbage" with 8 max tokens
+    And I follow the events of task "after-garbage"
+    Then task "after-garbage" ends with "end" within 30 seconds

@@ -53,6 +53,8 @@ interface AreaState {
   /** The tasks with no terminal event yet at a named moment ("the new certificate was served", ...): their tokens. */
   openAt: Map<string, Map<string, number>>;
   rotated?: { node: string; serial: string };
+  /** The certificate a node had when its file was spoiled. */
+  kept?: { node: string; serial: string };
   joinedAt?: number;
   client?: PemPair & { ca: string };
 }
@@ -660,6 +662,20 @@ Then(
   },
 );
 
+When(
+  'I ask to drain pool {string} with an OIDC token whose role is {string}',
+  async function (this: ClusterWorld, pool: string, role: string) {
+    // ORCHD_OIDC_ROLE_CLAIM is unset: the role is the token's llorch_role claim (SEC-6103).
+    const token = await issuerOf(this).sign({ subject: `${role}-operator`, claims: { llorch_role: role } });
+    this.last = await jsonRequest(`${clusterOf(this).url}/v2/pools/${pool}/drain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: { deadline_ms: 1000 },
+      timeoutMs: ANSWER_MS,
+    });
+  },
+);
+
 Given(
   'orchestratord trusts the test OIDC issuer for audience {string}',
   async function (this: ClusterWorld, audience: string) {
@@ -830,6 +846,40 @@ Then(
   'task {string} streams {int} more tokens within {int} seconds after the new certificate was served',
   async function (this: ClusterWorld, id: string, more: number, seconds: number) {
     await streamedOn(this, id, 'the new certificate was served', more, seconds * 1000);
+  },
+);
+
+When(
+  "node {string}'s certificate file is overwritten with text that is not a certificate",
+  async function (this: ClusterWorld, nodeId: string) {
+    const node = clusterOf(this).node(nodeId);
+    const files = tlsFilesOf(node);
+    area(this).kept = { node: nodeId, serial: new X509Certificate(await readFile(files.cert, 'utf8')).serialNumber };
+    await replaceAtomically(files.cert, 'not a certificate\n');
+  },
+);
+
+Then(
+  'node {string} refuses the new TLS material within {int} seconds and keeps serving the certificate it had',
+  async function (this: ClusterWorld, nodeId: string, seconds: number) {
+    const kept = area(this).kept;
+    assert.ok(kept?.node === nodeId, `node ${nodeId}'s certificate file was not overwritten`);
+    const node = clusterOf(this).node(nodeId);
+    const line = await waitFor(
+      `node ${nodeId} to log that it refused the new TLS material`,
+      () =>
+        node
+          .logs()
+          .split('\n')
+          .find((l) => l.includes('TLS material refused')),
+      seconds * 1000,
+    );
+    this.attach(line);
+    const refusal = JSON.parse(line) as { level?: number; reason?: string; in_use?: string };
+    assert.equal(refusal.level, 50, 'the refusal is logged as an error');
+    assert.match(String(refusal.reason), /^certificate: /, 'the reason names the certificate');
+    assert.equal(refusal.in_use, kept.serial, 'the refusal names the serial still in use');
+    assert.equal(await servedSerial(node, await clusterClient(this)), kept.serial, 'new connections get the old one');
   },
 );
 
