@@ -323,18 +323,6 @@ When('the pool-managerd of node {string} starts again', async function (this: Cl
   await this.running.node(nodeId).startPoolManagerd();
 });
 
-Then(
-  "node {string}'s new pool-managerd found its pool {string} in a handoff file",
-  function (this: ClusterWorld, nodeId: string, poolId: string) {
-    const lines = this.running.node(nodeId).logs().split('\n');
-    const listening = lines.findLastIndex((l) => l.includes('"pool-managerd listening"'));
-    assert.ok(
-      lines.slice(0, listening).some((l) => l.includes(`handoff ${poolId}-r0`) && l.includes('→ ready')),
-      `the restarted pool-managerd made ${poolId} ready from its handoff before listening`,
-    );
-  },
-);
-
 When(
   'an admin drains pool {string} with a deadline of {int} ms',
   async function (this: ClusterWorld, poolId: string, deadlineMs: number) {
