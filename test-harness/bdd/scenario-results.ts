@@ -16,7 +16,7 @@ export interface ScenarioResult {
 }
 
 interface Envelope {
-  pickle?: { id: string; uri: string; name: string; location?: { line: number } };
+  pickle?: { id: string; uri: string; name: string; location?: { line: number }; tags?: { name: string }[] };
   testCase?: { id: string; pickleId: string };
   testCaseStarted?: { id: string; testCaseId: string; timestamp: Timestamp };
   testStepFinished?: { testCaseStartedId: string; testStepResult: { status: string; message?: string } };
@@ -31,7 +31,14 @@ interface Timestamp {
 const FAILING = new Set(['FAILED', 'UNDEFINED', 'AMBIGUOUS', 'PENDING', 'UNKNOWN']);
 const ms = (t: Timestamp): number => t.seconds * 1000 + Math.round(t.nanos / 1e6);
 
-export function scenarioResults(ndjson: string): ScenarioResult[] {
+/** What a `@wip` scenario left out of the run says: it is skipped, never passed. */
+export const WIP_REASON = '@wip: a known bug (see the comment above the scenario), left out of the run';
+
+/**
+ * The results of every scenario that ran; with `listWip`, also every `@wip` scenario that did not run (the default
+ * tag filter left it out), as skipped.
+ */
+export function scenarioResults(ndjson: string, listWip = false): ScenarioResult[] {
   const pickles = new Map<string, NonNullable<Envelope['pickle']>>();
   const cases = new Map<string, string>();
   const attempts = new Map<
@@ -83,6 +90,18 @@ export function scenarioResults(ndjson: string): ScenarioResult[] {
               : '',
       });
     }
+  }
+  if (listWip) {
+    const ran = new Set(cases.values());
+    for (const pickle of pickles.values())
+      if (!ran.has(pickle.id) && (pickle.tags ?? []).some((t) => t.name === '@wip'))
+        results.push({
+          name: pickle.name,
+          where: `${pickle.uri}:${pickle.location?.line ?? '?'}`,
+          outcome: 'skipped',
+          ms: 0,
+          detail: WIP_REASON,
+        });
   }
   return results;
 }
