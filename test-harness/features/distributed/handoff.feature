@@ -12,11 +12,11 @@ Feature: The handoff watcher with bad, dead and removed files
     And pool "p1" is placeable again within 10 seconds
 
     Examples:
-      | kind                 | file           | reason                                  |
-      | text that is not JSON | broken-r0.json | not JSON                                |
-      | schema_version 2     | future-r0.json | this build reads version 1              |
-      | a URL off loopback   | remote-r0.json | engines bind loopback only              |
-      | another pool's name  | stray-r0.json  | must be named other-r0.json             |
+      | kind                  | file           | reason                      |
+      | text that is not JSON | broken-r0.json | not JSON                    |
+      | schema_version 2      | future-r0.json | this build reads version 1  |
+      | a URL off loopback    | remote-r0.json | engines bind loopback only  |
+      | another pool's name   | stray-r0.json  | must be named other-r0.json |
 
   @POOL-3003 @POOL-3001 @ORCH-4004
   Scenario: A handoff naming an engine that does not answer leaves its pool unready, and tasks go to the good pool

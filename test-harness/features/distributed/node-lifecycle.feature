@@ -36,7 +36,7 @@ Feature: Engines and pool-managerds that crash, restart, drain and reload with w
     Then pool "p1" is placeable again within 90 seconds
     And node "n1" serves from engines other than before
 
-  @POOL-3006 @ORCH-4002 @ORCH-4004 @ORCH-0001 @cloud
+  @POOL-3006 @ORCH-4002 @ORCH-4004 @ORCH-0001
   Scenario: Draining a pool lets its running task end, places new tasks elsewhere and leaves the pool offline
     Given a cluster of 2 nodes with 1 slot each
     When I start task "running" of 4000 tokens pinned to pool "p1"
