@@ -39,7 +39,7 @@ Feature: Engines and pool-managerds that crash, restart, drain and reload with w
   @POOL-3006 @ORCH-4002 @ORCH-4004 @ORCH-0001
   Scenario: Draining a pool lets its running task end, places new tasks elsewhere and leaves the pool offline
     Given a cluster of 2 nodes with 1 slot each
-    When I start task "running" of 4000 tokens pinned to pool "p1"
+    When I start task "running" of 2000 tokens pinned to pool "p1"
     And I follow the events of task "running"
     And task "running" is streaming within 30 seconds
     And an admin drains pool "p1" with a deadline of 170000 ms
