@@ -67,6 +67,8 @@ export class Orchestrator {
         intervalMs: config.pollIntervalMs,
         log,
         onChange: () => scheduler?.pump(),
+        // A stream through an unreachable node that has been silent as long as a poll may take is dead, not slow.
+        onUnreachable: (node, reason) => scheduler?.nodeLost(node, reason, config.poolRequestTimeoutMs),
         metrics: orchMetrics,
       });
       const tasks = new Scheduler({

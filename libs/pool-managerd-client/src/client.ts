@@ -81,10 +81,11 @@ export class PoolManagerdClient {
   }
 
   static create(options: PoolManagerdClientOptions): Promise<PoolManagerdClient> {
-    const agents = clientAgents(
-      options.tls,
-      options.serverName === undefined ? {} : { serverName: options.serverName },
-    );
+    // A node that drops packets must not hold a poll past its timeout: connecting is bounded by it too.
+    const agents = clientAgents(options.tls, {
+      connectTimeout: options.requestTimeoutMs,
+      ...(options.serverName === undefined ? {} : { serverName: options.serverName }),
+    });
     return Promise.resolve(new PoolManagerdClient(agents, options));
   }
 

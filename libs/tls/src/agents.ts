@@ -11,6 +11,8 @@ export interface ClientAgentOptions {
    * a node was found under, for a URL that holds its address. The CA check stays as it is.
    */
   readonly serverName?: ServerNameOf;
+  /** How long a connection (TCP and TLS handshake) may take (default undici's 10 s). */
+  readonly connectTimeout?: number;
 }
 
 const DEFAULT_KEEP_ALIVE_MS = 4_000;
@@ -23,6 +25,7 @@ export function clientAgent(material: PemMaterial, options: ClientAgentOptions =
     ...(material.ca === undefined ? {} : { ca: material.ca }),
     minVersion: 'TLSv1.2',
     rejectUnauthorized: true,
+    ...(options.connectTimeout === undefined ? {} : { timeout: options.connectTimeout }),
   } as const;
   return new Agent({
     connect: options.serverName === undefined ? tls : namedConnector(tls, options.serverName),
@@ -75,6 +78,9 @@ export class RotatingAgent implements ClientAgents {
 /** Client agents for (m)TLS material that may rotate, or a plain agent when there is none. */
 export function clientAgents(source: TlsMaterialSource | null, options: ClientAgentOptions = {}): ClientAgents {
   if (source !== null) return new RotatingAgent(source, options);
-  const agent = new Agent({ keepAliveTimeout: options.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_MS });
+  const agent = new Agent({
+    keepAliveTimeout: options.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_MS,
+    ...(options.connectTimeout === undefined ? {} : { connect: { timeout: options.connectTimeout } }),
+  });
   return { current: agent, close: () => agent.close() };
 }

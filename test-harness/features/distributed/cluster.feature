@@ -40,11 +40,7 @@ Feature: A cluster of GPU nodes, each in its own network namespace
     Then task "home" ran on pool "p1"
     And task "home" ends with "end" within 60 seconds
 
-  # Product bugs (orchestratord), the same as faults.feature's @wip scenarios: with a stream running on the node, the
-  # poll needs a new connection and waits for undici's 10 s connect timeout (ORCHD_POOL_REQUEST_TIMEOUT_MS does not
-  # bound the connect), so the pool leaves placement only after ~11 s; and the stream is not ended when its node
-  # leaves placement: it waits for the dispatch's 300 s silence timeout.
-  @wip @CLOUD-0007 @ORCH-4005 @ORCH-0001
+  @CLOUD-0007 @ORCH-4005 @ORCH-0001
   Scenario: a node cut off mid-stream: its task ends with one error, new tasks go to the other node, heal brings it back
     Given a cluster of 2 nodes with 1 slot each
     When I submit task "long" with 16000 max tokens

@@ -32,19 +32,14 @@ Feature: Network faults between orchestratord and a node
     When the pool-managerd of node "n1" resumes
     Then pool "p1" is placeable again within 10 seconds
 
-  # Product bug (orchestratord): a poll that needs a new connection to a node whose packets are dropped waits for
-  # undici's 10 s connect timeout — ORCHD_POOL_REQUEST_TIMEOUT_MS does not bound the connect — and the poll loop
-  # runs one round at a time, so every node is polled only every ~10 s while one node is partitioned.
-  @wip @ORCH-4005 @CLOUD-0007
+  @ORCH-4005 @CLOUD-0007
   Scenario: While one node drops every packet, orchestratord keeps polling the other node every poll interval
     Given a cluster of 2 nodes with 1 slot each
     When node "n1" drops every packet
     Then pool "p1" leaves placement within one poll interval plus the request timeout plus 1500 ms
     And orchestratord polls pool "p2" 6 more times within 5 seconds
 
-  # Product bug (orchestratord): a stream from a node that left placement is not ended; it waits for the dispatch's
-  # 300 s silence timeout (DEFAULT_STREAM_TIMEOUT_MS of the pool-managerd client, not configurable).
-  @wip @ORCH-0001 @ORCH-4005
+  @ORCH-0001 @ORCH-4005
   Scenario: A task streaming on a node whose link goes down ends with exactly one error
     Given a cluster of 2 nodes with 1 slot each
     When I start task "cut-off" of 4000 tokens pinned to pool "p1"
@@ -68,8 +63,7 @@ Feature: Network faults between orchestratord and a node
     Then task "waiting" ends with "end" within 150 seconds
     And task "waiting" ran on pool "p1"
 
-  # The same bug as above: the wait is checked at each poll, and polls come only every ~10 s while n1 is partitioned.
-  @wip @ORCH-4010 @ORCH-0001 @CLOUD-0007
+  @ORCH-4010 @ORCH-0001 @CLOUD-0007
   Scenario: A task queued for the pool of a partitioned node ends POOL_UNAVAILABLE after ORCHD_POOL_WAIT_MS
     Given orchestratord is configured with "ORCHD_POOL_WAIT_MS=2000"
     And a cluster of 2 nodes with 1 slot each

@@ -18,28 +18,41 @@ export class PoolPoller {
   readonly #ledger: SlotLedger;
   readonly #log: LifecycleLog;
   readonly #onChange: () => void;
+  readonly #onUnreachable: (node: string, reason: string) => void;
   readonly #metrics: OrchMetrics | undefined;
   readonly #snapshots = new Map<string, NodeSnapshot>();
   /** Addresses already reported as a second address of a node id (warned once each). */
   readonly #duplicates = new Set<string>();
   readonly #loop: Periodic;
+  readonly #intervalMs: number;
+  /** The poll in flight per node: a node slow to answer is not asked again until it has answered or timed out. */
+  readonly #polling = new Map<string, Promise<void>>();
 
   constructor(
     nodes: readonly string[],
     client: PoolManagerdClient,
     ledger: SlotLedger,
-    options: { intervalMs: number; log: LifecycleLog; onChange: () => void; metrics?: OrchMetrics },
+    options: {
+      intervalMs: number;
+      log: LifecycleLog;
+      onChange: () => void;
+      /** Each failed poll of a node (the first and every one after, until it answers again). */
+      onUnreachable?: (node: string, reason: string) => void;
+      metrics?: OrchMetrics;
+    },
   ) {
     this.#nodes = [...new Set(nodes)];
     this.#client = client;
     this.#ledger = ledger;
     this.#log = options.log;
     this.#onChange = options.onChange;
+    this.#onUnreachable = options.onUnreachable ?? (() => undefined);
     this.#metrics = options.metrics;
+    this.#intervalMs = options.intervalMs;
     this.#loop = new Periodic({
       name: 'pool poll',
       intervalMs: options.intervalMs,
-      tick: () => this.pollOnce(),
+      tick: () => this.#tick(),
       log: options.log,
     });
   }
@@ -65,6 +78,7 @@ export class PoolPoller {
         );
     }
     this.#snapshots.set(node, next);
+    if (answer.kind !== 'listed') this.#onUnreachable(node, answer.reason);
     if (this.#metrics) countPoolPoll(this.#metrics, next, performance.now() - began);
   }
 
@@ -83,10 +97,36 @@ export class PoolPoller {
     }
   }
 
+  /** Poll a node unless a poll of it is in flight (then that one is the answer). */
+  #poll(node: string): Promise<void> {
+    const inFlight = this.#polling.get(node);
+    if (inFlight !== undefined) return inFlight;
+    const poll = this.#pollNode(node).finally(() => this.#polling.delete(node));
+    this.#polling.set(node, poll);
+    return poll;
+  }
+
+  /** Every node's status now, awaited. */
   async pollOnce(): Promise<void> {
-    await Promise.all(this.#nodes.map((node) => this.#pollNode(node)));
+    await Promise.all(this.#nodes.map((node) => this.#poll(node)));
     this.#reportDuplicates();
     this.#onChange();
+  }
+
+  /**
+   * The loop's round: each node's answer is applied as it comes, and the round waits at most half an interval (it is
+   * over before the next one is due), so a node that drops packets (its poll runs to the request timeout) does not
+   * slow the polling of the others; it is asked again once its poll has ended.
+   */
+  async #tick(): Promise<void> {
+    const answered = (): void => {
+      this.#reportDuplicates();
+      this.#onChange();
+    };
+    const round = Promise.all(this.#nodes.map((node) => this.#poll(node).then(answered)));
+    let timer: NodeJS.Timeout | undefined;
+    const interval = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#intervalMs / 2)));
+    await Promise.race([round, interval]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -122,8 +162,9 @@ export class PoolPoller {
     return this.#loop.start();
   }
 
-  stop(): Promise<void> {
-    return this.#loop.stop();
+  async stop(): Promise<void> {
+    await this.#loop.stop();
+    await Promise.allSettled([...this.#polling.values()]);
   }
 
   /**

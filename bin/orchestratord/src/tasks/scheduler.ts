@@ -266,6 +266,11 @@ export class Scheduler {
     return true;
   }
 
+  /** A pool-managerd stopped answering: cut the silent streams through it (TaskRunner.nodeLost). */
+  nodeLost(nodeUrl: string, reason: string, silentForMs: number): void {
+    this.#runner.nodeLost(nodeUrl, reason, silentForMs);
+  }
+
   /**
    * Start every queued task that can run now. Called on admission, slot release and each poll; each round asks
    * placement once per queue class head, with one view of the pools. A class that has found no pool up for longer

@@ -42,11 +42,33 @@ export function taskContext(task: Task): ReturnType<typeof context.active> {
  * task events, and end the task exactly once — or hand it back for the queue when nothing was sent. A refusal that
  * is the client's fault (the engine's 4xx) ends the task with that error at once; no other pool would take it.
  */
+/** One dispatch in flight: how to cut it, and when its stream last carried a frame. */
+interface InFlight {
+  readonly cut: AbortController;
+  lastFrameAt: number;
+}
+
 export class TaskRunner {
   readonly #deps: TaskRunnerDeps;
+  /** Dispatches in flight by the pool-managerd URL they go through. */
+  readonly #inFlight = new Map<string, Set<InFlight>>();
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
+  }
+
+  /**
+   * A pool-managerd stopped answering its polls (partitioned, hung, gone): a stream through it that has carried no
+   * frame for `silentForMs` is cut, so its task ends with one error (or, before its first token, goes back to the
+   * queue) instead of waiting for the stream timeout. A stream still carrying frames is left alone: the poll failed,
+   * the stream did not.
+   */
+  nodeLost(nodeUrl: string, reason: string, silentForMs: number): void {
+    const now = Date.now();
+    for (const attempt of this.#inFlight.get(nodeUrl) ?? []) {
+      if (now - attempt.lastFrameAt < silentForMs || attempt.cut.signal.aborted) continue;
+      attempt.cut.abort(new Error(`its pool-managerd (${nodeUrl}) stopped answering: ${reason}`));
+    }
   }
 
   /** One attempt on one pool; the slot is released however it ends. */
@@ -57,6 +79,9 @@ export class TaskRunner {
     const log = rootLog.child({ task_id: task.id, pool_id: poolId });
     const lease = this.#deps.ledger.claim(poolId);
     task.poolId = poolId;
+    const inFlight: InFlight = { cut: new AbortController(), lastFrameAt: Date.now() };
+    const onNode = this.#inFlight.get(pool.nodeUrl) ?? new Set<InFlight>();
+    this.#inFlight.set(pool.nodeUrl, onNode.add(inFlight));
     const started = Date.now();
     let firstTokenAt: number | null = null;
     let tokensIn = 0;
@@ -71,7 +96,7 @@ export class TaskRunner {
       const headers: Record<string, string> = {};
       propagation.inject(trace.setSpan(context.active(), dispatchSpan), headers);
       const answer = await this.#deps.client.dispatch(pool.nodeUrl, poolId, task.engine, {
-        signal: task.abort.signal,
+        signal: AbortSignal.any([task.abort.signal, inFlight.cut.signal]),
         correlationId: task.id,
         headers,
       });
@@ -117,6 +142,7 @@ export class TaskRunner {
       streamSpan = tracer.startSpan('stream', { attributes: { 'pool.id': poolId } }, taskContext(task));
       for await (const frame of answer.frames) {
         if (task.ended) break;
+        inFlight.lastFrameAt = Date.now();
         if (frame.tokensIn !== null) tokensIn = frame.tokensIn;
         if (frame.finishReason !== null) finishReason = frame.finishReason;
         if (frame.text === null) continue;
@@ -157,12 +183,15 @@ export class TaskRunner {
         log.warn({ err: error }, 'dispatch failed before the first token; back to the queue');
         return { kind: 'requeue', why: 'failed', poolId, reason: (error as Error).message };
       }
+      const cause = inFlight.cut.signal.aborted ? (inFlight.cut.signal.reason as Error) : (error as Error);
       task.fail(
         'WORKER_RESET',
-        `the stream from pool ${poolId} broke after ${task.tokensOut()} tokens: ${(error as Error).message}`,
+        `the stream from pool ${poolId} broke after ${task.tokensOut()} tokens: ${cause.message}`,
       );
       return DONE;
     } finally {
+      onNode.delete(inFlight);
+      if (onNode.size === 0 && this.#inFlight.get(pool.nodeUrl) === onNode) this.#inFlight.delete(pool.nodeUrl);
       dispatchSpan.end();
       streamSpan?.setAttribute('tokens_out', task.tokensOut());
       streamSpan?.end();
