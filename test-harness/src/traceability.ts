@@ -39,7 +39,11 @@ export interface TaggedScenario {
   readonly line: number;
   /** The requirement-like tags (`PREFIX-NNNN`) of the scenario, its Rule and its Feature. */
   readonly ids: readonly string[];
+  /** Tagged `@wip` (itself, or its Rule or Feature): a known bug, left out of the run; it proves nothing yet. */
+  readonly wip: boolean;
 }
+
+const WIP = 'WIP';
 
 /** Scenarios of a feature file with the requirement IDs they are tagged with (inherited from Feature and Rule). */
 export function taggedScenariosIn(feature: string): TaggedScenario[] {
@@ -52,6 +56,7 @@ export function taggedScenariosIn(feature: string): TaggedScenario[] {
     if (line.startsWith('#')) continue;
     if (line.startsWith('@')) {
       pending.push(...[...line.matchAll(/@([A-Z]+-\d{4})(?![\w-])/g)].map((m) => m[1] ?? ''));
+      if (/(^|\s)@wip(?![\w-])/.test(line)) pending.push(WIP);
       continue;
     }
     const keyword = /^(Feature|Rule|Scenario Outline|Scenario Template|Scenario|Example|Examples):\s*(.*)$/.exec(line);
@@ -59,8 +64,10 @@ export function taggedScenariosIn(feature: string): TaggedScenario[] {
     const [, kind = '', name = ''] = keyword;
     if (kind === 'Feature') [featureIds, ruleIds] = [pending, []];
     else if (kind === 'Rule') ruleIds = pending;
-    else if (kind !== 'Examples')
-      scenarios.push({ name, line: index + 1, ids: [...new Set([...featureIds, ...ruleIds, ...pending])] });
+    else if (kind !== 'Examples') {
+      const tags = new Set([...featureIds, ...ruleIds, ...pending]);
+      scenarios.push({ name, line: index + 1, ids: [...tags].filter((t) => t !== WIP), wip: tags.has(WIP) });
+    }
     pending = [];
   }
   return scenarios;
@@ -124,11 +131,11 @@ export function checkTraceability(input: TraceInput): TraceReport {
   for (const { file, text } of input.features ?? [])
     for (const scenario of taggedScenariosIn(text))
       for (const id of scenario.ids) {
-        if (specIds.has(id)) byScenario.add(id);
-        else
+        if (!specIds.has(id))
           problems.push(
             `${id} tags the scenario "${scenario.name}" (${file}:${scenario.line}) but is not defined in .specs`,
           );
+        else if (!scenario.wip) byScenario.add(id);
       }
   const byTest = new Set(input.entries.filter((e) => e.status !== 'pending' && e.tests.length > 0).map((e) => e.id));
   const proofs = new Map<string, ProofKind>();
