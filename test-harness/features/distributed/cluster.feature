@@ -15,8 +15,8 @@ Feature: A cluster of GPU nodes, each in its own network namespace
   @ORCH-4004 @cloud
   Scenario: two nodes both take tasks: the second goes to the node that has a free slot
     Given a cluster of 2 nodes with 1 slot each
-    When I submit task "first" with 1000 max tokens
-    And I submit task "second" with 1000 max tokens
+    When I submit task "first" with 300 max tokens
+    And I submit task "second" with 300 max tokens
     And I follow the events of task "first"
     And I follow the events of task "second"
     Then task "first" ran on pool "p1"
