@@ -8,11 +8,12 @@
 # settings a VM with hybrid cgroups needs; makes the Debian base images (deploy/base); builds the images; issues
 # certificates and keys (deploy/compose-secrets.sh); seeds each worker's cache volume with the llama.cpp build and
 # sources from ~/.cache/llama-orch (building it there first when missing), so no container builds llama.cpp; starts
-# the stack and waits for /ready (LLORCH_CLOUD_READY_S, default 600).
+# the stack and waits for /ready (LLORCH_CLOUD_READY_S, default 600). LLORCH_CLOUD_PROJECT names another project (default
+# llama-orch-cloud), so a second stack can run beside the first on another LLORCH_CLOUD_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-project=llama-orch-cloud
+project="${LLORCH_CLOUD_PROJECT:-llama-orch-cloud}"
 files=(-f docker-compose.cloud.yml -f docker-compose.cpu.yml)
 state=.llorch-cloud
 port="${LLORCH_CLOUD_PORT:-8080}"
