@@ -5,6 +5,10 @@
  * in a comment above it) are left out and listed as skipped. It lists every scenario with its outcome and time (a skipped one with its
  * reason) and ends with the line `N passed, N failed`; it exits non-zero when a scenario failed, cucumber failed, or
  * the budget ran out.
+ *
+ * `--profile compose` runs the scenarios tagged `@cloud` (not `@wip`) against the compose stack instead of netns
+ * clusters: the one at LLORCH_BDD_COMPOSE_URL, or one it brings up with `deploy/cloud.sh up` (LLORCH_CLOUD_PROJECT and
+ * LLORCH_CLOUD_PORT choose which) and takes down at the end. The World learns it from LLORCH_BDD_TARGET=compose.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -30,13 +34,41 @@ function featurePath(arg: string): string {
 const DETAIL_CHARS = 400;
 const FLAGS_WITH_VALUE = new Set(['--tags', '-t', '--name', '--profile', '-p', '--format', '-f', '--retry']);
 
+/** Run `deploy/cloud.sh up|down` with this process's environment, its output on stderr; fails when it does. */
+async function cloud(action: 'up' | 'down'): Promise<void> {
+  const run = startProcess('bash', ['deploy/cloud.sh', action], process.env, ROOT);
+  run.child.stdout?.pipe(process.stderr);
+  run.child.stderr?.pipe(process.stderr);
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`deploy/cloud.sh ${action} exited with code ${code}`);
+}
+
+/** The compose stack the run targets: its url, and whether this run brought it up (and so takes it down). */
+async function composeStack(): Promise<{ url: string; ours: boolean }> {
+  const given = process.env['LLORCH_BDD_COMPOSE_URL'];
+  if (given !== undefined && given !== '') return { url: given, ours: false };
+  const port = process.env['LLORCH_CLOUD_PORT'] ?? '8080';
+  process.stderr.write(`# --profile compose: bringing the stack up (deploy/cloud.sh up, port ${port})\n`);
+  try {
+    await cloud('up');
+  } catch (error) {
+    await cloud('down').catch(() => undefined);
+    throw error;
+  }
+  return { url: `http://127.0.0.1:${port}`, ours: true };
+}
+
 async function main(args: readonly string[]): Promise<number> {
   const passed: string[] = [];
   let paths = 0;
   let tags = false;
+  let compose = false;
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i] ?? '';
-    if (FLAGS_WITH_VALUE.has(arg)) {
+    if ((arg === '--profile' || arg === '-p') && args[i + 1] === 'compose') {
+      compose = true;
+      i += 1;
+    } else if (FLAGS_WITH_VALUE.has(arg)) {
       if (arg === '--tags' || arg === '-t') tags = true;
       passed.push(arg, args[i + 1] ?? '');
       i += 1;
@@ -46,6 +78,7 @@ async function main(args: readonly string[]): Promise<number> {
       paths += 1;
     }
   }
+  const stack = compose ? await composeStack() : null;
   const dir = await mkdtemp(join(tmpdir(), 'llorch-bdd-run-'));
   const messages = join(dir, 'messages.ndjson');
   try {
@@ -61,11 +94,16 @@ async function main(args: readonly string[]): Promise<number> {
         'progress',
         '--format',
         `message:${messages}`,
+        ...(compose ? ['--tags', '@cloud'] : []),
         ...(tags ? [] : ['--tags', 'not @wip']),
         ...(paths === 0 ? [`${FEATURES}/**/*.feature`] : []),
         ...passed,
       ],
-      { ...process.env, FORCE_COLOR: process.env['FORCE_COLOR'] ?? '0' },
+      {
+        ...process.env,
+        FORCE_COLOR: process.env['FORCE_COLOR'] ?? '0',
+        ...(stack === null ? {} : { LLORCH_BDD_TARGET: 'compose', LLORCH_BDD_COMPOSE_URL: stack.url }),
+      },
       ROOT,
     );
     cucumber.child.stdout?.pipe(process.stdout);
@@ -78,7 +116,8 @@ async function main(args: readonly string[]): Promise<number> {
     }, BUDGET_S * 1000);
     const code = await cucumber.exited;
     clearTimeout(timer);
-    const results = scenarioResults(await readFile(messages, 'utf8').catch(() => ''), !tags);
+    // Under compose, a @wip scenario that is not @cloud would not have run anyway: it is not listed.
+    const results = scenarioResults(await readFile(messages, 'utf8').catch(() => ''), !tags && !compose);
     const mark = { passed: 'passed ', failed: 'FAILED ', skipped: 'skipped' } as const;
     const short = (text: string): string => (text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}…` : text);
     process.stdout.write('\nScenarios:\n');
@@ -96,6 +135,7 @@ async function main(args: readonly string[]): Promise<number> {
     return failed > 0 || code !== 0 || outOfTime ? 1 : 0;
   } finally {
     await rm(dir, { recursive: true, force: true });
+    if (stack?.ours === true) await cloud('down');
   }
 }
 

@@ -4,7 +4,7 @@ Feature: Cancel, and clients that leave
   event (`end` with finish_reason "canceled") and no token after it. A client that reconnects within the grace
   keeps its task and gets the events it missed.
 
-  @ORCH-4006 @cloud
+  @ORCH-4006
   Scenario: A task canceled while queued ends at once and never runs
     Given a cluster of 1 node with 1 slot each
     When I submit the endless task "hog"
@@ -18,7 +18,7 @@ Feature: Cancel, and clients that leave
     Then task "waiting" ends with "end" within 5 seconds
     And task "waiting" was canceled before it started
 
-  @ORCH-4006 @cloud
+  @ORCH-4006
   Scenario: A task canceled while streaming stops with no token after the cancel and frees its slot
     Given a cluster of 1 node with 1 slot each
     When I submit the endless task "running"

@@ -12,7 +12,7 @@ Feature: A cluster of GPU nodes, each in its own network namespace
     Then task "hello" ends with "end" within 60 seconds
     And task "hello" ran on pool "p1"
 
-  @ORCH-4004 @cloud
+  @ORCH-4004
   Scenario: two nodes both take tasks: the second goes to the node that has a free slot
     Given a cluster of 2 nodes with 1 slot each
     When I submit task "first" with 300 max tokens

@@ -17,7 +17,7 @@ Feature: orchestratord's /metrics exposes the CLOUD spec's series, and they move
       | orchd_pool_health_checks_total{pool_id="p1",outcome="ready"} | >= 1  |
       | orchd_pool_health_checks_total{pool_id="p2",outcome="ready"} | >= 1  |
 
-  @OBS-6301 @OBS-6304 @ORCH-0001 @cloud
+  @OBS-6301 @OBS-6304 @ORCH-0001
   Scenario: the queue depth rises while tasks wait and the dispatch counter counts each task that ran
     Given a cluster of 1 node with 1 slot each
     When I note orchestratord's metric 'orchd_tasks_dispatched_total{pool_id="p1",outcome="ok"}'

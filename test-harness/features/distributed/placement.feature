@@ -3,7 +3,7 @@ Feature: Placement across nodes: pin, prefer, avoid, fallback and load
   away from that choice, or refuses it as ORCH-4004 and ORCH-4010 say. Tasks that arrive together spread by
   load over the nodes.
 
-  @ORCH-4004 @cloud
+  @ORCH-4004
   Scenario: A task pinned to a pool runs there although the tie-break would choose another
     Given a cluster of 2 nodes with 1 slot each
     When I run task "plain" without a session
@@ -12,7 +12,7 @@ Feature: Placement across nodes: pin, prefer, avoid, fallback and load
     And I run task "pinned" with placement "pin p2"
     Then task "pinned" ran on pool "p2"
 
-  @ORCH-4004 @cloud
+  @ORCH-4004
   Scenario: A task that prefers a pool with a free slot runs there
     Given a cluster of 2 nodes with 1 slot each
     When I run task "preferring" with placement "prefer p2"
@@ -69,7 +69,7 @@ Feature: Placement across nodes: pin, prefer, avoid, fallback and load
     And the refusal is the error envelope "POOL_UNAVAILABLE"
     And the refusal names pool "p2" and may be retried
 
-  @ORCH-4004 @cloud
+  @ORCH-4004
   Scenario: Tasks that arrive together spread by load over both nodes
     Given a cluster of 2 nodes with 3 slots each
     When I submit the endless tasks "s1,s2,s3,s4"

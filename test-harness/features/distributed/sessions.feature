@@ -3,7 +3,7 @@ Feature: Sessions keep their turns on one pool
   that pool has a free slot; tasks without a session are placed by load and pool id. A session whose pool is
   gone goes on elsewhere. A session can be read and deleted; a deleted one is unknown and has no affinity.
 
-  @ORCH-4004 @ORCH-4002 @cloud
+  @ORCH-4004 @ORCH-4002
   Scenario: The next turn of a session goes back to its pool while other tasks go by the tie-break
     Given a cluster of 2 nodes with 1 slot each
     When I submit the endless task "hog"
@@ -30,7 +30,7 @@ Feature: Sessions keep their turns on one pool
     Then task "turn-2" ran on pool "p1"
     And session "chat" has 2 turns on pool "p1" with a warm KV cache
 
-  @ORCH-4002 @ORCH-4004 @cloud
+  @ORCH-4002 @ORCH-4004
   Scenario: A deleted session is unknown and its next turn has no affinity
     Given a cluster of 2 nodes with 1 slot each
     When I run turn "turn-1" of session "chat" pinned to pool "p2"

@@ -7,6 +7,7 @@ import { World, type IWorldOptions } from '@cucumber/cucumber';
 import type { JsonAnswer } from '../../../src/http-json.ts';
 import { startNetCluster, type NetCluster, type NetClusterOptions, type NodeSpec } from '../../../src/netns/index.ts';
 import type { Followed, SseEvent } from '../../../src/sse.ts';
+import { attachCompose, composeTarget } from './compose-target.ts';
 
 export interface TaskRecord {
   /** The background follow of its events (started by `I follow the events of task …`). */
@@ -36,10 +37,17 @@ export class ClusterWorld extends World {
 
   /**
    * Start the scenario's cluster with these nodes and what earlier steps configured (`options` wins); one cluster
-   * per scenario.
+   * per scenario. Under the compose target it attaches to the running stack instead, whose shape is its own.
    */
   async startCluster(nodes: readonly NodeSpec[], options: Partial<NetClusterOptions> = {}): Promise<NetCluster> {
     if (this.cluster !== undefined) throw new Error('this scenario started its cluster already');
+    if (composeTarget) {
+      const env = { ...this.orchestratordEnv, ...options.orchestratordEnv };
+      if (Object.keys(env).length > 0 || this.orchestrators !== 1 || this.discovery !== 'static')
+        throw new Error('the compose stack cannot be configured by a scenario (settings, replicas, DNS discovery)');
+      this.cluster = await attachCompose();
+      return this.cluster;
+    }
     this.cluster = await startNetCluster({
       nodes,
       orchestrators: this.orchestrators,
