@@ -43,7 +43,7 @@ Then(
 );
 
 Then('no engine ever processed more requests than its slots or deferred one', function (this: ClusterWorld) {
-  const sampler = area(this).sampler;
+  const sampler = area(this).sampler as EngineSampler | undefined;
   assert.ok(sampler, 'the engines were not sampled');
   sampler.stop();
   const loads = [...sampler.loads];

@@ -12,7 +12,6 @@ import type { OidcIssuer } from '../../../src/oidc-issuer.ts';
 import { waitFor } from '../../../src/processes.ts';
 import { followEvents, summarize, within, type SseEvent } from '../../../src/sse.ts';
 import type { ClusterWorld } from './world.ts';
-import type { EngineSampler } from './engine-sampler.ts';
 
 /** How long one plain request may take (the cluster is up; nothing here waits for an engine to start). */
 export const ANSWER_MS = 15_000;
@@ -36,7 +35,8 @@ export const ENGINE_START_MS = 120_000;
 export interface AreaState {
   issuer?: OidcIssuer;
   token?: string;
-  sampler?: EngineSampler;
+  /** replicas.feature's EngineSampler (support/engine-sampler.ts, which imports this module): stopped after each scenario. */
+  sampler?: { stop(): void };
   burst?: { ids: string[]; okBefore: number };
   noted: Map<string, number>;
   /** The tasks with no terminal event yet at a named moment ("the new certificate was served", ...): their tokens. */
