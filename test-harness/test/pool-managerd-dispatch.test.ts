@@ -194,7 +194,7 @@ describe('pool-managerd dispatch to real engines', { timeout: 45 * 60_000 }, () 
   test('drain lets in-flight work run until the deadline, aborts it then, and leaves the pool offline', async (t) => {
     // A context long enough that the endless request outlives the drain deadline by far; the short one needs
     // milliseconds, so the deadline leaves it a wide margin on a loaded machine too.
-    const engines = await demoEngines([{ id: 'drain', slots: 2, ctx: 65_536 }]);
+    const engines = await demoEngines([{ id: 'drain', slots: 2, ctx: 262_144 }]);
     t.after(engines.cleanup);
     const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
     t.after(pm.stop);
