@@ -7,11 +7,10 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PoolList, PoolStatus } from '@llama-orch/contracts';
+import type { PoolStatus } from '@llama-orch/contracts';
 import { startDnsServer, type TestDnsServer } from '../dns-server.ts';
 import { testEngine } from '../engine-fixture.ts';
-import { jsonRequest } from '../http-json.ts';
-import { waitFor } from '../processes.ts';
+import { waitForPools } from '../wait-for-pools.ts';
 import { ClusterCa, POOLS_DNS_NAME } from './certs.ts';
 import { onExit } from './exit-guard.ts';
 import { netnsUnavailable } from './host.ts';
@@ -163,26 +162,7 @@ class Cluster implements NetCluster {
   ): Promise<PoolStatus[]> {
     const orchestrator = this.orchestrators[replica];
     if (orchestrator === undefined) throw new Error(`no orchestratord replica ${replica}`);
-    let seen = 'no answer yet';
-    try {
-      return await waitFor(
-        what,
-        async () => {
-          const answer = await jsonRequest<PoolList>(`${orchestrator.url}/v2/pools`, {
-            headers: this.auth,
-            timeoutMs: 5_000,
-          }).catch((error: unknown) => ({ status: 0, body: { pools: [] }, error }));
-          if (answer.status !== 200) return undefined;
-          const pools = answer.body.pools;
-          seen = pools.map((p) => `${p.pool_id}@${p.node_id}:${p.ready ? 'ready' : p.state}`).join(', ');
-          return predicate(pools) ? pools : undefined;
-        },
-        budgetMs,
-        50,
-      );
-    } catch (error) {
-      throw new Error(`${(error as Error).message} (replica ${replica}; last seen: ${seen})`, { cause: error });
-    }
+    return waitForPools(orchestrator.url, this.auth, predicate, what, budgetMs, `replica ${replica}`);
   }
 
   stop(): Promise<void> {

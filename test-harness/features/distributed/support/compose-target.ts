@@ -7,10 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PoolList, PoolStatus } from '@llama-orch/contracts';
-import { jsonRequest } from '../../../src/http-json.ts';
+import type { PoolStatus } from '@llama-orch/contracts';
 import type { NetCluster, NetNode } from '../../../src/netns/index.ts';
-import { waitFor } from '../../../src/processes.ts';
+import { waitForPools as pollPools } from '../../../src/wait-for-pools.ts';
 
 const ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 /** Where cloud.sh writes the stack's keys. */
@@ -44,25 +43,7 @@ export async function attachCompose(): Promise<NetCluster> {
     replica = 0,
   ): Promise<PoolStatus[]> => {
     if (replica !== 0) noHandles(`replica ${replica}`);
-    let seen = 'no answer yet';
-    try {
-      return await waitFor(
-        what,
-        async () => {
-          const answer = await jsonRequest<PoolList>(`${url}/v2/pools`, { headers: auth, timeoutMs: 5_000 }).catch(
-            (error: unknown) => ({ status: 0, body: { pools: [] }, error }),
-          );
-          if (answer.status !== 200) return undefined;
-          const pools = answer.body.pools;
-          seen = pools.map((p) => `${p.pool_id}@${p.node_id}:${p.ready ? 'ready' : p.state}`).join(', ');
-          return predicate(pools) ? pools : undefined;
-        },
-        budgetMs,
-        50,
-      );
-    } catch (error) {
-      throw new Error(`${(error as Error).message} (compose stack ${url}; last seen: ${seen})`, { cause: error });
-    }
+    return pollPools(url, auth, predicate, what, budgetMs, `compose stack ${url}`);
   };
   await waitForPools((pools) => pools.length > 0 && pools.every((p) => p.ready), 'the stack ready', READY_BUDGET_MS);
   return {
