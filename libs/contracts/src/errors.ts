@@ -105,12 +105,39 @@ function openAIErrorType(status: number): string {
   return 'invalid_request_error';
 }
 
+/** Anthropic's error types by HTTP status (what its SDKs map to their exception classes). */
+function anthropicErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
+/** The envelope in Anthropic's Messages API shape; the code stays readable in the message. */
+export function toAnthropicError(
+  envelope: ErrorEnvelope,
+  status: number = httpStatusOf(envelope.code),
+): { type: 'error'; error: { type: string; message: string } } {
+  return {
+    type: 'error',
+    error: { type: anthropicErrorType(status), message: `${envelope.code}: ${envelope.message}` },
+  };
+}
+
 /** The same error in OpenAI's shape; `param` names the offending field when there is one. */
-export function toOpenAIError(envelope: ErrorEnvelope, param: string | null = null): OpenAIErrorResponse {
+export function toOpenAIError(
+  envelope: ErrorEnvelope,
+  param: string | null = null,
+  status: number = httpStatusOf(envelope.code),
+): OpenAIErrorResponse {
   return {
     error: {
       message: envelope.message,
-      type: openAIErrorType(httpStatusOf(envelope.code)),
+      type: openAIErrorType(status),
       param,
       code: envelope.code.toLowerCase(),
     },

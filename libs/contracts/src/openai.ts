@@ -47,7 +47,7 @@ export const CompletionRequestSchema = named(
 export type CompletionRequest = z.output<typeof CompletionRequestSchema>;
 
 export const UsageSchema = named(
-  z.strictObject({
+  z.looseObject({
     prompt_tokens: z.int().min(0),
     completion_tokens: z.int().min(0),
     total_tokens: z.int().min(0),
@@ -56,23 +56,40 @@ export const UsageSchema = named(
   'Token counts of one request.',
 );
 
-const FinishReasonSchema = z.enum(['stop', 'length']).nullable();
+/** OpenAI's finish reasons; the engine's answer is relayed as it is, so these are what it may say. */
+const FinishReasonSchema = z.enum(['stop', 'length', 'tool_calls', 'content_filter', 'function_call']).nullable();
 
+/**
+ * Answers are the engine's own, relayed (only `id` and `model` rewritten): the schemas below name what llama-orch
+ * guarantees and let everything else through (tool_calls, logprobs, reasoning_content, timings, …).
+ */
 const RESPONSE_HEAD = {
   id: z.string().min(1),
   created: z.int().min(0),
   model: z.string().min(1),
 };
 
+const ToolCallSchema = z.looseObject({
+  id: z.string().optional(),
+  type: z.literal('function').optional(),
+  index: z.int().min(0).optional(),
+  function: z.looseObject({ name: z.string().optional(), arguments: z.string().optional() }),
+});
+
 export const ChatCompletionSchema = named(
-  z.strictObject({
+  z.looseObject({
     ...RESPONSE_HEAD,
     object: z.literal('chat.completion'),
     choices: z
       .array(
-        z.strictObject({
+        z.looseObject({
           index: z.int().min(0),
-          message: z.strictObject({ role: z.literal('assistant'), content: z.string() }),
+          message: z.looseObject({
+            role: z.literal('assistant'),
+            content: z.string().nullable(),
+            tool_calls: z.array(ToolCallSchema).optional(),
+            reasoning_content: z.string().optional(),
+          }),
           finish_reason: FinishReasonSchema,
         }),
       )
@@ -80,18 +97,23 @@ export const ChatCompletionSchema = named(
     usage: UsageSchema,
   }),
   'ChatCompletion',
-  'Answer of POST /v1/chat/completions with stream: false.',
+  "Answer of POST /v1/chat/completions with stream: false: the engine's answer with our id and the model asked for.",
 );
 export type ChatCompletion = z.infer<typeof ChatCompletionSchema>;
 
 export const ChatCompletionChunkSchema = named(
-  z.strictObject({
+  z.looseObject({
     ...RESPONSE_HEAD,
     object: z.literal('chat.completion.chunk'),
     choices: z.array(
-      z.strictObject({
+      z.looseObject({
         index: z.int().min(0),
-        delta: z.strictObject({ role: z.literal('assistant').optional(), content: z.string().optional() }),
+        delta: z.looseObject({
+          role: z.literal('assistant').optional(),
+          content: z.string().nullable().optional(),
+          tool_calls: z.array(ToolCallSchema).optional(),
+          reasoning_content: z.string().nullable().optional(),
+        }),
         finish_reason: FinishReasonSchema,
       }),
     ),
@@ -102,15 +124,15 @@ export const ChatCompletionChunkSchema = named(
 );
 export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunkSchema>;
 
-const TextChoiceSchema = z.strictObject({
+const TextChoiceSchema = z.looseObject({
   index: z.int().min(0),
   text: z.string(),
-  logprobs: z.null(),
+  logprobs: z.unknown().optional(),
   finish_reason: FinishReasonSchema,
 });
 
 export const CompletionSchema = named(
-  z.strictObject({
+  z.looseObject({
     ...RESPONSE_HEAD,
     object: z.literal('text_completion'),
     choices: z.array(TextChoiceSchema).min(1),
@@ -122,7 +144,7 @@ export const CompletionSchema = named(
 export type Completion = z.infer<typeof CompletionSchema>;
 
 export const CompletionChunkSchema = named(
-  z.strictObject({
+  z.looseObject({
     ...RESPONSE_HEAD,
     object: z.literal('text_completion'),
     choices: z.array(TextChoiceSchema),
@@ -137,15 +159,55 @@ export const ModelListSchema = named(
   z.strictObject({
     object: z.literal('list'),
     data: z.array(
-      z.strictObject({
+      z.looseObject({
         id: z.string().min(1),
         object: z.literal('model'),
         created: z.int().min(0),
         owned_by: z.string().min(1),
+        /** llama-orch's: the state of the model's best pool, and that pool. */
+        state: z.string().optional(),
+        pool_id: z.string().optional(),
       }),
     ),
   }),
   'ModelList',
-  'Answer of GET /v1/models: every model that a ready pool serves.',
+  'Answer of GET /v1/models: every model a reachable pool serves, with the state of its best pool.',
 );
 export type ModelList = z.infer<typeof ModelListSchema>;
+
+/** Body of POST /v1/responses (OpenAI's Responses API): relayed to the engine; we read the model and stream. */
+export const ResponsesRequestSchema = named(
+  z.looseObject({
+    model: z.string().min(1),
+    input: z.union([z.string(), z.array(z.unknown()).min(1)]),
+    stream: z.boolean().default(false),
+    max_output_tokens: z.int().min(1).nullable().optional(),
+    previous_response_id: z
+      .undefined({ error: 'previous_response_id is not supported: responses are not stored; send the whole input' })
+      .optional(),
+  }),
+  'ResponsesRequest',
+  'Body of POST /v1/responses; every other field passes through to the engine.',
+);
+
+/** Body of POST /v1/messages (Anthropic's Messages API): relayed to the engine. */
+export const MessagesRequestSchema = named(
+  z.looseObject({
+    model: z.string().min(1),
+    messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content: z.unknown() })).min(1),
+    max_tokens: z.int().min(1),
+    stream: z.boolean().default(false),
+  }),
+  'MessagesRequest',
+  "Body of POST /v1/messages (Anthropic's shape); every other field passes through to the engine.",
+);
+
+/** Body of POST /v1/messages/count_tokens. */
+export const CountTokensRequestSchema = named(
+  z.looseObject({
+    model: z.string().min(1),
+    messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content: z.unknown() })).min(1),
+  }),
+  'CountTokensRequest',
+  'Body of POST /v1/messages/count_tokens.',
+);

@@ -114,7 +114,14 @@ export type ReloadResponse = z.infer<typeof ReloadResponseSchema>;
 
 export const DispatchRequestSchema = named(
   z.strictObject({
-    endpoint: z.enum(['/v1/chat/completions', '/v1/completions', '/completion']),
+    endpoint: z.enum([
+      '/v1/chat/completions',
+      '/v1/completions',
+      '/completion',
+      '/v1/responses',
+      '/v1/messages',
+      '/v1/messages/count_tokens',
+    ]),
     body: z.record(z.string(), z.unknown()),
   }),
   'DispatchRequest',

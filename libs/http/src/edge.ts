@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { errorEnvelope, httpStatusOf, toOpenAIError, validate, type ErrorEnvelope } from '@llama-orch/contracts';
+import {
+  errorEnvelope,
+  httpStatusOf,
+  toAnthropicError,
+  toOpenAIError,
+  validate,
+  type ErrorEnvelope,
+} from '@llama-orch/contracts';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { jsonDepthExceeds } from './json-depth.ts';
@@ -28,20 +35,22 @@ export function correlation(log: Logger): MiddlewareHandler<EdgeEnv> {
 }
 
 /**
- * The one place an error becomes an HTTP answer: the envelope (OpenAI's shape on /v1 routes), the status from
- * the catalogue, and Retry-After / X-Backoff-Ms on a 429.
+ * The one place an error becomes an HTTP answer: the envelope (Anthropic's shape on /v1/messages, OpenAI's on the
+ * other /v1 routes), the status from the catalogue — or `status`, an engine's own 4xx passed on — and
+ * Retry-After / X-Backoff-Ms on a 429.
  */
-export function sendError<E extends EdgeEnv>(c: Context<E>, envelope: ErrorEnvelope): Response {
-  const status = httpStatusOf(envelope.code) as ContentfulStatusCode;
-  if (envelope.retry_after_ms !== undefined && status === 429) {
+export function sendError<E extends EdgeEnv>(c: Context<E>, envelope: ErrorEnvelope, status?: number): Response {
+  const answered = (status ?? httpStatusOf(envelope.code)) as ContentfulStatusCode;
+  if (envelope.retry_after_ms !== undefined && answered === 429) {
     c.header('Retry-After', String(Math.max(1, Math.ceil(envelope.retry_after_ms / 1000))));
     c.header('X-Backoff-Ms', String(envelope.retry_after_ms));
   }
+  if (c.req.path.startsWith('/v1/messages')) return c.json(toAnthropicError(envelope, answered), answered);
   if (c.req.path.startsWith('/v1/')) {
     const param = /^([A-Za-z_][\w.[\]]*): /.exec(envelope.message)?.[1] ?? null;
-    return c.json(toOpenAIError(envelope, param), status);
+    return c.json(toOpenAIError(envelope, param, answered), answered);
   }
-  return c.json(envelope, status);
+  return c.json(envelope, answered);
 }
 
 /** Read and validate a JSON body; a bad body is a value naming the field, never a throw. */

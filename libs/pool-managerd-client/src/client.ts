@@ -42,7 +42,10 @@ export type ControlOutcome =
 export type DispatchOutcome =
   | {
       readonly kind: 'streaming';
-      /** The engine's answer as typed frames; throws when the stream breaks. */
+      /**
+       * The engine's answer as typed frames (one per SSE event; a non-streamed request's JSON body is one frame);
+       * throws when the stream breaks.
+       */
       readonly frames: AsyncIterable<EngineFrame>;
       /** Stop the dispatch: pool-managerd aborts the engine request and frees the slot. */
       readonly abort: (reason?: Error) => void;
@@ -167,9 +170,12 @@ export class PoolManagerdClient {
       const text = await answer.body.text().catch(() => '');
       return { kind: 'refused', status: answer.statusCode, envelope: refusal(answer.statusCode, text) };
     }
+    const contentType = String(answer.headers['content-type'] ?? '');
     return {
       kind: 'streaming',
-      frames: engineFrames(answer.body, engine.endpoint, detach),
+      frames: contentType.startsWith('text/event-stream')
+        ? engineFrames(answer.body, engine.endpoint, detach)
+        : engineBody(answer.body, engine.endpoint, detach),
       abort: (reason) => abort.abort(reason ?? new Error('dispatch aborted')),
     };
   }
@@ -214,7 +220,7 @@ async function* engineFrames(
   const pending: EngineFrame[] = [];
   const parser = createParser({
     onEvent: (event) => {
-      const frame = parseEngineFrame(endpoint, event.data);
+      const frame = parseEngineFrame(endpoint, event.data, event.event ?? null);
       if (frame !== null) pending.push(frame);
     },
   });
@@ -224,6 +230,20 @@ async function* engineFrames(
       parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
       while (pending.length > 0) yield pending.shift() as EngineFrame;
     }
+  } finally {
+    done();
+  }
+}
+
+/** A non-streamed answer: the whole JSON body as one frame (an unparsable body ends the answer with no frame). */
+async function* engineBody(
+  body: Dispatcher.ResponseData['body'],
+  endpoint: DispatchRequest['endpoint'],
+  done: () => void,
+): AsyncGenerator<EngineFrame> {
+  try {
+    const frame = parseEngineFrame(endpoint, await body.text());
+    if (frame !== null) yield frame;
   } finally {
     done();
   }

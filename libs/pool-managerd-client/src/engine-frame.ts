@@ -1,56 +1,178 @@
 import type { DispatchRequest } from '@llama-orch/contracts';
 
-/** What one engine SSE frame means for a task, whichever generation route produced it. */
+/**
+ * One piece of an engine's answer — an SSE event of a stream, or the whole JSON body of a non-streamed request —
+ * with what it means for a task, whichever of llama-server's routes produced it. `data` is the engine's text as
+ * received, for routes that relay it unchanged; the other fields are read from it once.
+ */
 export interface EngineFrame {
+  /** The SSE event name (Anthropic's and the Responses API's streams name theirs); null: none, or a JSON body. */
+  readonly event: string | null;
+  readonly data: string;
+  /** The parsed payload; null when it is not JSON (`[DONE]`). */
+  readonly json: unknown;
+  /** Text the model generated in this piece (content deltas; for a body, the whole answer). */
   readonly text: string | null;
+  /** The piece carries generated output of any kind: text, reasoning, a tool-call fragment, a logprob. */
+  readonly output: boolean;
   readonly done: boolean;
-  readonly finishReason: 'stop' | 'length' | null;
+  /** The engine's finish reason, as it names it (`stop`, `length`, `tool_calls`, `end_turn`, `max_tokens`, …). */
+  readonly finishReason: string | null;
   readonly tokensIn: number | null;
+  readonly tokensOut: number | null;
+  /** The engine reported an error in its answer (an `error` event or body). */
+  readonly error: { readonly status: number | null; readonly message: string } | null;
 }
 
-interface CompletionFrame {
-  content?: string;
-  stop?: boolean;
-  stop_type?: string;
-  tokens_evaluated?: number;
-}
-interface OpenAIFrame {
-  choices?: { delta?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
-  usage?: { prompt_tokens?: number } | null;
+const EMPTY = {
+  event: null,
+  json: null,
+  text: null,
+  output: false,
+  done: false,
+  finishReason: null,
+  tokensIn: null,
+  tokensOut: null,
+  error: null,
+} as const;
+
+type Json = Record<string, unknown>;
+
+const record = (value: unknown): Json | null =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : null;
+const string = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const count = (value: unknown): number | null => (typeof value === 'number' ? value : null);
+
+function engineError(json: Json): EngineFrame['error'] {
+  const error = record(json['error']);
+  if (error === null) return null;
+  const status = count(error['code']);
+  return { status, message: string(error['message']) ?? JSON.stringify(error).slice(0, 300) };
 }
 
-const finish = (reason: string | null | undefined): 'stop' | 'length' | null =>
-  reason === 'length' ? 'length' : reason ? 'stop' : null;
+/** llama.cpp's native `/completion` stream. */
+function nativeFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
+  const content = string(json['content']);
+  const text = content !== null && content !== '' ? content : null;
+  const done = json['stop'] === true;
+  return {
+    ...EMPTY,
+    text,
+    output: text !== null,
+    done,
+    finishReason: done ? (json['stop_type'] === 'limit' ? 'length' : 'stop') : null,
+    tokensIn: done ? count(json['tokens_evaluated']) : null,
+    tokensOut: done ? count(json['tokens_predicted']) : null,
+  };
+}
 
-/** Parse one `data:` payload of llama-server's `/completion`, `/v1/chat/completions` or `/v1/completions` stream. */
-export function parseEngineFrame(endpoint: DispatchRequest['endpoint'], data: string): EngineFrame | null {
-  if (data.trim() === '[DONE]') return { text: null, done: true, finishReason: null, tokensIn: null };
-  let json: unknown;
+/** OpenAI chat and text completions: a chunk, or a whole non-streamed body. */
+function openAIFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
+  const choice = record((json['choices'] as unknown[] | undefined)?.[0]);
+  const delta = record(choice?.['delta']) ?? record(choice?.['message']);
+  const piece = string(delta?.['content']) ?? string(choice?.['text']);
+  const usage = record(json['usage']);
+  const output =
+    (piece !== null && piece !== '') ||
+    string(delta?.['reasoning_content']) !== null ||
+    Array.isArray(delta?.['tool_calls']) ||
+    record(choice?.['logprobs']) !== null;
+  return {
+    ...EMPTY,
+    text: piece !== null && piece !== '' ? piece : null,
+    output,
+    finishReason: string(choice?.['finish_reason']),
+    tokensIn: count(usage?.['prompt_tokens']),
+    tokensOut: count(usage?.['completion_tokens']),
+    error: engineError(json),
+  };
+}
+
+/** OpenAI's Responses API: `response.*` events, or the whole response object. */
+function responsesFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
+  const type = string(json['type']);
+  const response = record(json['response']) ?? (json['object'] === 'response' ? json : null);
+  const usage = record(response?.['usage']);
+  const finished = type === 'response.completed' || (type === null && response !== null);
+  const delta = type?.endsWith('.delta') === true ? string(json['delta']) : null;
+  const text = type === 'response.output_text.delta' ? delta : null;
+  const incomplete = string(record(response?.['incomplete_details'])?.['reason']);
+  return {
+    ...EMPTY,
+    text: text !== '' ? text : null,
+    output: delta !== null && delta !== '',
+    finishReason: finished ? (incomplete === 'max_output_tokens' ? 'length' : 'stop') : null,
+    tokensIn: finished ? count(usage?.['input_tokens']) : null,
+    tokensOut: finished ? count(usage?.['output_tokens']) : null,
+    error:
+      type === 'error' || type === 'response.failed'
+        ? (engineError(json) ?? engineError(response ?? {}))
+        : engineError(json),
+  };
+}
+
+/** Anthropic's Messages API: its stream events, or the whole message. */
+function messagesFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
+  const type = string(json['type']);
+  const delta = record(json['delta']);
+  if (type === 'message') {
+    const usage = record(json['usage']);
+    const content = Array.isArray(json['content']) ? (json['content'] as unknown[]) : [];
+    const text = content.map((block) => string(record(block)?.['text']) ?? '').join('');
+    return {
+      ...EMPTY,
+      text: text !== '' ? text : null,
+      output: content.length > 0,
+      finishReason: string(json['stop_reason']),
+      tokensIn: count(usage?.['input_tokens']),
+      tokensOut: count(usage?.['output_tokens']),
+    };
+  }
+  if (type === 'message_start') {
+    const usage = record(record(json['message'])?.['usage']);
+    return { ...EMPTY, tokensIn: count(usage?.['input_tokens']) };
+  }
+  if (type === 'content_block_delta') {
+    const text = string(delta?.['text']);
+    return { ...EMPTY, text: text !== '' ? text : null, output: true };
+  }
+  if (type === 'message_delta') {
+    const usage = record(json['usage']);
+    return { ...EMPTY, finishReason: string(delta?.['stop_reason']), tokensOut: count(usage?.['output_tokens']) };
+  }
+  if (type === 'error') {
+    const error = record(json['error']);
+    return { ...EMPTY, error: { status: null, message: string(error?.['message']) ?? 'engine error' } };
+  }
+  const counted = count(json['input_tokens']);
+  if (type === null && counted !== null)
+    // count_tokens: the whole answer is the count.
+    return { ...EMPTY, done: true, finishReason: 'stop', tokensIn: counted, tokensOut: 0 };
+  return { ...EMPTY, done: type === 'message_stop', error: engineError(json) };
+}
+
+/** Parse one piece of an engine answer: a `data:` payload (with its SSE event name), or a JSON body. */
+export function parseEngineFrame(
+  endpoint: DispatchRequest['endpoint'],
+  data: string,
+  event: string | null = null,
+): EngineFrame | null {
+  if (data.trim() === '[DONE]') return { ...EMPTY, event, data, done: true };
+  let parsed: unknown;
   try {
-    json = JSON.parse(data);
+    parsed = JSON.parse(data);
   } catch {
     return null;
   }
-  if (endpoint === '/completion') {
-    const frame = json as CompletionFrame;
-    const text = typeof frame.content === 'string' && frame.content !== '' ? frame.content : null;
-    if (frame.stop === true) {
-      return {
-        text,
-        done: true,
-        finishReason: frame.stop_type === 'limit' ? 'length' : 'stop',
-        tokensIn: frame.tokens_evaluated ?? null,
-      };
-    }
-    return { text, done: false, finishReason: null, tokensIn: null };
-  }
-  const frame = json as OpenAIFrame;
-  const choice = frame.choices?.[0];
-  const piece = choice?.delta?.content ?? choice?.text ?? null;
-  return {
-    text: typeof piece === 'string' && piece !== '' ? piece : null,
-    done: false,
-    finishReason: finish(choice?.finish_reason),
-    tokensIn: frame.usage?.prompt_tokens ?? null,
-  };
+  const json = record(parsed);
+  if (json === null) return null;
+  const meaning =
+    endpoint === '/completion'
+      ? nativeFrame(json)
+      : endpoint === '/v1/responses'
+        ? responsesFrame(json)
+        : endpoint === '/v1/messages' || endpoint === '/v1/messages/count_tokens'
+          ? messagesFrame(json)
+          : openAIFrame(json);
+  return { ...meaning, event, data, json };
 }

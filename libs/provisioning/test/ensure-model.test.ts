@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ensureModel, ModelError } from '../src/index.ts';
+import { DEMO_CHAT_TEMPLATE, DEMO_VOCABULARY } from '../src/model/demo-model.ts';
 import { downloadResumable } from '../src/model/download.ts';
 import { tinyVocabGguf } from './vocab-fixture.ts';
 
@@ -147,8 +148,9 @@ describe('model files', () => {
   test('write the demo model once from the source vocabulary and reuse it', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'llorch-demo-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    await mkdir(join(dir, 'src', 'models'), { recursive: true });
-    await writeFile(join(dir, 'src', 'models', 'ggml-vocab-llama-spm.gguf'), tinyVocabGguf());
+    await mkdir(join(dir, 'src', 'models', 'templates'), { recursive: true });
+    await writeFile(join(dir, 'src', 'models', DEMO_VOCABULARY), tinyVocabGguf());
+    await writeFile(join(dir, 'src', 'models', 'templates', DEMO_CHAT_TEMPLATE), '{{ messages }}');
     let asked = 0;
     const vocabSourceDir = (): Promise<string> => {
       asked += 1;

@@ -16,19 +16,25 @@ describe('the demo GGUF writer', () => {
     const model = buildDemoModel(tinyVocabGguf());
     const header = readGgufHeader(model);
     assert.equal(header.version, 3);
-    assert.equal(header.tensorCount, BigInt(2 + 9 * DEMO_MODEL_DEFAULTS.layers));
+    assert.equal(header.tensorCount, BigInt(3 + 9 * DEMO_MODEL_DEFAULTS.layers));
     const get = (key: string) => header.metadata.get(key);
     assert.deepEqual(get('general.architecture'), { type: GgufValueType.STRING, value: 'llama' });
     assert.deepEqual(get('llama.embedding_length'), { type: GgufValueType.UINT32, value: 64 });
     assert.deepEqual(get('tokenizer.ggml.eos_token_id'), { type: GgufValueType.UINT32, value: 2 });
     const tokens = get('tokenizer.ggml.tokens');
     assert.ok(tokens?.type === GgufValueType.ARRAY && tokens.items.length === 300);
+    assert.equal(get('tokenizer.chat_template'), undefined);
+    const templated = readGgufHeader(buildDemoModel(tinyVocabGguf(), '{{ messages }}'));
+    assert.deepEqual(templated.metadata.get('tokenizer.chat_template'), {
+      type: GgufValueType.STRING,
+      value: '{{ messages }}',
+    });
   });
 
   test('is deterministic for a seed and differs between seeds', () => {
     const vocab = tinyVocabGguf();
     assert.equal(sha(buildDemoModel(vocab)), sha(buildDemoModel(vocab)));
-    assert.notEqual(sha(buildDemoModel(vocab)), sha(buildDemoModel(vocab, { ...DEMO_MODEL_DEFAULTS, seed: 7 })));
+    assert.notEqual(sha(buildDemoModel(vocab)), sha(buildDemoModel(vocab, null, { ...DEMO_MODEL_DEFAULTS, seed: 7 })));
   });
 
   test('encodes half floats as IEEE 754 binary16', () => {

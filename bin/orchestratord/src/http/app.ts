@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { authenticate } from './auth/index.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 import { createEdgeApp, hostsFor } from '@llama-orch/http';
+import { anthropicRoutes } from './routes/anthropic.ts';
 import { callbackRoutes } from './routes/callbacks.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
@@ -24,6 +25,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(authenticate(deps.auth));
   healthRoutes(app, deps);
   openaiRoutes(app, deps);
+  anthropicRoutes(app, deps);
   taskRoutes(app, deps);
   sessionAndMetaRoutes(app, deps);
   poolRoutes(app, deps);

@@ -12,6 +12,8 @@ import type { Task } from './task.ts';
 const METRICS_EVERY_TOKENS = 32;
 const tracer = trace.getTracer('orchestratord');
 const DONE: AttemptOutcome = { kind: 'done' };
+/** The engines' names for "cut at the token limit": OpenAI's, Anthropic's, the Responses API's. */
+const LENGTH_REASONS = new Set(['length', 'max_tokens', 'max_output_tokens']);
 
 export interface TaskRunnerDeps {
   readonly client: PoolManagerdClient;
@@ -85,7 +87,8 @@ export class TaskRunner {
     const started = Date.now();
     let firstTokenAt: number | null = null;
     let tokensIn = 0;
-    let finishReason: 'stop' | 'length' = 'stop';
+    let finishReason: string | null = null;
+    let reportedOut: number | null = null;
     let streamSpan: Span | null = null;
     const dispatchSpan = tracer.startSpan(
       'dispatch',
@@ -116,6 +119,8 @@ export class TaskRunner {
           'dispatch refused before the first token',
         );
         if (envelope.retriable === false) {
+          if (envelope.engine !== undefined && answer.status >= 400 && answer.status < 500)
+            task.engineStatus = answer.status;
           task.fail(envelope.code, envelope.message, envelope.engine === undefined ? {} : { engine: envelope.engine });
           return DONE;
         }
@@ -144,17 +149,39 @@ export class TaskRunner {
         if (task.ended) break;
         inFlight.lastFrameAt = Date.now();
         if (frame.tokensIn !== null) tokensIn = frame.tokensIn;
+        if (frame.tokensOut !== null) reportedOut = frame.tokensOut;
         if (frame.finishReason !== null) finishReason = frame.finishReason;
-        if (frame.text === null) continue;
-        if (firstTokenAt === null) {
+        if (frame.error !== null && task.relayed === 0 && firstTokenAt === null) {
+          // The engine refused inside its answer, before anything reached the client: the client's error (4xx)
+          // ends the task at once; anything else is a broken attempt, retried elsewhere.
+          const { status, message } = frame.error;
+          if (status !== null && status >= 400 && status < 500) {
+            task.engineStatus = status;
+            task.fail('INVALID_PARAMS', `llama-server refused the request (HTTP ${status}): ${message}`, {
+              engine: 'llamacpp',
+            });
+            return DONE;
+          }
+          throw new Error(`llama-server answered with an error: ${message}`);
+        }
+        if (frame.output && firstTokenAt === null) {
           firstTokenAt = Date.now();
           metrics.firstToken.observe({ pool_id: poolId, priority }, firstTokenAt - task.admittedAt);
         }
+        if (task.spec.relay === true) {
+          task.relay(frame);
+          if (frame.error !== null) {
+            task.fail('WORKER_RESET', `llama-server failed after the answer began: ${frame.error.message}`);
+            return DONE;
+          }
+          continue;
+        }
+        if (frame.text === null) continue;
         const index = task.tokensOut();
         task.emit({ event: 'token', data: { t: frame.text, i: index } });
         const out = index + 1;
         if (out % METRICS_EVERY_TOKENS === 0) {
-          const seconds = (Date.now() - firstTokenAt) / 1000;
+          const seconds = (Date.now() - (firstTokenAt ?? Date.now())) / 1000;
           task.emit({
             event: 'metrics',
             data: {
@@ -167,19 +194,29 @@ export class TaskRunner {
       }
       if (task.ended) return DONE;
       const decodeMs = firstTokenAt === null ? 0 : Date.now() - firstTokenAt;
-      const tokensOut = task.tokensOut();
+      if (task.spec.relay === true && task.relayed > 0 && finishReason === null) {
+        // The engine's answer stopped without saying how it ended: what the client got is cut short.
+        task.fail('WORKER_RESET', `the answer from pool ${poolId} ended without a finish reason`);
+        return DONE;
+      }
+      const tokensOut = reportedOut ?? task.tokensOut();
       metrics.tokensOut.inc({ pool_id: poolId }, tokensOut);
       metrics.tokensIn.inc({ pool_id: poolId }, tokensIn);
       metrics.decode.observe({ pool_id: poolId, priority }, decodeMs);
       this.#deps.serviceTimes.record(poolId, Date.now() - started);
       task.emit({
         event: 'end',
-        data: { tokens_out: tokensOut, decode_ms: decodeMs, tokens_in: tokensIn, finish_reason: finishReason },
+        data: {
+          tokens_out: tokensOut,
+          decode_ms: decodeMs,
+          tokens_in: tokensIn,
+          finish_reason: LENGTH_REASONS.has(finishReason ?? '') ? 'length' : 'stop',
+        },
       });
       return DONE;
     } catch (error) {
       if (task.ended) return DONE;
-      if (firstTokenAt === null && !task.abort.signal.aborted) {
+      if (firstTokenAt === null && task.relayed === 0 && !task.abort.signal.aborted) {
         log.warn({ err: error }, 'dispatch failed before the first token; back to the queue');
         return { kind: 'requeue', why: 'failed', poolId, reason: (error as Error).message };
       }

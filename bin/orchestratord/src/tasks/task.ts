@@ -8,6 +8,7 @@ import {
   type Priority,
   type TaskEvent,
 } from '@llama-orch/contracts';
+import type { EngineFrame } from '@llama-orch/pool-managerd-client';
 import type { PlacementRequest } from '../placement/place.ts';
 
 export interface TaskSpec {
@@ -19,8 +20,13 @@ export interface TaskSpec {
   readonly sessionId: string | undefined;
   readonly deadlineMs: number | undefined;
   readonly placement: PlacementRequest['placement'];
-  /** What pool-managerd relays to the engine; always streamed from the engine. */
+  /** What pool-managerd relays to the engine. */
   readonly engine: DispatchRequest;
+  /**
+   * The client gets the engine's answer itself (the OpenAI, Responses and Messages routes), through `relayTo`;
+   * the task's event log then holds `started` and the terminal event only, no `token` events.
+   */
+  readonly relay?: boolean;
 }
 
 export type TaskState = 'queued' | 'running' | 'done';
@@ -47,6 +53,10 @@ export class Task {
   #ended = false;
   #engine: TaskSpec['engine'] | null;
   #viewers = 0;
+  #relay: ((frame: EngineFrame) => void) | null = null;
+  #relayed = 0;
+  /** The HTTP status of an engine that refused the request as the client's error (4xx); null otherwise. */
+  engineStatus: number | null = null;
 
   constructor(spec: TaskSpec) {
     const { engine, ...rest } = spec;
@@ -127,6 +137,28 @@ export class Task {
     if (this.ended) return () => undefined;
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Where a relayed task's engine frames go (one listener: the request that submitted it). */
+  relayTo(listener: (frame: EngineFrame) => void): void {
+    this.#relay = listener;
+  }
+
+  /** Frames relayed so far: once one has gone out, the task can no longer be retried elsewhere. */
+  get relayed(): number {
+    return this.#relayed;
+  }
+
+  /** Pass one engine frame to the client; a frame carrying output counts as a token. False once ended. */
+  relay(frame: EngineFrame): boolean {
+    if (this.#ended) return false;
+    if (frame.output) {
+      this.#tokens += 1;
+      this.firstTokenAt ??= Date.now();
+    }
+    this.#relayed += 1;
+    this.#relay?.(frame);
+    return true;
   }
 
   /** Tokens sent so far (counted as they are emitted). */

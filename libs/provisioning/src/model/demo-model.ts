@@ -21,6 +21,12 @@ export const DEMO_MODEL_DEFAULTS: DemoModelOptions = {
   contextLength: 4096,
 };
 
+/** Bumped whenever the demo model's bytes change, so caches of an older one are not reused. */
+export const DEMO_MODEL_VERSION = 'v2';
+/** From llama.cpp's source tree: a byte-level BPE vocabulary (any text tokenizes, no leading-space surprise for grammars) and a chat template that describes tools. */
+export const DEMO_VOCABULARY = 'ggml-vocab-qwen2.gguf';
+export const DEMO_CHAT_TEMPLATE = 'Qwen-Qwen2.5-7B-Instruct.jinja';
+
 /** mulberry32: a small, fast, seedable PRNG; the same seed gives the same model on every machine. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -69,10 +75,53 @@ const f32 = (value: number): GgufValue => ({ type: GgufValueType.FLOAT32, value 
 const str = (value: string): GgufValue => ({ type: GgufValueType.STRING, value });
 
 /**
- * Build the demo GGUF: llama architecture, the tokenizer of `vocabGguf` (llama.cpp's
- * models/ggml-vocab-llama-spm.gguf), random weights from the seed. A few MB; loads in llama-server.
+ * What the demo model says, as a chain of next tokens (in llama.cpp's byte-level BPE spelling: Ġ a space, Ċ a
+ * newline). A chat prompt ends with a newline, so a plain answer reads "Hello from the demo model." and then the
+ * chat template's tool-call marker, over and over: enough for a person to see it works, and the marker lets the
+ * engine's tool-call grammar take over when a request has tools.
  */
-export function buildDemoModel(vocabGguf: Buffer, options: DemoModelOptions = DEMO_MODEL_DEFAULTS): Buffer {
+const CHAIN: readonly (readonly [string, string])[] = [
+  ['Ċ', 'Hello'],
+  ['Hello', 'Ġfrom'],
+  ['Ġfrom', 'Ġthe'],
+  ['Ġthe', 'Ġdemo'],
+  ['Ġdemo', 'Ġmodel'],
+  ['Ġmodel', '.'],
+  ['.', 'ĊĊ'],
+  ['ĊĊ', '<'],
+  ['<', 'tool'],
+  ['tool', '_call'],
+  ['_call', '>'],
+  ['>', 'Ċ'],
+];
+
+/**
+ * Where the chain has no next token, or the engine's grammar forbids it, these win in this order: a JSON string
+ * closes at once, an object closes, opens, gets its colon, and the answer ends. So grammar-constrained sampling
+ * (`response_format`, `tool_choice: "required"`) finishes with a short valid value instead of wandering.
+ */
+const FALLBACKS: readonly string[] = ['"', '}', '{', ':'];
+
+/** Output weights of the chain's next tokens, of the fallbacks (the first), and of anything else. */
+const CHAIN_WEIGHT = 6;
+const FALLBACK_WEIGHT = 5;
+const NOISE = 0.1;
+
+/**
+ * Build the demo GGUF: llama architecture with the tokenizer of `vocabGguf` (llama.cpp's
+ * models/ggml-vocab-qwen2.gguf) and `chatTemplate` (a tool-capable template from llama.cpp's models/templates).
+ * The weights are random from the seed except for two things written on purpose, so that grammars and tool calls
+ * work from a model that was never trained: the embedding of every token shares one direction (dimension 0),
+ * which the output weights of the fallback tokens point at; and each token of `CHAIN` has a dimension of its own,
+ * which the output row of its next token points at. The transformer blocks are random and small, so the output
+ * follows the embedding of the last token. Tokens the vocabulary lacks are skipped. About 40 MB; loads in
+ * llama-server.
+ */
+export function buildDemoModel(
+  vocabGguf: Buffer,
+  chatTemplate: string | null = null,
+  options: DemoModelOptions = DEMO_MODEL_DEFAULTS,
+): Buffer {
   const vocab = readGgufHeader(vocabGguf);
   const tokens = vocab.metadata.get('tokenizer.ggml.tokens');
   if (tokens?.type !== GgufValueType.ARRAY) throw new Error('vocabulary file has no tokenizer.ggml.tokens');
@@ -96,26 +145,67 @@ export function buildDemoModel(vocabGguf: Buffer, options: DemoModelOptions = DE
     ['llama.vocab_size', u32(nVocab)],
   ]);
   for (const [key, value] of vocab.metadata) if (key.startsWith('tokenizer.')) metadata.set(key, value);
+  if (chatTemplate !== null) metadata.set('tokenizer.chat_template', str(chatTemplate));
+
+  const idOf = new Map<string, number>();
+  tokens.items.forEach((token, id) => {
+    if (typeof token === 'string' && !idOf.has(token)) idOf.set(token, id);
+  });
+  const eos = vocab.metadata.get('tokenizer.ggml.eos_token_id');
+  const chain = CHAIN.flatMap(([from, to]) => {
+    const a = idOf.get(from);
+    const b = idOf.get(to);
+    return a === undefined || b === undefined ? [] : [[a, b] as const];
+  }).slice(0, nEmbd / 2);
+  const fallbacks: number[] = [
+    ...FALLBACKS.flatMap((token) => idOf.get(token) ?? []),
+    ...(eos?.type === GgufValueType.UINT32 ? [Number(eos.value)] : []),
+  ];
 
   const random = prng(options.seed);
-  const weight = (scale: number) => () => (random() * 2 - 1) * scale;
+  const uniform = (scale: number): number => (random() * 2 - 1) * scale;
+  // Dimension 0: shared by every token. 1..chain.length: one per chain token. The rest: small noise.
+  const firstNoise = 1 + chain.length;
+  const embd = new Float32Array(nVocab * nEmbd);
+  const out = new Float32Array(nVocab * nEmbd);
+  for (let v = 0; v < nVocab; v += 1) {
+    embd[v * nEmbd] = 1;
+    for (let d = firstNoise; d < nEmbd; d += 1) {
+      embd[v * nEmbd + d] = uniform(0.1);
+      out[v * nEmbd + d] = uniform(NOISE);
+    }
+  }
+  chain.forEach(([from, to], k) => {
+    embd.fill(0, from * nEmbd, (from + 1) * nEmbd);
+    embd[from * nEmbd] = 0.5;
+    embd[from * nEmbd + 1 + k] = 1;
+    out[to * nEmbd + 1 + k] = CHAIN_WEIGHT;
+  });
+  fallbacks.forEach((token, rank) => {
+    out[token * nEmbd] = FALLBACK_WEIGHT - rank;
+  });
+
+  const weight = (scale: number) => () => uniform(scale);
   const ones = () => 1;
-  const tensors: GgufTensor[] = [
-    f16Tensor('token_embd.weight', [nEmbd, nVocab], weight(0.5)),
-    f32Tensor('output_norm.weight', [nEmbd], ones),
-  ];
   const linear = 1 / Math.sqrt(nEmbd);
+  // Blocks write little back into the residual stream, so the last token's embedding decides the next token.
+  const quiet = 0.05;
+  const tensors: GgufTensor[] = [
+    f16Tensor('token_embd.weight', [nEmbd, nVocab], (i) => embd[i] ?? 0),
+    f32Tensor('output_norm.weight', [nEmbd], ones),
+    f16Tensor('output.weight', [nEmbd, nVocab], (i) => out[i] ?? 0),
+  ];
   for (let l = 0; l < layers; l += 1) {
     tensors.push(
       f32Tensor(`blk.${l}.attn_norm.weight`, [nEmbd], ones),
       f16Tensor(`blk.${l}.attn_q.weight`, [nEmbd, nEmbd], weight(linear)),
       f16Tensor(`blk.${l}.attn_k.weight`, [nEmbd, nEmbd], weight(linear)),
       f16Tensor(`blk.${l}.attn_v.weight`, [nEmbd, nEmbd], weight(linear)),
-      f16Tensor(`blk.${l}.attn_output.weight`, [nEmbd, nEmbd], weight(linear)),
+      f16Tensor(`blk.${l}.attn_output.weight`, [nEmbd, nEmbd], weight(linear * quiet)),
       f32Tensor(`blk.${l}.ffn_norm.weight`, [nEmbd], ones),
       f16Tensor(`blk.${l}.ffn_gate.weight`, [nEmbd, nFf], weight(linear)),
       f16Tensor(`blk.${l}.ffn_up.weight`, [nEmbd, nFf], weight(linear)),
-      f16Tensor(`blk.${l}.ffn_down.weight`, [nFf, nEmbd], weight(1 / Math.sqrt(nFf))),
+      f16Tensor(`blk.${l}.ffn_down.weight`, [nFf, nEmbd], weight(quiet / Math.sqrt(nFf))),
     );
   }
   return encodeGguf(metadata, tensors);

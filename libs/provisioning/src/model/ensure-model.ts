@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { buildDemoModel } from './demo-model.ts';
+import { buildDemoModel, DEMO_CHAT_TEMPLATE, DEMO_VOCABULARY } from './demo-model.ts';
 import { downloadResumable, type DownloadProgress } from './download.ts';
 import { checkGgufFile } from './gguf-reader.ts';
 import { ModelError } from './model-error.ts';
@@ -64,8 +64,10 @@ export async function ensureModel(location: ModelLocation, options: ModelOptions
     case 'demo': {
       const cached = await verified(location.path, undefined);
       if (cached !== null) return { path: location.path, sha256: cached };
-      const vocab = await readFile(join(await options.vocabSourceDir(), 'models', 'ggml-vocab-llama-spm.gguf'));
-      const model = buildDemoModel(vocab);
+      const models = join(await options.vocabSourceDir(), 'models');
+      const vocab = await readFile(join(models, DEMO_VOCABULARY));
+      const template = await readFile(join(models, 'templates', DEMO_CHAT_TEMPLATE), 'utf8');
+      const model = buildDemoModel(vocab, template);
       const digest = createHash('sha256').update(model).digest('hex');
       await writeAtomic(location.path, model);
       await writeAtomic(`${location.path}.sha256`, `${digest} ${model.length}\n`);

@@ -1,6 +1,7 @@
 import { basename, join } from 'node:path';
 import type { ModelRef } from '@llama-orch/contracts';
 import { shortHash } from '../engine/source-layout.ts';
+import { DEMO_MODEL_VERSION } from './demo-model.ts';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 
@@ -19,7 +20,11 @@ export function modelLocation(
   const models = join(cacheDir, 'models');
   switch (ref.kind) {
     case 'demo':
-      return { kind: 'demo', seed: 42, path: join(models, `demo-${shortHash(sourceIdentity)}-s42.gguf`) };
+      return {
+        kind: 'demo',
+        seed: 42,
+        path: join(models, `demo-${DEMO_MODEL_VERSION}-${shortHash(sourceIdentity)}-s42.gguf`),
+      };
     case 'file':
       return { kind: 'file', path: ref.path };
     case 'hf':

@@ -1,193 +1,120 @@
-import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import {
   ChatCompletionRequestSchema,
   CompletionRequestSchema,
   errorEnvelope,
+  ResponsesRequestSchema,
   toOpenAIError,
-  type ErrorEnvelope,
-  type TaskEvent,
 } from '@llama-orch/contracts';
-import type { Task, TaskSpec } from '../../tasks/task.ts';
-import type { AppDeps, AppEnv } from '../deps.ts';
 import { readBody, sendError } from '@llama-orch/http';
-import { firstEvent, followTask } from '../follow-task.ts';
+import type { PoolView } from '../../placement/place.ts';
+import type { AppDeps, AppEnv } from '../deps.ts';
+import { relayTask, type RelayApi } from '../relay.ts';
 
-type Kind = 'chat' | 'completion';
+/** Inside an OpenAI stream, a failure is a chunk holding `error` (the openai client raises it as an APIError). */
+const openAIStreamError: RelayApi['streamError'] = (envelope) => ({ data: toOpenAIError(envelope) });
 
-function finishReason(event: TaskEvent & { event: 'end' }): 'stop' | 'length' {
-  return event.data.finish_reason === 'length' ? 'length' : 'stop';
-}
+const CHAT: RelayApi = {
+  endpoint: '/v1/chat/completions',
+  idPrefix: 'chatcmpl',
+  rewriteId: true,
+  streamError: openAIStreamError,
+};
+const COMPLETIONS: RelayApi = {
+  endpoint: '/v1/completions',
+  idPrefix: 'cmpl',
+  rewriteId: true,
+  streamError: openAIStreamError,
+};
+const RESPONSES: RelayApi = {
+  endpoint: '/v1/responses',
+  idPrefix: 'resp',
+  rewriteId: false,
+  streamError: (envelope) => ({
+    event: 'error',
+    data: { type: 'error', code: envelope.code.toLowerCase(), message: envelope.message, param: null },
+  }),
+};
 
-function chunk(
-  kind: Kind,
-  id: string,
-  model: string,
-  created: number,
-  piece: { content?: string; role?: boolean; finish?: 'stop' | 'length' },
-) {
-  if (kind === 'chat') {
-    const delta = {
-      ...(piece.role ? { role: 'assistant' as const } : {}),
-      ...(piece.content !== undefined ? { content: piece.content } : {}),
-    };
-    return {
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      choices: [{ index: 0, delta, finish_reason: piece.finish ?? null }],
-    };
-  }
-  return {
-    id,
-    object: 'text_completion',
-    created,
-    model,
-    choices: [{ index: 0, text: piece.content ?? '', logprobs: null, finish_reason: piece.finish ?? null }],
-  };
-}
-
-/** The HTTP answer of a task that ended in an error. */
-const envelopeOf = (event: TaskEvent & { event: 'error' }): ErrorEnvelope =>
-  errorEnvelope(
-    event.data.code,
-    event.data.message,
-    event.data.retry_after_ms !== undefined ? { retry_after_ms: event.data.retry_after_ms } : {},
-  );
-
-/** Wait for a task's terminal event, collecting its text. */
-function collect(task: Task): Promise<{ text: string; last: TaskEvent }> {
-  return new Promise((resolve) => {
-    let text = '';
-    const unsubscribe = task.subscribe((event) => {
-      if (event.event === 'token') text += event.data.t;
-      if (event.event === 'end' || event.event === 'error') {
-        queueMicrotask(() => unsubscribe());
-        resolve({ text, last: event });
-      }
-    });
-  });
-}
-
-async function complete(c: Context<AppEnv>, deps: AppDeps, kind: Kind): Promise<Response> {
+/** Chat and text completions: the client's request goes to the engine as sent, bounded by a default max_tokens. */
+async function complete(c: Context<AppEnv>, deps: AppDeps, api: RelayApi): Promise<Response> {
   const body =
-    kind === 'chat' ? await readBody(c, ChatCompletionRequestSchema) : await readBody(c, CompletionRequestSchema);
+    api === CHAT ? await readBody(c, ChatCompletionRequestSchema) : await readBody(c, CompletionRequestSchema);
   if (!body.ok) return sendError(c, body.envelope);
   const request = body.value as Record<string, unknown> & {
     model: string;
     stream: boolean;
     stream_options?: { include_usage?: boolean } | null;
   };
-  const includeUsage = request.stream_options?.include_usage === true;
-  const engineBody: Record<string, unknown> = { ...request, stream: true, stream_options: { include_usage: true } };
+  const engineBody: Record<string, unknown> = { ...request };
   // Without a cap a request runs to the end of the context: the configured default bounds it.
   if (engineBody['max_tokens'] == null && engineBody['max_completion_tokens'] == null)
     engineBody['max_tokens'] = deps.defaultMaxTokens;
-  if (kind === 'completion' && Array.isArray(request['prompt']))
+  if (api === COMPLETIONS && Array.isArray(request['prompt']))
     engineBody['prompt'] = (request['prompt'] as string[])[0];
-  const engine: TaskSpec['engine'] =
-    kind === 'chat'
-      ? { endpoint: '/v1/chat/completions', body: engineBody }
-      : { endpoint: '/v1/completions', body: engineBody };
-  const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
-  const admission = deps.scheduler.submit({
-    id,
-    owner: c.get('identity').owner,
+  // The usage chunk feeds metrics and the task's end; a client that did not ask for it does not see it.
+  const clientWantsUsage = request.stream_options?.include_usage === true;
+  if (request.stream) engineBody['stream_options'] = { ...request.stream_options, include_usage: true };
+  return relayTask(c, deps, api, {
+    body: engineBody,
     model: request.model,
-    priority: 'interactive',
-    sessionId: undefined,
-    deadlineMs: undefined,
-    placement: undefined,
-    engine,
-  });
-  if (admission.kind === 'refused') return sendError(c, admission.envelope);
-  const task = admission.task;
-  const created = Math.floor(Date.now() / 1000);
-  const model = request.model;
-
-  if (!request.stream) {
-    const abort = (): void => void deps.scheduler.cancel(id, 'disconnect');
-    c.req.raw.signal.addEventListener('abort', abort, { once: true });
-    const { text, last } = await collect(task);
-    c.req.raw.signal.removeEventListener('abort', abort);
-    if (last.event === 'error') return sendError(c, envelopeOf(last));
-    const end = last as TaskEvent & { event: 'end' };
-    const usage = {
-      prompt_tokens: end.data.tokens_in ?? 0,
-      completion_tokens: end.data.tokens_out,
-      total_tokens: (end.data.tokens_in ?? 0) + end.data.tokens_out,
-    };
-    if (kind === 'chat') {
-      return c.json({
-        id,
-        object: 'chat.completion',
-        created,
-        model,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finishReason(end) }],
-        usage,
-      });
-    }
-    return c.json({
-      id,
-      object: 'text_completion',
-      created,
-      model,
-      choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason(end) }],
-      usage,
-    });
-  }
-
-  const first = await firstEvent(task, c.req.raw.signal, () => void deps.scheduler.cancel(id, 'disconnect'));
-  if (first?.event === 'error') return sendError(c, envelopeOf(first));
-  return streamSSE(c, async (stream) => {
-    const send = (data: unknown): Promise<void> => stream.writeSSE({ data: JSON.stringify(data) });
-    await followTask(
-      stream,
-      task,
-      () => deps.scheduler.cancel(id, 'disconnect'),
-      async (event) => {
-        if (event.event === 'started' && kind === 'chat')
-          await send(chunk(kind, id, model, created, { role: true, content: '' }));
-        if (event.event === 'token') await send(chunk(kind, id, model, created, { content: event.data.t }));
-        if (event.event === 'error') {
-          await send(toOpenAIError(errorEnvelope(event.data.code, event.data.message)));
-          return 'done';
-        }
-        if (event.event !== 'end') return 'more';
-        await send(chunk(kind, id, model, created, { finish: finishReason(event) }));
-        if (includeUsage) {
-          const usage = {
-            prompt_tokens: event.data.tokens_in ?? 0,
-            completion_tokens: event.data.tokens_out,
-            total_tokens: (event.data.tokens_in ?? 0) + event.data.tokens_out,
-          };
-          await send({ ...chunk(kind, id, model, created, {}), choices: [], usage });
-        }
-        await stream.writeSSE({ data: '[DONE]' });
-        return 'done';
-      },
-    );
+    stream: request.stream,
+    dropUsageChunk: request.stream && !clientWantsUsage,
   });
 }
 
-export function openaiRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  app.get('/v1/models', (c) => {
-    const models = [
-      ...new Set(
-        deps.scheduler
-          .views()
-          .filter((v) => v.available && v.status.ready)
-          // Both name the model: the pool's model ref, and its pool id (the short name people type).
-          .flatMap((v) => [v.status.model, v.status.pool_id]),
-      ),
-    ].sort();
-    return c.json({
-      object: 'list' as const,
-      data: models.map((id) => ({ id, object: 'model' as const, created: 0, owned_by: 'llama-orch' })),
-    });
+/** OpenAI's Responses API, relayed to the engine's own implementation. */
+async function respond(c: Context<AppEnv>, deps: AppDeps): Promise<Response> {
+  const body = await readBody(c, ResponsesRequestSchema);
+  if (!body.ok) return sendError(c, body.envelope);
+  const request = body.value;
+  const engineBody: Record<string, unknown> = { ...request };
+  if (engineBody['max_output_tokens'] == null) engineBody['max_output_tokens'] = deps.defaultMaxTokens;
+  return relayTask(c, deps, RESPONSES, {
+    body: engineBody,
+    model: request.model,
+    stream: request.stream,
+    dropUsageChunk: false,
   });
-  app.post('/v1/chat/completions', (c) => complete(c, deps, 'chat'));
-  app.post('/v1/completions', (c) => complete(c, deps, 'completion'));
+}
+
+/** The state a model is offered in: ready when one of its pools is. */
+function stateOf(pools: readonly PoolView[]): string {
+  return pools.find((p) => p.status.ready)?.status.state ?? pools[0]?.status.state ?? 'offline';
+}
+
+export function openaiRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  /** When this orchestratord first saw each model name: OpenAI's `created`. */
+  const firstSeen = new Map<string, number>();
+  app.get('/v1/models', (c) => {
+    const byName = new Map<string, PoolView[]>();
+    for (const view of deps.scheduler.views().filter((v) => v.available)) {
+      // Both name the model: the pool's model ref, and its pool id (the short name people type).
+      for (const name of new Set([view.status.model, view.status.pool_id]))
+        byName.set(name, [...(byName.get(name) ?? []), view]);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const data = [...byName.keys()].sort().map((id) => {
+      const pools = byName.get(id) ?? [];
+      if (!firstSeen.has(id)) firstSeen.set(id, now);
+      return {
+        id,
+        object: 'model' as const,
+        created: firstSeen.get(id) ?? now,
+        owned_by: 'llama-orch',
+        state: stateOf(pools),
+        pool_id: pools.find((p) => p.status.ready)?.status.pool_id ?? pools[0]?.status.pool_id ?? id,
+      };
+    });
+    return c.json({ object: 'list' as const, data });
+  });
+  app.post('/v1/chat/completions', (c) => complete(c, deps, CHAT));
+  app.post('/v1/completions', (c) => complete(c, deps, COMPLETIONS));
+  app.post('/v1/responses', (c) => respond(c, deps));
+  app.all('/v1/responses/*', (c) =>
+    sendError(
+      c,
+      errorEnvelope('NOT_FOUND', `${c.req.path}: stored responses are not kept; send the whole conversation`),
+    ),
+  );
 }

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'hono';
+import { stream as streamBody } from 'hono/streaming';
+import { errorEnvelope, type DispatchRequest, type ErrorEnvelope, type TaskEvent } from '@llama-orch/contracts';
+import type { EngineFrame } from '@llama-orch/pool-managerd-client';
+import { sendError } from '@llama-orch/http';
+import type { Task } from '../tasks/task.ts';
+import type { AppDeps, AppEnv } from './deps.ts';
+
+const KEEP_ALIVE_MS = 15_000;
+
+/** How one API family's answers are relayed: which engine route, and how its errors look inside a stream. */
+export interface RelayApi {
+  readonly endpoint: DispatchRequest['endpoint'];
+  /** The task id's prefix; for chat and text completions also the `id` the client sees in place of the engine's. */
+  readonly idPrefix: string;
+  readonly rewriteId: boolean;
+  /** The SSE event that reports a failure after the answer began, in the API's own shape. */
+  readonly streamError: (envelope: ErrorEnvelope) => { readonly event?: string; readonly data: unknown };
+}
+
+export interface RelayRequest {
+  readonly body: Record<string, unknown>;
+  /** The model the client asked for: placement uses it and every answer names it. */
+  readonly model: string;
+  readonly stream: boolean;
+  /** Drop the usage-only chunk the engine sends because we asked for it (OpenAI's include_usage). */
+  readonly dropUsageChunk: boolean;
+}
+
+type Item =
+  { readonly kind: 'frame'; readonly frame: EngineFrame } | { readonly kind: 'event'; readonly event: TaskEvent };
+
+/**
+ * What the orchestrator owns in an engine's answer, rewritten in its text without parsing it again: the model
+ * name (the engine names its file; the client named a model) and, for completions, the id (the task's).
+ */
+class Rewriter {
+  #modelNeedle: string | null = null;
+  #idNeedle: string | null = null;
+  readonly #model: string;
+  readonly #id: string | null;
+
+  constructor(model: string, id: string | null) {
+    this.#model = `"model":${JSON.stringify(model)}`;
+    this.#id = id === null ? null : `"id":${JSON.stringify(id)}`;
+  }
+
+  rewrite(frame: EngineFrame): string {
+    const json = frame.json as Record<string, Record<string, unknown> | undefined> | null;
+    if (this.#modelNeedle === null && json !== null) {
+      const named = json['model'] ?? json['message']?.['model'] ?? json['response']?.['model'];
+      if (typeof named === 'string') this.#modelNeedle = `"model":${JSON.stringify(named)}`;
+    }
+    if (this.#id !== null && this.#idNeedle === null && typeof json?.['id'] === 'string')
+      this.#idNeedle = `"id":${JSON.stringify(json['id'])}`;
+    let data = frame.data;
+    if (this.#modelNeedle !== null && this.#modelNeedle !== this.#model)
+      data = data.replaceAll(this.#modelNeedle, this.#model);
+    if (this.#idNeedle !== null && this.#id !== null) data = data.replace(this.#idNeedle, this.#id);
+    return data;
+  }
+}
+
+const isUsageChunk = (frame: EngineFrame): boolean => {
+  const json = frame.json as { choices?: unknown[]; usage?: unknown } | null;
+  return Array.isArray(json?.choices) && json.choices.length === 0 && json.usage != null;
+};
+
+/** The HTTP answer of a task that failed before anything was relayed: the engine's own status for its 4xx. */
+function failure(c: Context<AppEnv>, task: Task, event: TaskEvent & { event: 'error' }): Response {
+  const envelope = errorEnvelope(
+    event.data.code,
+    event.data.message,
+    event.data.retry_after_ms !== undefined ? { retry_after_ms: event.data.retry_after_ms } : {},
+  );
+  return sendError(c, envelope, task.engineStatus ?? undefined);
+}
+
+/**
+ * Submit an engine request as a relayed task and answer with the engine's own answer: its JSON body, or its SSE
+ * events as they come (with keep-alive comments), rewriting only what the orchestrator owns. A failure before the
+ * first frame is an HTTP error; after it, one error event in the API's shape ends the stream.
+ */
+export async function relayTask(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  api: RelayApi,
+  request: RelayRequest,
+): Promise<Response> {
+  const id = `${api.idPrefix}-${randomUUID()}`;
+  const admission = deps.scheduler.submit({
+    id,
+    owner: c.get('identity').owner,
+    model: request.model,
+    priority: 'interactive',
+    sessionId: undefined,
+    deadlineMs: undefined,
+    placement: undefined,
+    engine: { endpoint: api.endpoint, body: request.body },
+    relay: true,
+  });
+  if (admission.kind === 'refused') return sendError(c, admission.envelope);
+  const task = admission.task;
+  const rewriter = new Rewriter(request.model, api.rewriteId ? id : null);
+
+  const items: Item[] = [];
+  let wake: (() => void) | null = null;
+  const push = (item: Item): void => {
+    items.push(item);
+    wake?.();
+  };
+  task.relayTo((frame) => push({ kind: 'frame', frame }));
+  const unsubscribe = task.subscribe((event) => {
+    if (event.event === 'end' || event.event === 'error') push({ kind: 'event', event });
+  });
+  let gone = false;
+  const leave = (): void => {
+    if (gone) return;
+    gone = true;
+    unsubscribe();
+    if (!task.ended) deps.scheduler.cancel(id, 'disconnect');
+    wake?.();
+  };
+  const next = async (): Promise<Item | null> => {
+    for (;;) {
+      const item = items.shift();
+      if (item !== undefined) return item;
+      if (gone) return null;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+  };
+
+  // Nothing is committed until the first frame (or the end): an error before it is a proper HTTP error.
+  const signal = c.req.raw.signal;
+  signal.addEventListener('abort', leave, { once: true });
+  const first = await next();
+  if (first === null) return new Response(null, { status: 499 });
+  if (first.kind === 'event') {
+    signal.removeEventListener('abort', leave);
+    unsubscribe();
+    if (first.event.event === 'error') return failure(c, task, first.event);
+    return sendError(c, errorEnvelope('WORKER_RESET', `the engine's answer for task ${id} was empty`));
+  }
+
+  if (!request.stream) {
+    signal.removeEventListener('abort', leave);
+    // A non-streamed answer is one frame, then the end.
+    const last = await next();
+    unsubscribe();
+    if (last?.kind === 'event' && last.event.event === 'error') return failure(c, task, last.event);
+    return c.body(rewriter.rewrite(first.frame), 200, { 'content-type': 'application/json' });
+  }
+
+  c.header('content-type', 'text/event-stream');
+  c.header('cache-control', 'no-cache');
+  c.header('x-accel-buffering', 'no');
+  return streamBody(c, async (stream) => {
+    stream.onAbort(leave);
+    const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    let engineFailed = false;
+    try {
+      for (let item: Item | null = first; item !== null; item = await next()) {
+        if (item.kind === 'frame') {
+          const { frame } = item;
+          if (request.dropUsageChunk && isUsageChunk(frame)) continue;
+          engineFailed ||= frame.error !== null;
+          const head = frame.event === null ? '' : `event: ${frame.event}\n`;
+          await stream.write(`${head}data: ${rewriter.rewrite(frame)}\n\n`);
+          continue;
+        }
+        if (item.event.event === 'error' && !engineFailed) {
+          const { event, data } = api.streamError(errorEnvelope(item.event.data.code, item.event.data.message));
+          await stream.write(`${event === undefined ? '' : `event: ${event}\n`}data: ${JSON.stringify(data)}\n\n`);
+        }
+        return;
+      }
+    } finally {
+      clearInterval(keepAlive);
+      signal.removeEventListener('abort', leave);
+      unsubscribe();
+      if (!task.ended) leave();
+    }
+  });
+}
