@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '**/fixtures/**', '.dependency-cruiser.cjs'] },
+  { ignores: ['node_modules/**', '**/fixtures/**', '.dependency-cruiser.cjs', '.llorch-cloud/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -49,6 +49,7 @@ const EnvSchema = z.object({
   ORCHD_RECONNECT_GRACE_MS: interval(0, 600_000).default(2000),
   ORCHD_MAX_BODY_BYTES: interval(1024, 1 << 30).default(4 * 1024 * 1024),
   ORCHD_DEFAULT_MAX_TOKENS: interval(1, 1_000_000).default(2048),
+  ORCHD_SSE_KEEPALIVE_MS: interval(100, 600_000).default(15_000),
   ORCHD_ALLOWED_ORIGINS: commaList(
     z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], e.g. http://192.168.1.5:3000'),
   ),
@@ -116,6 +117,8 @@ export interface OrchestratordConfig {
   readonly maxBodyBytes: number;
   /** Output cap of an OpenAI request that names no max_tokens. */
   readonly defaultMaxTokens: number;
+  /** A comment line on every open event stream this often, so proxies and clients do not time a quiet one out. */
+  readonly sseKeepAliveMs: number;
   /** Web front ends (origins) allowed to call the API from a browser, besides its own. */
   readonly allowedOrigins: readonly string[];
   /** Client certificate for pool-managerd (mutual TLS). */
@@ -206,6 +209,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
       reconnectGraceMs: v.ORCHD_RECONNECT_GRACE_MS,
       maxBodyBytes: v.ORCHD_MAX_BODY_BYTES,
       defaultMaxTokens: v.ORCHD_DEFAULT_MAX_TOKENS,
+      sseKeepAliveMs: v.ORCHD_SSE_KEEPALIVE_MS,
       allowedOrigins: v.ORCHD_ALLOWED_ORIGINS,
       tls:
         v.ORCHD_TLS_CERT !== undefined && v.ORCHD_TLS_KEY !== undefined

@@ -104,6 +104,7 @@ export class Orchestrator {
         allowedOrigins: config.allowedOrigins,
         maxBodyBytes: config.maxBodyBytes,
         defaultMaxTokens: config.defaultMaxTokens,
+        sseKeepAliveMs: config.sseKeepAliveMs,
       });
       // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear.
       let clientTls: ServeTls | null = null;

@@ -182,9 +182,6 @@ export const ResponsesRequestSchema = named(
     input: z.union([z.string(), z.array(z.unknown()).min(1)]),
     stream: z.boolean().default(false),
     max_output_tokens: z.int().min(1).nullable().optional(),
-    previous_response_id: z
-      .undefined({ error: 'previous_response_id is not supported: responses are not stored; send the whole input' })
-      .optional(),
   }),
   'ResponsesRequest',
   'Body of POST /v1/responses; every other field passes through to the engine.',
@@ -210,4 +207,55 @@ export const CountTokensRequestSchema = named(
   }),
   'CountTokensRequest',
   'Body of POST /v1/messages/count_tokens.',
+);
+
+/** Answer of POST /v1/responses with stream: false: the engine's response object, with the model asked for. */
+export const ResponseObjectSchema = named(
+  z.looseObject({
+    id: z.string().min(1),
+    object: z.literal('response'),
+    model: z.string().min(1),
+    status: z.string(),
+    output: z.array(z.looseObject({ type: z.string() })),
+  }),
+  'ResponseObject',
+  'Answer of POST /v1/responses with stream: false (relayed from the engine; `model` is the one asked for).',
+);
+
+export const ResponseStreamEventSchema = named(
+  z.looseObject({ type: z.string().min(1) }),
+  'ResponseStreamEvent',
+  'One event of POST /v1/responses with stream: true (`event:` names its type); a failure is an `error` event.',
+);
+
+/** Answer of POST /v1/messages with stream: false. */
+export const AnthropicMessageSchema = named(
+  z.looseObject({
+    id: z.string().min(1),
+    type: z.literal('message'),
+    role: z.literal('assistant'),
+    model: z.string().min(1),
+    content: z.array(z.looseObject({ type: z.string() })),
+    stop_reason: z.string().nullable(),
+  }),
+  'AnthropicMessage',
+  "Answer of POST /v1/messages with stream: false (Anthropic's shape, relayed from the engine).",
+);
+
+export const MessageStreamEventSchema = named(
+  z.looseObject({ type: z.string().min(1) }),
+  'MessageStreamEvent',
+  'One event of POST /v1/messages with stream: true (message_start … message_stop); a failure is an `error` event.',
+);
+
+export const TokenCountSchema = named(
+  z.looseObject({ input_tokens: z.int().min(0) }),
+  'TokenCount',
+  'Answer of POST /v1/messages/count_tokens.',
+);
+
+export const AnthropicErrorResponseSchema = named(
+  z.strictObject({ type: z.literal('error'), error: z.strictObject({ type: z.string(), message: z.string() }) }),
+  'AnthropicErrorResponse',
+  'An error on /v1/messages, in Anthropic’s shape; the message starts with our error code.',
 );

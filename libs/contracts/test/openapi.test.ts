@@ -34,6 +34,10 @@ describe('OpenAPI documents', () => {
         'GET /v1/models',
         'POST /v1/chat/completions',
         'POST /v1/completions',
+        // Issue 14: the agent APIs, relayed like the OpenAI routes.
+        'POST /v1/responses',
+        'POST /v1/messages',
+        'POST /v1/messages/count_tokens',
         'POST /v2/tasks',
         'GET /v2/tasks/{id}/events',
         'POST /v2/tasks/{id}/cancel',

@@ -121,7 +121,11 @@ describe('the pool-managerd client', () => {
         frames.map((f) => f.text),
         ['Hel', 'lo', null],
       );
-      assert.deepEqual(frames.at(-1), { text: null, done: true, finishReason: 'length', tokensIn: 4 });
+      const last = frames.at(-1);
+      assert.deepEqual(
+        { text: last?.text, done: last?.done, finishReason: last?.finishReason, tokensIn: last?.tokensIn },
+        { text: null, done: true, finishReason: 'length', tokensIn: 4 },
+      );
       const request = seen.find((s) => s.path === '/v2/pools/p/dispatch');
       assert.equal(request?.headers['x-correlation-id'], 'task-1');
       assert.equal(request?.headers['traceparent'], 'tp');
@@ -204,32 +208,112 @@ describe('the pool-managerd client', () => {
     }
   });
 
-  test('reads the three engine stream formats', () => {
-    assert.deepEqual(parseEngineFrame('/completion', '{"content":" hi","stop":false}'), {
+  test('reads every engine answer format: native, OpenAI, Responses and Messages, streamed or whole', () => {
+    const meaning = (frame: EngineFrame | null) =>
+      frame === null
+        ? null
+        : {
+            text: frame.text,
+            output: frame.output,
+            done: frame.done,
+            finishReason: frame.finishReason,
+            tokensIn: frame.tokensIn,
+            tokensOut: frame.tokensOut,
+            error: frame.error,
+          };
+    const none = { text: null, output: false, done: false, finishReason: null, tokensIn: null, tokensOut: null, error: null };
+    assert.deepEqual(meaning(parseEngineFrame('/completion', '{"content":" hi","stop":false}')), {
+      ...none,
       text: ' hi',
-      done: false,
-      finishReason: null,
-      tokensIn: null,
+      output: true,
     });
     assert.deepEqual(
-      parseEngineFrame('/completion', '{"content":"","stop":true,"stop_type":"limit","tokens_evaluated":7}'),
-      { text: null, done: true, finishReason: 'length', tokensIn: 7 },
+      meaning(
+        parseEngineFrame(
+          '/completion',
+          '{"content":"","stop":true,"stop_type":"limit","tokens_evaluated":7,"tokens_predicted":3}',
+        ),
+      ),
+      { ...none, done: true, finishReason: 'length', tokensIn: 7, tokensOut: 3 },
+    );
+    const chunk = parseEngineFrame('/v1/chat/completions', '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}');
+    assert.equal(chunk?.text, 'x');
+    assert.equal(chunk?.data, '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}', 'kept as received');
+    const toolCall = parseEngineFrame(
+      '/v1/chat/completions',
+      '{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"ci"}}]},"finish_reason":null}]}',
+    );
+    assert.deepEqual(meaning(toolCall), { ...none, output: true }, 'a tool-call fragment is output without text');
+    assert.equal(
+      parseEngineFrame('/v1/chat/completions', '{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}')?.finishReason,
+      'tool_calls',
     );
     assert.deepEqual(
-      parseEngineFrame('/v1/chat/completions', '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}')?.text,
-      'x',
+      meaning(
+        parseEngineFrame('/v1/chat/completions', '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}'),
+      ),
+      { ...none, tokensIn: 9, tokensOut: 4 },
     );
     assert.deepEqual(
-      parseEngineFrame('/v1/chat/completions', '{"choices":[],"usage":{"prompt_tokens":9}}')?.tokensIn,
-      9,
+      meaning(parseEngineFrame('/v1/chat/completions', '{"error":{"code":400,"message":"bad grammar"}}'))?.error,
+      { status: 400, message: 'bad grammar' },
     );
-    assert.deepEqual(parseEngineFrame('/v1/completions', '{"choices":[{"text":"y","finish_reason":"stop"}]}'), {
-      text: 'y',
-      done: false,
-      finishReason: 'stop',
-      tokensIn: null,
-    });
+    assert.deepEqual(
+      meaning(parseEngineFrame('/v1/completions', '{"choices":[{"text":"y","finish_reason":"stop"}]}')),
+      { ...none, text: 'y', output: true, finishReason: 'stop' },
+    );
     assert.equal(parseEngineFrame('/v1/completions', '[DONE]')?.done, true);
     assert.equal(parseEngineFrame('/completion', 'not json'), null);
+
+    const delta = parseEngineFrame(
+      '/v1/messages',
+      '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}',
+      'content_block_delta',
+    );
+    assert.equal(delta?.event, 'content_block_delta');
+    assert.equal(delta?.text, 'Hi');
+    assert.deepEqual(
+      meaning(
+        parseEngineFrame(
+          '/v1/messages',
+          '{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":6}}',
+        ),
+      ),
+      { ...none, finishReason: 'max_tokens', tokensOut: 6 },
+    );
+    assert.equal(parseEngineFrame('/v1/messages', '{"type":"message_stop"}')?.done, true);
+    assert.deepEqual(meaning(parseEngineFrame('/v1/messages/count_tokens', '{"input_tokens":31}')), {
+      ...none,
+      done: true,
+      finishReason: 'stop',
+      tokensIn: 31,
+      tokensOut: 0,
+    });
+    const whole = parseEngineFrame(
+      '/v1/messages',
+      '{"type":"message","content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}',
+    );
+    assert.deepEqual(meaning(whole), {
+      ...none,
+      text: 'Hello',
+      output: true,
+      finishReason: 'end_turn',
+      tokensIn: 3,
+      tokensOut: 1,
+    });
+    assert.equal(
+      parseEngineFrame('/v1/responses', '{"type":"response.output_text.delta","delta":"He"}', 'response.output_text.delta')
+        ?.text,
+      'He',
+    );
+    assert.deepEqual(
+      meaning(
+        parseEngineFrame(
+          '/v1/responses',
+          '{"type":"response.completed","response":{"object":"response","usage":{"input_tokens":5,"output_tokens":2}}}',
+        ),
+      ),
+      { ...none, finishReason: 'stop', tokensIn: 5, tokensOut: 2 },
+    );
   });
 });

@@ -23,6 +23,7 @@ export interface AppDeps {
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
   readonly defaultMaxTokens: number;
+  readonly sseKeepAliveMs: number;
 }
 
 /** The edge's variables plus the caller's identity (set by the authenticate middleware). */

@@ -7,8 +7,6 @@ import { sendError } from '@llama-orch/http';
 import type { Task } from '../tasks/task.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
-const KEEP_ALIVE_MS = 15_000;
-
 /** How one API family's answers are relayed: which engine route, and how its errors look inside a stream. */
 export interface RelayApi {
   readonly endpoint: DispatchRequest['endpoint'];
@@ -158,7 +156,7 @@ export async function relayTask(
   c.header('x-accel-buffering', 'no');
   return streamBody(c, async (stream) => {
     stream.onAbort(leave);
-    const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), deps.sseKeepAliveMs);
     let engineFailed = false;
     try {
       for (let item: Item | null = first; item !== null; item = await next()) {

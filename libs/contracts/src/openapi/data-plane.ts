@@ -4,6 +4,7 @@ import { buildDocument, type OperationSpec, type ResponseSpec } from './document
 
 const envelope = (description: string): ResponseSpec => ({ description, json: 'ErrorEnvelope' });
 const openaiError = (description: string): ResponseSpec => ({ description, json: 'OpenAIErrorResponse' });
+const anthropicError = (description: string): ResponseSpec => ({ description, json: 'AnthropicErrorResponse' });
 const backpressure: ResponseSpec = {
   description: 'Admission queue full; retry after the advised delay.',
   json: 'ErrorEnvelope',
@@ -66,7 +67,7 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
     method: 'get',
     path: '/v1/models',
     operationId: 'listModels',
-    summary: 'Every model served by a ready pool.',
+    summary: 'Every model a reachable pool serves, with the state of its best pool.',
     tags: ['openai'],
     responses: {
       200: { description: 'Model list.', json: 'ModelList' },
@@ -81,6 +82,40 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
     'ChatCompletionChunk',
   ),
   openaiCompletion('/v1/completions', 'createCompletion', 'CompletionRequest', 'Completion', 'CompletionChunk'),
+  {
+    ...openaiCompletion('/v1/responses', 'createResponse', 'ResponsesRequest', 'ResponseObject', 'ResponseStreamEvent'),
+    summary: "OpenAI's Responses API, relayed to the engine; stream: true answers with its named events.",
+  },
+  {
+    method: 'post',
+    path: '/v1/messages',
+    operationId: 'createMessage',
+    summary:
+      "Anthropic's Messages API (x-api-key accepted), relayed to the engine; stream: true answers with its events.",
+    tags: ['anthropic'],
+    body: 'MessagesRequest',
+    responses: {
+      200: { description: 'The message, or its stream.', json: 'AnthropicMessage', sse: 'MessageStreamEvent' },
+      400: anthropicError('Invalid request; the message names the field.'),
+      401: anthropicError('Missing or unknown API key.'),
+      404: anthropicError('No pool serves this model.'),
+      429: { ...backpressure, json: 'AnthropicErrorResponse' },
+      503: anthropicError('No pool is available.'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/messages/count_tokens',
+    operationId: 'countMessageTokens',
+    summary: 'Tokens a Messages API request would take, counted by the engine.',
+    tags: ['anthropic'],
+    body: 'CountTokensRequest',
+    responses: {
+      200: { description: 'The count.', json: 'TokenCount' },
+      400: anthropicError('Invalid request; the message names the field.'),
+      401: anthropicError('Missing or unknown API key.'),
+    },
+  },
   {
     method: 'post',
     path: '/v2/tasks',

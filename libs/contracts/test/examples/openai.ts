@@ -125,4 +125,129 @@ export const openaiExamples: Record<string, ShapeExamples> = {
     ],
     invalid: [{ name: 'a wrong object', value: { object: 'models', data: [] }, field: 'object' }],
   },
+  ResponsesRequest: {
+    valid: [
+      { name: 'a text input', value: { model: 'demo', input: 'hi' } },
+      {
+        name: 'a streamed conversation with a tool',
+        value: {
+          model: 'demo',
+          stream: true,
+          max_output_tokens: 64,
+          input: [{ role: 'user', content: 'weather?' }],
+          tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }],
+        },
+      },
+    ],
+    invalid: [
+      { name: 'no input', value: { model: 'demo' }, field: 'input' },
+      { name: 'an empty input list', value: { model: 'demo', input: [] }, field: 'input' },
+    ],
+  },
+  MessagesRequest: {
+    valid: [
+      { name: 'one turn', value: { model: 'demo', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] } },
+      {
+        name: 'a streamed turn with a system prompt and a tool',
+        value: {
+          model: 'demo',
+          max_tokens: 64,
+          stream: true,
+          system: 'Be brief.',
+          messages: [{ role: 'user', content: [{ type: 'text', text: 'weather?' }] }],
+          tools: [{ name: 'get_weather', input_schema: { type: 'object' } }],
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'no max_tokens',
+        value: { model: 'demo', messages: [{ role: 'user', content: 'hi' }] },
+        field: 'max_tokens',
+      },
+      {
+        name: 'a system role among the messages',
+        value: { model: 'demo', max_tokens: 8, messages: [{ role: 'system', content: 'hi' }] },
+        field: 'messages[0].role',
+      },
+    ],
+  },
+  CountTokensRequest: {
+    valid: [{ name: 'one turn', value: { model: 'demo', messages: [{ role: 'user', content: 'hi' }] } }],
+    invalid: [{ name: 'no messages', value: { model: 'demo', messages: [] }, field: 'messages' }],
+  },
+  ResponseObject: {
+    valid: [
+      {
+        name: 'a completed response',
+        value: {
+          id: 'resp_1',
+          object: 'response',
+          model: 'demo',
+          status: 'completed',
+          output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Hello' }] }],
+          usage: { input_tokens: 3, output_tokens: 1, total_tokens: 4 },
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'a wrong object',
+        value: { id: 'r', object: 'message', model: 'demo', status: 'completed', output: [] },
+        field: 'object',
+      },
+    ],
+  },
+  ResponseStreamEvent: {
+    valid: [{ name: 'a text delta', value: { type: 'response.output_text.delta', item_id: 'msg_1', delta: 'He' } }],
+    invalid: [{ name: 'no type', value: { delta: 'He' }, field: 'type' }],
+  },
+  AnthropicMessage: {
+    valid: [
+      {
+        name: 'a tool call',
+        value: {
+          id: 'msg_1',
+          type: 'message',
+          role: 'assistant',
+          model: 'demo',
+          content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: '' } }],
+          stop_reason: 'tool_use',
+          usage: { input_tokens: 12, output_tokens: 9 },
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'a user message',
+        value: { id: 'm', type: 'message', role: 'user', model: 'demo', content: [], stop_reason: null },
+        field: 'role',
+      },
+    ],
+  },
+  MessageStreamEvent: {
+    valid: [
+      {
+        name: 'a text delta',
+        value: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hi' } },
+      },
+    ],
+    invalid: [{ name: 'an empty type', value: { type: '' }, field: 'type' }],
+  },
+  TokenCount: {
+    valid: [{ name: 'a count', value: { input_tokens: 31 } }],
+    invalid: [{ name: 'a negative count', value: { input_tokens: -1 }, field: 'input_tokens' }],
+  },
+  AnthropicErrorResponse: {
+    valid: [
+      {
+        name: 'a refused request',
+        value: {
+          type: 'error',
+          error: { type: 'invalid_request_error', message: 'INVALID_PARAMS: max_tokens: required' },
+        },
+      },
+    ],
+    invalid: [{ name: 'no error', value: { type: 'error' }, field: 'error' }],
+  },
 };

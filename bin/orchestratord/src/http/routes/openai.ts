@@ -68,6 +68,14 @@ async function respond(c: Context<AppEnv>, deps: AppDeps): Promise<Response> {
   const body = await readBody(c, ResponsesRequestSchema);
   if (!body.ok) return sendError(c, body.envelope);
   const request = body.value;
+  if (request['previous_response_id'] != null)
+    return sendError(
+      c,
+      errorEnvelope(
+        'INVALID_PARAMS',
+        'previous_response_id: responses are not stored here; send the whole conversation as input',
+      ),
+    );
   const engineBody: Record<string, unknown> = { ...request };
   if (engineBody['max_output_tokens'] == null) engineBody['max_output_tokens'] = deps.defaultMaxTokens;
   return relayTask(c, deps, RESPONSES, {

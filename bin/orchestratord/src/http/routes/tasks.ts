@@ -9,8 +9,6 @@ import { mayAccess } from '../auth/index.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { readBody, sendError } from '@llama-orch/http';
 
-const KEEP_ALIVE_MS = 15_000;
-
 /** The engine request for a native task: llama.cpp's /completion for a prompt, chat completions for messages. */
 export function nativeEngineRequest(task: TaskRequest): TaskSpec['engine'] {
   const sampling = Object.fromEntries(
@@ -47,7 +45,7 @@ export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: stri
   const task = reachableTask(c, deps, taskId);
   if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${taskId}`));
   return streamSSE(c, async (stream) => {
-    const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), deps.sseKeepAliveMs);
     try {
       await followTask(stream, task, deps.scheduler.follow(task), async (event) => {
         await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
