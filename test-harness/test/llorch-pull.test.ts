@@ -96,6 +96,8 @@ describe('llorch pull and llorch models', { timeout: 30 * 60_000 }, () => {
     const fixture = await testEngine();
     const model = await readFile(fixture.demoModel);
     const digest = createHash('sha256').update(model).digest('hex');
+    // The size as llorch prints it, escaped for the patterns below.
+    const size = `${(model.length / 1024 / 1024).toFixed(1)} MiB`.replace('.', '\\.');
     const dir = await mkdtemp(join(tmpdir(), 'llorch-pull-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const cache = join(dir, 'cache');
@@ -142,13 +144,13 @@ describe('llorch pull and llorch models', { timeout: 30 * 60_000 }, () => {
       pulled.stdout,
       new RegExp(`^pulling ${ref}\\n  from ${hf.url}/test-org/Demo-GGUF/resolve/main/demo.gguf\\n`),
     );
-    assert.match(
-      pulled.stdout,
-      new RegExp(`pulled ${file.replace(/[.]/g, '\\.')} \\(4\\.8 MiB, sha256 ${digest}\\)\\n`),
-    );
+    assert.match(pulled.stdout, new RegExp(`pulled ${file.replace(/[.]/g, '\\.')} \\(${size}, sha256 ${digest}\\)\\n`));
     assert.match(pulled.stdout, /serve it: npx llorch home --model hf:test-org\/Demo-GGUF\/demo\.gguf\n$/);
     // Progress on a pipe: whole lines with the bar, the percentage, bytes, rate and ETA.
-    assert.match(pulled.stderr, /^\[#{24}\] 100% {2}4\.8 MiB \/ 4\.8 MiB {2}[\d.]+ [KMG]?i?B\/s {2}ETA 0s$/m);
+    assert.match(
+      pulled.stderr,
+      new RegExp(`^\\[#{24}\\] 100% {2}${size} / ${size} {2}[\\d.]+ [KMG]?i?B/s {2}ETA 0s$`, 'm'),
+    );
     const again = await llorch(['pull', ref], env);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /already in the cache: /);
@@ -184,11 +186,11 @@ describe('llorch pull and llorch models', { timeout: 30 * 60_000 }, () => {
     assert.match(listed.stdout, /^POOL\s+MODEL\s+STATE\s+DEVICE\s+SIZE\s+FILE$/m);
     assert.match(
       listed.stdout,
-      /^chat\s+hf:test-org\/Demo-GGUF\/demo\.gguf\s+not running\s+-\s+4\.8 MiB\s+\S+demo\.gguf$/m,
+      new RegExp(`^chat\\s+hf:test-org/Demo-GGUF/demo\\.gguf\\s+not running\\s+-\\s+${size}\\s+\\S+demo\\.gguf$`, 'm'),
     );
     assert.match(listed.stdout, /^later\s+hf:x\/y\/z\.gguf\s+not running\s+-\s+not downloaded\s+/m);
-    assert.match(listed.stdout, /^ {2}hf:test-org\/Demo-GGUF\/demo\.gguf\s+4\.8 MiB\s+chat\s+/m);
-    assert.match(listed.stdout, /^ {2}\(https download\)\s+4\.8 MiB\s+-\s+\S+-demo\.gguf$/m);
+    assert.match(listed.stdout, new RegExp(`^ {2}hf:test-org/Demo-GGUF/demo\\.gguf\\s+${size}\\s+chat\\s+`, 'm'));
+    assert.match(listed.stdout, new RegExp(`^ {2}\\(https download\\)\\s+${size}\\s+-\\s+\\S+-demo\\.gguf$`, 'm'));
     const json = JSON.parse((await llorch(['models', '--config', config, '--json'], env)).stdout) as {
       orchestratord: boolean;
       pools: { pool_id: string; size_bytes: number | null; file: string | null }[];

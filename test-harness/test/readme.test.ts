@@ -104,6 +104,8 @@ describe('the README examples', { timeout: 45 * 60_000 }, () => {
     const output = run.output();
     assert.match(output, /"object":"list","data":\[\{"id":"demo"/);
     assert.match(output, /"object":"chat\.completion"/);
+    assert.match(output, /"finish_reason":"tool_calls"/, 'the demo model calls the tool through the engine’s grammar');
+    assert.match(output, /"name":"get_weather"/);
     assert.match(output, /"task_id":"readme"/);
     assert.match(output, /event: end\ndata: \{"tokens_out":8/);
     assert.match(

@@ -4,13 +4,12 @@
  * and every admitted task ends with exactly one terminal event.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { AdmissionResponse, ErrorEnvelope, Handoff, PoolList } from '@llama-orch/contracts';
+import type { AdmissionResponse, ErrorEnvelope, PoolList } from '@llama-orch/contracts';
 import { request } from 'undici';
 import { startCluster } from '../src/cluster.ts';
+import { engineHandoff } from '../src/handoff-of.ts';
 import { startOrchestratord } from '../src/orchestratord-process.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { waitFor } from '../src/processes.ts';
@@ -23,14 +22,6 @@ const chat = (url: string, body: Record<string, unknown>) =>
     `${url}/v1/chat/completions`,
     { method: 'POST', body: { model: 'demo', messages: [{ role: 'user', content: 'Hi' }], ...body } },
   );
-
-/** The engine's handoff file, from the directory pool-managerd says it watches. */
-async function handoffOf(output: string, file: string): Promise<Handoff> {
-  const line = output.split('\n').find((l) => l.includes('"pool-managerd listening"')) ?? '{}';
-  const dir = (JSON.parse(line) as { handoff_dir?: string }).handoff_dir;
-  assert.ok(dir, 'pool-managerd names its handoff directory');
-  return JSON.parse(await readFile(join(dir, file), 'utf8')) as Handoff;
-}
 
 describe('requests without loss', { timeout: 45 * 60_000 }, () => {
   test('answers a drained model at once with a retriable 503 naming the pool, on /v1 and /v2', async (t) => {
@@ -261,7 +252,7 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
     t.after(cluster.cleanup);
     const node = cluster.nodes[0];
     assert.ok(node);
-    const handoff = await handoffOf(node.proc.output(), 'demo-r0.json');
+    const handoff = await engineHandoff(node.proc.output(), 'demo-r0.json');
     const ids = Array.from({ length: 12 }, (_, i) => `crash-${i}`);
     for (const id of ids)
       assert.equal(

@@ -72,6 +72,8 @@ function openAIFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
   const delta = record(choice?.['delta']) ?? record(choice?.['message']);
   const piece = string(delta?.['content']) ?? string(choice?.['text']);
   const usage = record(json['usage']);
+  // Without a usage chunk (the client did not ask for one), llama-server's last chunk still carries its timings.
+  const timings = usage === null ? record(json['timings']) : null;
   const output =
     (piece !== null && piece !== '') ||
     string(delta?.['reasoning_content']) !== null ||
@@ -82,8 +84,10 @@ function openAIFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
     text: piece !== null && piece !== '' ? piece : null,
     output,
     finishReason: string(choice?.['finish_reason']),
-    tokensIn: count(usage?.['prompt_tokens']),
-    tokensOut: count(usage?.['completion_tokens']),
+    tokensIn:
+      count(usage?.['prompt_tokens']) ??
+      (timings === null ? null : (count(timings['prompt_n']) ?? 0) + (count(timings['cache_n']) ?? 0)),
+    tokensOut: count(usage?.['completion_tokens']) ?? (timings === null ? null : count(timings['predicted_n'])),
     error: engineError(json),
   };
 }

@@ -221,7 +221,15 @@ describe('the pool-managerd client', () => {
             tokensOut: frame.tokensOut,
             error: frame.error,
           };
-    const none = { text: null, output: false, done: false, finishReason: null, tokensIn: null, tokensOut: null, error: null };
+    const none = {
+      text: null,
+      output: false,
+      done: false,
+      finishReason: null,
+      tokensIn: null,
+      tokensOut: null,
+      error: null,
+    };
     assert.deepEqual(meaning(parseEngineFrame('/completion', '{"content":" hi","stop":false}')), {
       ...none,
       text: ' hi',
@@ -236,7 +244,10 @@ describe('the pool-managerd client', () => {
       ),
       { ...none, done: true, finishReason: 'length', tokensIn: 7, tokensOut: 3 },
     );
-    const chunk = parseEngineFrame('/v1/chat/completions', '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}');
+    const chunk = parseEngineFrame(
+      '/v1/chat/completions',
+      '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}',
+    );
     assert.equal(chunk?.text, 'x');
     assert.equal(chunk?.data, '{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}', 'kept as received');
     const toolCall = parseEngineFrame(
@@ -253,6 +264,16 @@ describe('the pool-managerd client', () => {
         parseEngineFrame('/v1/chat/completions', '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}'),
       ),
       { ...none, tokensIn: 9, tokensOut: 4 },
+    );
+    assert.deepEqual(
+      meaning(
+        parseEngineFrame(
+          '/v1/chat/completions',
+          '{"choices":[{"delta":{},"finish_reason":"length"}],"timings":{"cache_n":20,"prompt_n":3,"predicted_n":8}}',
+        ),
+      ),
+      { ...none, finishReason: 'length', tokensIn: 23, tokensOut: 8 },
+      'without a usage chunk the counts come from the timings',
     );
     assert.deepEqual(
       meaning(parseEngineFrame('/v1/chat/completions', '{"error":{"code":400,"message":"bad grammar"}}'))?.error,
@@ -302,8 +323,11 @@ describe('the pool-managerd client', () => {
       tokensOut: 1,
     });
     assert.equal(
-      parseEngineFrame('/v1/responses', '{"type":"response.output_text.delta","delta":"He"}', 'response.output_text.delta')
-        ?.text,
+      parseEngineFrame(
+        '/v1/responses',
+        '{"type":"response.output_text.delta","delta":"He"}',
+        'response.output_text.delta',
+      )?.text,
       'He',
     );
     assert.deepEqual(

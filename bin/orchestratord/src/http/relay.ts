@@ -22,8 +22,6 @@ export interface RelayRequest {
   /** The model the client asked for: placement uses it and every answer names it. */
   readonly model: string;
   readonly stream: boolean;
-  /** Drop the usage-only chunk the engine sends because we asked for it (OpenAI's include_usage). */
-  readonly dropUsageChunk: boolean;
 }
 
 type Item =
@@ -59,11 +57,6 @@ class Rewriter {
     return data;
   }
 }
-
-const isUsageChunk = (frame: EngineFrame): boolean => {
-  const json = frame.json as { choices?: unknown[]; usage?: unknown } | null;
-  return Array.isArray(json?.choices) && json.choices.length === 0 && json.usage != null;
-};
 
 /** The HTTP answer of a task that failed before anything was relayed: the engine's own status for its 4xx. */
 function failure(c: Context<AppEnv>, task: Task, event: TaskEvent & { event: 'error' }): Response {
@@ -162,7 +155,6 @@ export async function relayTask(
       for (let item: Item | null = first; item !== null; item = await next()) {
         if (item.kind === 'frame') {
           const { frame } = item;
-          if (request.dropUsageChunk && isUsageChunk(frame)) continue;
           engineFailed ||= frame.error !== null;
           const head = frame.event === null ? '' : `event: ${frame.event}\n`;
           await stream.write(`${head}data: ${rewriter.rewrite(frame)}\n\n`);

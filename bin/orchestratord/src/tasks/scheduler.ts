@@ -212,7 +212,8 @@ export class Scheduler {
         ...(last?.event === 'end' ? { finish_reason: last.data.finish_reason ?? 'stop' } : {}),
         ...(last?.event === 'error' ? { code: last.data.code } : {}),
         tokens_in: end?.tokens_in ?? null,
-        tokens_out: task.tokensOut(),
+        // The engine's count where it gave one (a relayed non-streamed answer is one frame, not one token).
+        tokens_out: end?.tokens_out ?? task.tokensOut(),
         queue_ms: (task.startedAt ?? now) - task.admittedAt,
         first_token_ms: task.firstTokenAt === null ? null : task.firstTokenAt - task.admittedAt,
         decode_ms: end?.decode_ms ?? null,

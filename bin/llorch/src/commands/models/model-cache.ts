@@ -38,7 +38,7 @@ export interface CachedModel {
 function refOf(modelsDir: string, file: string): string | null {
   const parts = relative(modelsDir, file).split(sep);
   if (parts[0] === 'hf' && parts.length >= 4) return `hf:${parts.slice(1).join('/')}`;
-  if (parts.length === 1 && /^demo-[0-9a-f]+-s\d+\.gguf$/.test(parts[0] ?? '')) return 'demo';
+  if (parts.length === 1 && /^demo-(v\d+-)?[0-9a-f]+-s\d+\.gguf$/.test(parts[0] ?? '')) return 'demo';
   return null;
 }
 

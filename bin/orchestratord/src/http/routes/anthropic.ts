@@ -29,7 +29,6 @@ export function anthropicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       body: { ...request },
       model: request.model,
       stream: request.stream,
-      dropUsageChunk: false,
     });
   });
   app.post('/v1/messages/count_tokens', async (c) => {
@@ -39,7 +38,6 @@ export function anthropicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       body: { ...body.value },
       model: body.value.model,
       stream: false,
-      dropUsageChunk: false,
     });
   });
 }

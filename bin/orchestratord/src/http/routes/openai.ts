@@ -52,15 +52,8 @@ async function complete(c: Context<AppEnv>, deps: AppDeps, api: RelayApi): Promi
     engineBody['max_tokens'] = deps.defaultMaxTokens;
   if (api === COMPLETIONS && Array.isArray(request['prompt']))
     engineBody['prompt'] = (request['prompt'] as string[])[0];
-  // The usage chunk feeds metrics and the task's end; a client that did not ask for it does not see it.
-  const clientWantsUsage = request.stream_options?.include_usage === true;
-  if (request.stream) engineBody['stream_options'] = { ...request.stream_options, include_usage: true };
-  return relayTask(c, deps, api, {
-    body: engineBody,
-    model: request.model,
-    stream: request.stream,
-    dropUsageChunk: request.stream && !clientWantsUsage,
-  });
+  // stream_options goes as the client sent it: without a usage chunk the counts come from the last chunk's timings.
+  return relayTask(c, deps, api, { body: engineBody, model: request.model, stream: request.stream });
 }
 
 /** OpenAI's Responses API, relayed to the engine's own implementation. */
@@ -78,12 +71,7 @@ async function respond(c: Context<AppEnv>, deps: AppDeps): Promise<Response> {
     );
   const engineBody: Record<string, unknown> = { ...request };
   if (engineBody['max_output_tokens'] == null) engineBody['max_output_tokens'] = deps.defaultMaxTokens;
-  return relayTask(c, deps, RESPONSES, {
-    body: engineBody,
-    model: request.model,
-    stream: request.stream,
-    dropUsageChunk: false,
-  });
+  return relayTask(c, deps, RESPONSES, { body: engineBody, model: request.model, stream: request.stream });
 }
 
 /** The state a model is offered in: ready when one of its pools is. */
