@@ -33,7 +33,6 @@ const ASK = [{ role: 'user' as const, content: 'What is the weather in Paris?' }
 const HI = [{ role: 'user' as const, content: 'Hi' }];
 /** A long answer: the engine's own end of sequence ignored (a llama.cpp extension field). */
 const LONG = { model: 'demo', messages: HI, temperature: 0, ...({ ignore_eos: true } as object) };
-const KEEP_ALIVE_MS = 100;
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 /** A 4xx from the engine is answered at once, not after retries on other pools. */
 const AT_ONCE_MS = 5_000;
@@ -68,7 +67,7 @@ describe('/v1 relays the engine’s OpenAI answers without loss (openai client)'
     return started;
   };
   before(async () => {
-    started = await startConformanceStack({ ORCHD_SSE_KEEPALIVE_MS: String(KEEP_ALIVE_MS) });
+    started = await startConformanceStack();
   });
   after(async () => {
     await started?.cluster.cleanup();
@@ -273,18 +272,18 @@ describe('/v1 relays the engine’s OpenAI answers without loss (openai client)'
     assert.equal(model.pool_id, 'demo');
   });
 
-  test('a /v1 stream is marked unbuffered for proxies and carries keep-alive comments between chunks', async () => {
+  // Keep-alive comments are proven where the engine is made quiet on purpose (openai-relay-failures.test.ts).
+  test('a /v1 stream is marked unbuffered for proxies and relays every chunk', async () => {
     const raw = await within('the kept-alive stream', STREAM_BUDGET_MS, async (signal) => {
       const response = await stack()
-        .relayed.chat.completions.create({ ...LONG, max_tokens: 300, stream: true }, { signal })
+        .relayed.chat.completions.create({ ...LONG, max_tokens: 100, stream: true }, { signal })
         .asResponse();
       return { headers: response.headers, text: await response.text() };
     });
     assert.equal(raw.headers.get('x-accel-buffering'), 'no');
     assert.match(raw.headers.get('content-type') ?? '', /^text\/event-stream/);
     const lines = raw.text.split('\n');
-    assert.ok(lines.filter((l) => l === ': keep-alive').length > 0, `keep-alive every ${KEEP_ALIVE_MS} ms`);
-    assert.equal(lines.filter((l) => l.startsWith('data: {')).length, 302, 'role chunk, 300 tokens, finish chunk');
+    assert.equal(lines.filter((l) => l.startsWith('data: {')).length, 102, 'role chunk, 100 tokens, finish chunk');
   });
 
   test('an engine that dies mid-stream ends the stream with an error the openai client raises, never a silent cut', async () => {

@@ -140,7 +140,8 @@ export class PoolDispatcher {
     };
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        source.on('data', (chunk: Buffer) => controller.enqueue(new Uint8Array(chunk)));
+        // A Buffer is a Uint8Array: passed on as it came, not copied.
+        source.on('data', (chunk: Buffer) => controller.enqueue(chunk));
         source.once('end', () => {
           finish(answer.statusCode < 400 ? 'ok' : 'engine_error');
           controller.close();
