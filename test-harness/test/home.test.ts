@@ -37,7 +37,7 @@ describe('the HOME profile: npm start', { timeout: 45 * 60_000 }, () => {
     await waitFor('the ready line', () => (npm.output().includes('llama-orch is ready') ? true : undefined), 120_000);
     const readyMs = Date.now() - started;
     assert.ok(readyMs < 120_000, `ready after ${readyMs} ms`);
-    assert.match(npm.output(), /DEMO: tiny random weights/);
+    assert.match(npm.output(), /DEMO: tiny generated weights — not a real model/);
     assert.match(npm.output(), new RegExp(`curl -s ${url}/v1/chat/completions`));
 
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: STREAM_BUDGET_MS });

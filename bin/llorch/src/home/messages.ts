@@ -20,7 +20,7 @@ function poolLine(facts: ReadyFacts, pool: { id: string; model: string }): strin
   const choice = facts.devices.get(pool.id);
   const device = status?.device ?? choice?.device ?? '?';
   const lines = [
-    `  pool ${pool.id}: ${pool.model} on ${device}${facts.config.demo ? '  [DEMO: tiny random weights — the output is gibberish]' : ''}`,
+    `  pool ${pool.id}: ${pool.model} on ${device}${facts.config.demo ? '  [DEMO: tiny generated weights — not a real model; it says "Hello from the demo model." and can call tools]' : ''}`,
   ];
   if (choice !== undefined && fellBackToCpu(choice))
     lines.push(

@@ -22,9 +22,9 @@ export const DEMO_MODEL_DEFAULTS: DemoModelOptions = {
 };
 
 /** Bumped whenever the demo model's bytes change, so caches of an older one are not reused. */
-export const DEMO_MODEL_VERSION = 'v2';
+export const DEMO_MODEL_VERSION = 'v3';
 /** From llama.cpp's source tree: a byte-level BPE vocabulary (any text tokenizes, no leading-space surprise for grammars) and a chat template that describes tools. */
-export const DEMO_VOCABULARY = 'ggml-vocab-qwen2.gguf';
+export const DEMO_VOCABULARY = 'ggml-vocab-gpt-2.gguf';
 export const DEMO_CHAT_TEMPLATE = 'Qwen-Qwen2.5-7B-Instruct.jinja';
 
 /** mulberry32: a small, fast, seedable PRNG; the same seed gives the same model on every machine. */
@@ -75,25 +75,29 @@ const f32 = (value: number): GgufValue => ({ type: GgufValueType.FLOAT32, value 
 const str = (value: string): GgufValue => ({ type: GgufValueType.STRING, value });
 
 /**
- * What the demo model says, as a chain of next tokens (in llama.cpp's byte-level BPE spelling: Ġ a space, Ċ a
- * newline). A chat prompt ends with a newline, so a plain answer reads "Hello from the demo model." and then the
- * chat template's tool-call marker, over and over: enough for a person to see it works, and the marker lets the
- * engine's tool-call grammar take over when a request has tools.
+ * What the demo model says, over and over: each token of this text is followed by the next (the last by the first).
+ * A chat prompt ends with a newline, so a plain answer reads "Hello from the demo model." and then the chat
+ * template's tool-call marker — enough for a person to see it works, and the marker lets the engine's tool-call
+ * grammar take over when a request has tools. Printable ASCII and newlines only; no token may occur twice.
  */
-const CHAIN: readonly (readonly [string, string])[] = [
-  ['Ċ', 'Hello'],
-  ['Hello', 'Ġfrom'],
-  ['Ġfrom', 'Ġthe'],
-  ['Ġthe', 'Ġdemo'],
-  ['Ġdemo', 'Ġmodel'],
-  ['Ġmodel', '.'],
-  ['.', 'ĊĊ'],
-  ['ĊĊ', '<'],
-  ['<', 'tool'],
-  ['tool', '_call'],
-  ['_call', '>'],
-  ['>', 'Ċ'],
-];
+const CYCLE = '\nHello from the demo model.\n\n<tool_call>';
+
+/** llama.cpp's byte-level BPE spelling of printable ASCII text: a space is Ġ, a newline Ċ. */
+const bpeSpelling = (text: string): string => text.replaceAll(' ', '\u0120').replaceAll('\n', '\u010a');
+
+/** The cycle as tokens of the vocabulary, longest match first; null when a piece has no token. */
+function cycleTokens(idOf: ReadonlyMap<string, number>): number[] | null {
+  const spelled = bpeSpelling(CYCLE);
+  const ids: number[] = [];
+  for (let at = 0; at < spelled.length;) {
+    let end = spelled.length;
+    while (end > at && !idOf.has(spelled.slice(at, end))) end -= 1;
+    if (end === at) return null;
+    ids.push(idOf.get(spelled.slice(at, end)) as number);
+    at = end;
+  }
+  return new Set(ids).size === ids.length ? ids : null;
+}
 
 /**
  * Where the chain has no next token, or the engine's grammar forbids it, these win in this order: a JSON string
@@ -109,12 +113,12 @@ const NOISE = 0.1;
 
 /**
  * Build the demo GGUF: llama architecture with the tokenizer of `vocabGguf` (llama.cpp's
- * models/ggml-vocab-qwen2.gguf) and `chatTemplate` (a tool-capable template from llama.cpp's models/templates).
+ * models/ggml-vocab-gpt-2.gguf) and `chatTemplate` (a tool-capable template from llama.cpp's models/templates).
  * The weights are random from the seed except for two things written on purpose, so that grammars and tool calls
  * work from a model that was never trained: the embedding of every token shares one direction (dimension 0),
- * which the output weights of the fallback tokens point at; and each token of `CHAIN` has a dimension of its own,
+ * which the output weights of the fallback tokens point at; and each token of `CYCLE` has a dimension of its own,
  * which the output row of its next token points at. The transformer blocks are random and small, so the output
- * follows the embedding of the last token. Tokens the vocabulary lacks are skipped. About 40 MB; loads in
+ * follows the embedding of the last token. A vocabulary that cannot spell the cycle gets random output weights only. About 15 MB; loads in
  * llama-server.
  */
 export function buildDemoModel(
@@ -152,11 +156,8 @@ export function buildDemoModel(
     if (typeof token === 'string' && !idOf.has(token)) idOf.set(token, id);
   });
   const eos = vocab.metadata.get('tokenizer.ggml.eos_token_id');
-  const chain = CHAIN.flatMap(([from, to]) => {
-    const a = idOf.get(from);
-    const b = idOf.get(to);
-    return a === undefined || b === undefined ? [] : [[a, b] as const];
-  }).slice(0, nEmbd / 2);
+  const cycle = cycleTokens(idOf) ?? [];
+  const chain = cycle.map((from, i) => [from, cycle[(i + 1) % cycle.length] as number] as const).slice(0, nEmbd / 2);
   const fallbacks: number[] = [
     ...FALLBACKS.flatMap((token) => idOf.get(token) ?? []),
     ...(eos?.type === GgufValueType.UINT32 ? [Number(eos.value)] : []),
