@@ -1,86 +1,105 @@
 /**
- * Admission throughput into a deep queue, and orchestratord's memory with it full. A real cluster on loopback (one
- * demo pool with 2 slots, kept busy by long generations) and orchestratord with a 10,000-task queue; 64 clients
- * post /v2/tasks as fast as they are answered until the queue is full. Prints tasks/s overall and per tenth of the
- * run (a per-admission cost that grows with the queue shows as falling rates), POST latency percentiles and
- * orchestratord's RSS idle and with the queue full.
- *
- *   npm run bench:admission        (BENCH_TASKS=10000, BENCH_CLIENTS=64)
+ * Admission into a deep queue: `POST /v2/tasks` → 202 throughput from a load generator in another process,
+ * POST latency with 1,000 tasks queued, and orchestratord's RSS idle and with the queue full. One pool of one slot
+ * holds one long task; its engine runs at nice 19, so the queue does not drain and the engine takes no CPU from
+ * orchestratord or the load generator.
  */
-import { readFile } from 'node:fs/promises';
-import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
-import { startCluster } from '../src/cluster.ts';
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { engineHandoff } from '../src/handoff-of.ts';
+import { startModelCluster } from './model-cluster.ts';
+import { percentile } from './stats.ts';
 
-const TASKS = Number(process.env['BENCH_TASKS'] ?? 10_000);
-const CLIENTS = Number(process.env['BENCH_CLIENTS'] ?? 64);
+export interface AdmissionPlan {
+  readonly fill: number;
+  readonly probes: number;
+  readonly rest: number;
+  readonly deadlineMs: number;
+}
 
-async function rssMb(pid: number | undefined): Promise<number> {
+export interface AdmissionResult {
+  readonly tasksPerSecond: number;
+  readonly posted: number;
+  readonly refused: number;
+  readonly refusals: Record<string, number>;
+  readonly probeQueued: number;
+  readonly postP50Ms: number;
+  readonly postP99Ms: number;
+  readonly idleRssMb: number;
+  readonly fullRssMb: number;
+  readonly queued: number;
+}
+
+interface LoadgenOutput {
+  readonly fill: { posted: number; ms: number };
+  readonly rest: { posted: number; ms: number };
+  readonly probeMs: number[];
+  readonly refused: number;
+  readonly refusals: Record<string, number>;
+  readonly posted: number;
+}
+
+const LOADGEN = fileURLToPath(new URL('./admission-loadgen.ts', import.meta.url));
+
+export async function rssMb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
-const percentile = (values: number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
-};
+/** Every thread of the process at nice 19 (threads made later inherit it from theirs). */
+async function niceAll(pid: number): Promise<void> {
+  const threads = await readdir(`/proc/${pid}/task`);
+  await promisify(execFile)('renice', ['-n', '19', '-p', ...threads]);
+}
 
-const cluster = await startCluster([[{ id: 'bench', slots: 2 }]], {
-  ORCHD_ADMISSION_CAPACITY: String(TASKS),
-});
-const agent = new Agent({ connections: CLIENTS });
-try {
-  const pid = cluster.orchestrator.proc.child.pid;
-  const idleRss = await rssMb(pid);
-  const doneAt: number[] = [];
-  const latencies: number[] = [];
-  let next = 0;
-  let refused = 0;
-  const started = performance.now();
-  const client = async (): Promise<void> => {
-    while (next < TASKS) {
-      const i = next;
-      next += 1;
-      const t0 = performance.now();
-      const answer = await request(`${cluster.url}/v2/tasks`, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          task_id: `bench-${i}`,
-          model_ref: 'demo',
-          prompt: 'Once upon a time',
-          max_tokens: 4096,
-          ignore_eos: true,
-          priority: i % 4 === 0 ? 'interactive' : 'batch',
-        }),
-      });
-      await answer.body.dump();
-      if (answer.statusCode !== 202) refused += 1;
-      const t1 = performance.now();
-      latencies.push(t1 - t0);
-      doneAt.push(t1 - started);
-    }
-  };
-  await Promise.all(Array.from({ length: CLIENTS }, () => client()));
-  const seconds = (performance.now() - started) / 1000;
-  const fullRss = await rssMb(pid);
-  const tenth = Math.max(1, Math.floor(TASKS / 10));
-  const sortedDone = [...doneAt].sort((a, b) => a - b);
-  const rates: string[] = [];
-  for (let k = 0; k < 10; k += 1) {
-    const from = k === 0 ? 0 : (sortedDone[k * tenth - 1] ?? 0);
-    const to = sortedDone[(k + 1) * tenth - 1] ?? from;
-    rates.push(String(Math.round(tenth / ((to - from) / 1000))));
-  }
-  console.log(`${TASKS} tasks admitted by ${CLIENTS} clients into a queue of ${TASKS} (refused: ${refused})`);
-  console.log(`throughput: ${Math.round(TASKS / seconds)} tasks/s overall (${seconds.toFixed(1)} s)`);
-  console.log(`per tenth of the run (tasks/s): ${rates.join(' ')}`);
-  console.log(
-    `POST /v2/tasks latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+export async function measureAdmission(plan: AdmissionPlan, log: (line: string) => void): Promise<AdmissionResult> {
+  const total = plan.fill + plan.probes + plan.rest;
+  const cluster = await startModelCluster(
+    { id: 'bench', model: 'demo', ctx: 8192, slots: 1 },
+    { ORCHD_ADMISSION_CAPACITY: String(total + 1) },
   );
-  console.log(`orchestratord RSS: ${idleRss.toFixed(0)} MB idle, ${fullRss.toFixed(0)} MB with the queue full`);
-} finally {
-  await agent.close();
-  await cluster.cleanup();
+  try {
+    const pid = cluster.orchestrator.proc.child.pid;
+    const handoff = await engineHandoff(cluster.node.proc.output(), 'bench-r0.json');
+    await niceAll(handoff.pid);
+    const idleRssMb = await rssMb(pid);
+    const hold = await request(`${cluster.url}/v2/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task_id: 'hold', model_ref: 'demo', prompt: 'Hold', max_tokens: 8000, ignore_eos: true }),
+    });
+    await hold.body.dump();
+    if (hold.statusCode !== 202) throw new Error(`the holding task was refused: ${hold.statusCode}`);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [LOADGEN, JSON.stringify({ url: cluster.url, connections: 64, ...plan })],
+      { maxBuffer: 64 << 20, timeout: plan.deadlineMs + 120_000 },
+    );
+    const out = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as LoadgenOutput;
+    const fullRssMb = await rssMb(pid);
+    const bursts = out.fill.posted + out.rest.posted;
+    const result: AdmissionResult = {
+      tasksPerSecond: bursts / ((out.fill.ms + out.rest.ms) / 1000),
+      posted: out.posted,
+      refused: out.refused,
+      refusals: out.refusals,
+      probeQueued: out.fill.posted,
+      postP50Ms: percentile(out.probeMs, 50),
+      postP99Ms: percentile(out.probeMs, 99),
+      idleRssMb,
+      fullRssMb,
+      queued: out.posted - out.refused,
+    };
+    log(
+      `  ${Math.round(result.tasksPerSecond)} tasks/s (${result.posted} posted, ${result.refused} refused); ` +
+        `POST p50 ${result.postP50Ms.toFixed(2)} ms, p99 ${result.postP99Ms.toFixed(2)} ms at ${result.probeQueued} queued; ` +
+        `RSS ${idleRssMb.toFixed(0)} MB idle, ${fullRssMb.toFixed(0)} MB with ${result.queued} queued`,
+    );
+    return result;
+  } finally {
+    await cluster.cleanup();
+  }
 }

@@ -34,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`orchestratord: ${parsed.message}\n`);
     return 2;
   }
-  const stopTracing = startTracing(parsed.config.otlpEndpoint);
+  const stopTracing = await startTracing(parsed.config.otlpEndpoint);
   const log = pino({
     name: 'orchestratord',
     level: parsed.config.logLevel,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
+import { splitBind } from '@llama-orch/config';
 import { onStopSignals } from '@llama-orch/lifecycle';
 import { reapStaleEngines } from '@llama-orch/provisioning';
 import { request } from 'undici';
@@ -224,19 +225,37 @@ async function supervise(
     return 1;
   };
 
+  const startOrchestratord = (poolManagerdUrl: string): Daemon =>
+    start(
+      'orchestratord',
+      {
+        ORCHD_POOL_MANAGERS: poolManagerdUrl,
+        ORCHD_BIND_ADDR: env.orchdBind,
+        ORCHD_PROFILE: 'home',
+        // On loopback a poll is cheap: a pool that became ready is seen within a quarter second.
+        ORCHD_POOL_POLL_INTERVAL_MS: env.env['ORCHD_POOL_POLL_INTERVAL_MS'] ?? '250',
+      },
+      (line) => {
+        if (line.msg === 'orchestratord listening') announced.get('orchestratord')?.(str(line['url']));
+        narrate('orchestratord', line, progress);
+      },
+    );
+  // Where pool-managerd will listen is known unless it picks a free port: orchestratord then starts beside it.
+  const bind = splitBind(env.poolManagerdBind);
+  const known =
+    bind === null || bind.port === 0
+      ? null
+      : `http://${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${bind.port}`;
+  let orchestratord = known === null ? null : startOrchestratord(known);
+  let orchestratordListening = orchestratord === null ? null : listening(orchestratord);
+
   const pm = await Promise.race([listening(poolManagerd), stopRequested]);
   if (pm === 'signal') return stopped();
   if (pm === null) return fail(poolManagerd, `pool-managerd ${ending(await poolManagerd.exited)} while starting`);
 
-  const orchestratord = start(
-    'orchestratord',
-    { ORCHD_POOL_MANAGERS: pm, ORCHD_BIND_ADDR: env.orchdBind, ORCHD_PROFILE: 'home' },
-    (line) => {
-      if (line.msg === 'orchestratord listening') announced.get('orchestratord')?.(str(line['url']));
-      narrate('orchestratord', line, progress);
-    },
-  );
-  const orch = await Promise.race([listening(orchestratord), stopRequested]);
+  orchestratord ??= startOrchestratord(pm);
+  orchestratordListening ??= listening(orchestratord);
+  const orch = await Promise.race([orchestratordListening, stopRequested]);
   if (orch === 'signal') return stopped();
   if (orch === null) return fail(orchestratord, `orchestratord ${ending(await orchestratord.exited)} while starting`);
 
@@ -258,7 +277,7 @@ async function supervise(
       );
     const allReady = [...wanted].every((id) => pools.some((p) => p.pool_id === id && p.ready));
     if (allReady && (await orchestratordReady(orch)) && !stop.signalled()) break;
-    const outcome = await Promise.race([sleep(250).then(() => 'tick' as const), stopRequested]);
+    const outcome = await Promise.race([sleep(50).then(() => 'tick' as const), stopRequested]);
     if (outcome === 'signal') return stopped();
   }
   await writeHomeRecord(env.stateDir, { url: orch, pid: process.pid });

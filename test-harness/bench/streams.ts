@@ -1,0 +1,64 @@
+/** Streamed chat completions straight to the engine against the same through the stack, the relay and proxies. */
+import { engineHandoff } from '../src/handoff-of.ts';
+import { compare, type Comparison } from './alternate.ts';
+import type { ModelCluster } from './model-cluster.ts';
+import type { Target } from './stream-client.ts';
+
+export interface StreamPlan {
+  readonly concurrency: readonly number[];
+  readonly rounds: number;
+  readonly maxTokens: number;
+}
+
+export const chatBody = (maxTokens: number, stream = true): Record<string, unknown> => ({
+  model: 'demo',
+  messages: [{ role: 'user', content: 'Tell me a long story about a lighthouse keeper.' }],
+  max_tokens: maxTokens,
+  ignore_eos: true,
+  stream,
+});
+
+export interface StackTargets {
+  readonly direct: Target;
+  readonly stack: Target;
+  readonly relay: Target;
+  readonly engineUrl: string;
+}
+
+export async function stackTargets(cluster: ModelCluster, poolId: string): Promise<StackTargets> {
+  const handoff = await engineHandoff(cluster.node.proc.output(), `${poolId}-r0.json`);
+  return {
+    engineUrl: handoff.url,
+    direct: { name: 'llama-server directly', url: `${handoff.url}/v1/chat/completions` },
+    stack: { name: 'orchestratord + pool-managerd', url: `${cluster.url}/v1/chat/completions` },
+    relay: {
+      name: 'pool-managerd dispatch',
+      url: `${cluster.node.url}/v2/pools/${poolId}/dispatch`,
+      wrap: (body) => ({ endpoint: '/v1/chat/completions', body }),
+    },
+  };
+}
+
+/** Baseline against candidate at each concurrency of the plan, one after the other. */
+export async function compareAt(
+  baseline: Target,
+  candidate: Target,
+  plan: StreamPlan,
+  log: (line: string) => void,
+): Promise<Comparison[]> {
+  const out: Comparison[] = [];
+  for (const concurrency of plan.concurrency) {
+    const result = await compare(baseline, candidate, {
+      concurrency,
+      rounds: plan.rounds,
+      body: chatBody(plan.maxTokens),
+    });
+    log(
+      `  ${candidate.name} ÷ ${baseline.name} at ${concurrency}: ${result.ratio.median.toFixed(3)} ` +
+        `(${result.candidate.median.toFixed(0)} vs ${result.baseline.median.toFixed(0)} tok/s; ` +
+        `first token +${result.addedFirstTokenP50.toFixed(1)} / p99 +${result.addedFirstTokenP99.toFixed(1)} ms)`,
+    );
+    out.push(result);
+  }
+  return out;
+}
