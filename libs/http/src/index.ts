@@ -14,3 +14,4 @@ export {
 } from './serve.ts';
 export { createEdgeApp, type EdgeAppOptions } from './edge-app.ts';
 export { serveMetrics, type MetricsSource } from './metrics-server.ts';
+export { rawStream, type RawStream } from './raw-stream.ts';

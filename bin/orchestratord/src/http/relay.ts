@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
-import { stream as streamBody } from 'hono/streaming';
 import { errorEnvelope, type DispatchRequest, type ErrorEnvelope, type TaskEvent } from '@llama-orch/contracts';
 import type { EngineFrame } from '@llama-orch/pool-managerd-client';
-import { sendError } from '@llama-orch/http';
+import { rawStream, sendError } from '@llama-orch/http';
 import type { Task } from '../tasks/task.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
@@ -151,15 +150,17 @@ export async function relayTask(
     return c.body(rewriter.body(first.frame), 200, { 'content-type': 'application/json' });
   }
 
-  c.header('content-type', 'text/event-stream');
-  c.header('cache-control', 'no-cache');
-  c.header('x-accel-buffering', 'no');
-  return streamBody(c, async (stream) => {
-    stream.onAbort(leave);
+  const stream = rawStream(c, 200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  stream.onClose(leave);
+  void (async () => {
     const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), deps.sseKeepAliveMs);
     let engineFailed = false;
     try {
-      for (let item: Item | null = first; item !== null; item = await next()) {
+      for (let item: Item | null = first; item !== null && !stream.closed; item = await next()) {
         if (item.kind === 'frame') {
           // Every frame already here goes out in one write: under load, one syscall for many tokens.
           let frame: EngineFrame = item.frame;
@@ -186,6 +187,11 @@ export async function relayTask(
       signal.removeEventListener('abort', leave);
       unsubscribe();
       if (!task.ended) leave();
+      stream.end();
     }
+  })().catch((error: unknown) => {
+    c.get('log').error({ err: error, task_id: id }, 'relay failed');
+    stream.end();
   });
+  return stream.response;
 }

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { RawStream } from '@llama-orch/http';
 import { errorEnvelope, type DispatchRequest, type ErrorEnvelope } from '@llama-orch/contracts';
 import type { Logger } from 'pino';
 import { engineRequest } from '../engines/engine-agent.ts';
@@ -11,7 +12,8 @@ export type DispatchOutcome =
       readonly kind: 'relayed';
       readonly status: number;
       readonly contentType: string;
-      readonly body: ReadableStream<Uint8Array>;
+      /** Send the engine's answer to the client; the slot is released when it ends, breaks or the client leaves. */
+      readonly relayTo: (client: RawStream) => void;
     }
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
@@ -138,26 +140,23 @@ export class PoolDispatcher {
         'dispatch finished',
       );
     };
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        // A Buffer is a Uint8Array: passed on as it came, not copied.
-        source.on('data', (chunk: Buffer) => controller.enqueue(chunk));
-        source.once('end', () => {
-          finish(answer.statusCode < 400 ? 'ok' : 'engine_error');
-          controller.close();
-        });
-        source.once('error', (error: Error) => {
-          finish(guard.signal.aborted ? (clientSignal.aborted ? 'client_abort' : 'drained') : 'engine_error');
-          controller.error(error);
-        });
-      },
-      cancel() {
+    const relayTo = (client: RawStream): void => {
+      source.once('end', () => finish(answer.statusCode < 400 ? 'ok' : 'engine_error'));
+      source.once('error', (error: Error) => {
+        finish(guard.signal.aborted ? (clientSignal.aborted ? 'client_abort' : 'drained') : 'engine_error');
+        // A broken engine answer reaches the client broken, never as a whole one.
+        client.destroy(error);
+      });
+      client.onClose(() => {
+        if (source.readableEnded) return;
         guard.abort(new Error('client went away'));
         source.destroy();
         finish('client_abort');
-      },
-    });
+      });
+      // The engine's bytes go to the socket as they come: no copy, no adapter.
+      client.pipe(source);
+    };
     const contentType = String(answer.headers['content-type'] ?? 'application/octet-stream');
-    return { kind: 'relayed', status: answer.statusCode, contentType, body };
+    return { kind: 'relayed', status: answer.statusCode, contentType, relayTo };
   }
 }

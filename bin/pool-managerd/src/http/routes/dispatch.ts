@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { DispatchRequestSchema, errorEnvelope } from '@llama-orch/contracts';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { readBody, sendError } from '@llama-orch/http';
+import { rawStream, readBody, sendError } from '@llama-orch/http';
 
 export function dispatchRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.post('/v2/pools/:id/dispatch', async (c) => {
@@ -18,13 +18,12 @@ export function dispatchRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       c.req.header('traceparent'),
     );
     if (outcome.kind === 'refused') return sendError(c, outcome.envelope);
-    return new Response(outcome.body, {
-      status: outcome.status,
-      headers: {
-        'content-type': outcome.contentType,
-        'cache-control': 'no-cache',
-        'x-correlation-id': c.get('correlationId'),
-      },
+    const client = rawStream(c, outcome.status, {
+      'content-type': outcome.contentType,
+      'cache-control': 'no-cache',
+      'x-correlation-id': c.get('correlationId'),
     });
+    outcome.relayTo(client);
+    return client.response;
   });
 }
