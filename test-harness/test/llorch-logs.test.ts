@@ -71,9 +71,13 @@ describe('llorch logs of a running HOME tree', { timeout: 30 * 60_000 }, () => {
       .map((l) => /^\[[^\]]+\] \w+: (\S+) /.exec(l)?.[1]);
     assert.ok(names.includes('orchestratord') && names.includes('pool-managerd'), all);
     assert.doesNotMatch(all, /"level":|"hostname":/, 'no raw JSON lines');
+    // Two daemons' lines in the order they happened: orchestratord admits the chat before pool-managerd finishes
+    // its dispatch (the daemons start side by side, so their start-up lines have no fixed order).
+    const admitted = all.indexOf(`orchestratord task admitted task=${taskId}`);
+    assert.ok(admitted >= 0, `the chat's admission is in the log:\n${all}`);
     assert.ok(
-      all.indexOf('pool-managerd pool-managerd listening') < all.indexOf('orchestratord orchestratord listening'),
-      'in the order they happened: pool-managerd listens before orchestratord starts',
+      admitted < all.indexOf(`pool-managerd dispatch finished task=${taskId}`),
+      'in the order they happened: admitted by orchestratord, then dispatched by pool-managerd',
     );
     const times = all
       .split('\n')
