@@ -11,7 +11,8 @@ export interface StreamPlan {
 }
 
 export const chatBody = (maxTokens: number, stream = true): Record<string, unknown> => ({
-  model: 'demo',
+  // The pool id names the model in orchestratord whatever the pool serves (the demo, or the larger file).
+  model: 'bench',
   messages: [{ role: 'user', content: 'Tell me a long story about a lighthouse keeper.' }],
   max_tokens: maxTokens,
   ignore_eos: true,
