@@ -89,7 +89,7 @@ describe('the provisioning plan', () => {
       '--port',
       '{port}',
       '-m',
-      '/cache/models/demo-v3-91d8196e5939744b-s42.gguf',
+      '/cache/models/demo-v4-91d8196e5939744b-s42.gguf',
       '-c',
       '8192',
       '-np',

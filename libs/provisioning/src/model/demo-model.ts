@@ -18,11 +18,12 @@ export const DEMO_MODEL_DEFAULTS: DemoModelOptions = {
   layers: 2,
   heads: 4,
   feedForward: 128,
-  contextLength: 4096,
+  // llama-server caps each slot's context at the model's: a pool's `ctx` must be what it gets, long tasks included.
+  contextLength: 131_072,
 };
 
 /** Bumped whenever the demo model's bytes change, so caches of an older one are not reused. */
-export const DEMO_MODEL_VERSION = 'v3';
+export const DEMO_MODEL_VERSION = 'v4';
 /** From llama.cpp's source tree: a byte-level BPE vocabulary (any text tokenizes, no leading-space surprise for grammars) and a chat template that describes tools. */
 export const DEMO_VOCABULARY = 'ggml-vocab-gpt-2.gguf';
 export const DEMO_CHAT_TEMPLATE = 'Qwen-Qwen2.5-7B-Instruct.jinja';
