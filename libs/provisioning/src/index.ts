@@ -19,7 +19,13 @@ export { sourceLayout } from './engine/source-layout.ts';
 export { ensureModel, type ReadyModel } from './model/ensure-model.ts';
 export { modelLocation, DEFAULT_HF_ENDPOINT, type ModelLocation } from './model/model-location.ts';
 export { ModelError } from './model/model-error.ts';
-export { buildDemoModel, DEMO_MODEL_DEFAULTS } from './model/demo-model.ts';
+export {
+  buildDemoModel,
+  DEMO_CHAT_TEMPLATE,
+  DEMO_MODEL_DEFAULTS,
+  DEMO_MODEL_VERSION,
+  DEMO_VOCABULARY,
+} from './model/demo-model.ts';
 export { checkGgufFile, readGgufHeader } from './model/gguf-reader.ts';
 export type { DownloadProgress } from './model/download.ts';
 export { ReplicaSupervisor, type ReplicaDetail, type ReplicaState } from './launch/replica-supervisor.ts';
