@@ -17,8 +17,12 @@ import type { NetNode, NodeSpec } from './types.ts';
 export const POOL_MANAGERD_PORT = 9200;
 /** How long pool-managerd may take to say it listens (engines come up after that). */
 const LISTEN_BUDGET_MS = 60_000;
-/** Default context of a pool: room for the long tasks the scenarios need to still be running. */
-const DEFAULT_CTX = 4096;
+/**
+ * Default context of a pool: room for the endless tasks the scenarios need to still be running. On a 1-slot pool of
+ * 4,096 an endless task hits the context after 4,093 tokens: 6.5 s at the 631 tokens/s of the dev VM, and about 3.5 s
+ * on the faster CI machine, where it raced a check that waits 3 s (cancel.feature:53). 65,536 gives it most of a minute.
+ */
+const DEFAULT_CTX = 65_536;
 
 type Fault = 'link' | 'drop';
 

@@ -316,7 +316,12 @@ Then(
     const events = eventsOf(this, id);
     let countAtDeadline: number | null = null;
     await waitForEvents(this, id, `a token ${afterMs} ms after its client left`, afterMs + FIRST_TOKEN_MS, () => {
-      assert.equal(terminal(events), undefined, `task ${id} ended: ${summarize(events)}`);
+      const end = terminal(events);
+      assert.equal(
+        end,
+        undefined,
+        `task ${id} ended ${Date.now() - leftAt} ms after its client left with ${end?.event} ${JSON.stringify(end?.data)} after ${tokens(events)} tokens`,
+      );
       if (countAtDeadline === null && Date.now() - leftAt >= afterMs) countAtDeadline = tokens(events);
       return countAtDeadline !== null && tokens(events) > countAtDeadline;
     });
