@@ -31,6 +31,8 @@ export interface AdmissionResult {
   readonly idleRssMb: number;
   readonly fullRssMb: number;
   readonly queued: number;
+  /** orchestratord's CPU time (user + system) over the load generator's run, per task posted (µs). */
+  readonly cpuPerTaskUs: number;
 }
 
 interface LoadgenOutput {
@@ -44,6 +46,12 @@ interface LoadgenOutput {
 
 const LOADGEN = fileURLToPath(new URL('./admission-loadgen.ts', import.meta.url));
 
+/** CPU time a process has used so far (user + system), from /proc (clock ticks of 10 ms). */
+async function cpuMs(pid: number | undefined): Promise<number> {
+  const fields = (await readFile(`/proc/${pid ?? 0}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export async function rssMb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
@@ -55,11 +63,16 @@ async function niceAll(pid: number): Promise<void> {
   await promisify(execFile)('renice', ['-n', '19', '-p', ...threads]);
 }
 
-export async function measureAdmission(plan: AdmissionPlan, log: (line: string) => void): Promise<AdmissionResult> {
+/** `orchestratorEnv` goes to orchestratord's environment (the runner's --profile). */
+export async function measureAdmission(
+  plan: AdmissionPlan,
+  log: (line: string) => void,
+  orchestratorEnv: NodeJS.ProcessEnv = {},
+): Promise<AdmissionResult> {
   const total = plan.fill + plan.probes + plan.rest;
   const cluster = await startModelCluster(
     { id: 'bench', model: 'demo', ctx: 8192, slots: 1 },
-    { ORCHD_ADMISSION_CAPACITY: String(total + 1) },
+    { ORCHD_ADMISSION_CAPACITY: String(total + 1), ...orchestratorEnv },
   );
   try {
     const pid = cluster.orchestrator.proc.child.pid;
@@ -73,6 +86,7 @@ export async function measureAdmission(plan: AdmissionPlan, log: (line: string) 
     });
     await hold.body.dump();
     if (hold.statusCode !== 202) throw new Error(`the holding task was refused: ${hold.statusCode}`);
+    const cpuBefore = await cpuMs(pid);
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [LOADGEN, JSON.stringify({ url: cluster.url, connections: 64, ...plan })],
@@ -80,6 +94,7 @@ export async function measureAdmission(plan: AdmissionPlan, log: (line: string) 
     );
     const out = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as LoadgenOutput;
     const fullRssMb = await rssMb(pid);
+    const cpuAfter = await cpuMs(pid);
     const bursts = out.fill.posted + out.rest.posted;
     const result: AdmissionResult = {
       tasksPerSecond: bursts / ((out.fill.ms + out.rest.ms) / 1000),
@@ -92,11 +107,14 @@ export async function measureAdmission(plan: AdmissionPlan, log: (line: string) 
       idleRssMb,
       fullRssMb,
       queued: out.posted - out.refused,
+      cpuPerTaskUs: ((cpuAfter - cpuBefore) * 1000) / out.posted,
     };
     log(
-      `  ${Math.round(result.tasksPerSecond)} tasks/s (${result.posted} posted, ${result.refused} refused); ` +
+      `  ${Math.round(result.tasksPerSecond)} tasks/s (${result.posted} posted, ${result.refused} refused` +
+        `${result.refused > 0 ? ` ${JSON.stringify(result.refusals)}` : ''}); ` +
         `POST p50 ${result.postP50Ms.toFixed(2)} ms, p99 ${result.postP99Ms.toFixed(2)} ms at ${result.probeQueued} queued; ` +
-        `RSS ${idleRssMb.toFixed(0)} MB idle, ${fullRssMb.toFixed(0)} MB with ${result.queued} queued`,
+        `RSS ${idleRssMb.toFixed(0)} MB idle, ${fullRssMb.toFixed(0)} MB with ${result.queued} queued; ` +
+        `orchestratord CPU ${result.cpuPerTaskUs.toFixed(0)} µs per task`,
     );
     return result;
   } finally {

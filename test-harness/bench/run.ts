@@ -6,7 +6,7 @@
  *   npm run bench -- --quick          under 2 minutes
  *   npm run bench -- --out DIR        write RESULTS.md and results.json into DIR instead
  *   npm run bench -- --only admission,streams,startup,large,proxies
- *   npm run bench -- --profile DIR    orchestratord of the stream runs writes a .cpuprofile into DIR
+ *   npm run bench -- --profile DIR    orchestratord of the stream and admission runs writes a .cpuprofile into DIR
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,9 +57,12 @@ async function section(name: string, body: () => Promise<void>): Promise<void> {
   log(`  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
+/** orchestratord's environment under --profile: it writes a .cpuprofile when it stops. */
+const profileEnv = (): NodeJS.ProcessEnv =>
+  values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } : {};
+
 async function withCluster(model: string, body: (cluster: ModelCluster) => Promise<void>): Promise<void> {
-  const env = values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } : {};
-  const cluster = await startModelCluster({ id: 'bench', model, ctx: 512, slots: 16 }, env);
+  const cluster = await startModelCluster({ id: 'bench', model, ctx: 512, slots: 16 }, profileEnv());
   try {
     await body(cluster);
   } finally {
@@ -128,6 +131,7 @@ try {
         ? { fill: 1000, probes: 300, rest: 700, deadlineMs: 40_000 }
         : { fill: 1000, probes: 1000, rest: 8000, deadlineMs: 300_000 },
       log,
+      profileEnv(),
     );
   });
 } finally {

@@ -35,11 +35,16 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const stopTracing = await startTracing(parsed.config.otlpEndpoint);
-  const log = pino({
-    name: 'orchestratord',
-    level: parsed.config.logLevel,
-    redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
-  });
+  // Written asynchronously (lines pile up while a write is in flight, then go as one): a synchronous write per
+  // line stalls admission and the token path. pino flushes what is left when the process exits.
+  const log = pino(
+    {
+      name: 'orchestratord',
+      level: parsed.config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    },
+    pino.destination({ dest: 1, sync: false }),
+  );
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const orchestrator = new Orchestrator(parsed.config, log, metrics, VERSION);

@@ -32,7 +32,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`pool-managerd: ${loaded.message}\n`);
     return 2;
   }
-  const log = pino({ name: 'pool-managerd', level: loaded.config.logLevel, redact: ['req.headers.authorization'] });
+  // Written asynchronously (lines pile up while a write is in flight, then go as one): a synchronous write per
+  // line stalls the event loop on the token path. pino flushes what is left when the process exits.
+  const log = pino(
+    { name: 'pool-managerd', level: loaded.config.logLevel, redact: ['req.headers.authorization'] },
+    pino.destination({ dest: 1, sync: false }),
+  );
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const agent = new NodeAgent(loaded.config, log, metrics, VERSION);
