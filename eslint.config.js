@@ -8,7 +8,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['bin/*/bin/*.js', 'eslint.config.js'] },
+        projectService: {
+          allowDefaultProject: ['bin/*/bin/*.js', 'libs/lifecycle/src/compile-cache.js', 'eslint.config.js'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -38,7 +40,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/*/src/config.ts', 'bin/*/bin/*.js', 'test-harness/**', '**/test/**', '**/scripts/**'],
+    files: [
+      'bin/*/src/config.ts',
+      'bin/*/bin/*.js',
+      'libs/lifecycle/src/compile-cache.js',
+      'test-harness/**',
+      '**/test/**',
+      '**/scripts/**',
+    ],
     rules: { 'no-restricted-syntax': 'off' },
   },
 );

@@ -9,6 +9,7 @@ import { freePort } from '../src/free-port.ts';
 import { homeGone } from '../src/home-world.ts';
 import { ORCHESTRATORD_CLI } from '../src/orchestratord-process.ts';
 import { startProcess, stopProcess, waitFor, type RunningProcess } from '../src/processes.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -54,7 +55,7 @@ export async function timeOrchestratord(): Promise<number> {
     ORCHD_POOL_MANAGERS: `http://127.0.0.1:${await freePort()}`,
   };
   const started = performance.now();
-  const proc = startProcess(process.execPath, [ORCHESTRATORD_CLI], env);
+  const proc = startProcess(process.execPath, [...DAEMON_NODE_FLAGS, ORCHESTRATORD_CLI], env);
   try {
     return await timeToLine(proc, '"orchestratord listening"', started);
   } finally {

@@ -1,4 +1,5 @@
 import { startProcess, stopProcess, waitFor, type RunningProcess } from './processes.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 export interface DaemonProcess {
   readonly proc: RunningProcess;
@@ -13,7 +14,7 @@ export async function startDaemon(
   env: NodeJS.ProcessEnv,
   timeoutMs = 60_000,
 ): Promise<DaemonProcess> {
-  const proc = startProcess(process.execPath, [script], env);
+  const proc = startProcess(process.execPath, [...DAEMON_NODE_FLAGS, script], env);
   let exited = false;
   void proc.exited.then(() => {
     exited = true;

@@ -16,6 +16,7 @@ import { POOL_MANAGERD_CLI } from '../src/pool-managerd-process.ts';
 import { isAlive, killPid, startProcess, stopProcess, waitFor, type RunningProcess } from '../src/processes.ts';
 import { handoffsIn, PROVISIONER_CLI, readHandoff } from '../src/provisioner-cli.ts';
 import { parseEnvFile, parseUnit, systemdTools, timeSpanMs, type UnitFile } from '../src/systemd-unit.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DAEMONS = ['orchestratord', 'pool-managerd', 'engine-provisioner'] as const;
@@ -115,8 +116,12 @@ describe('bare-metal deployment with systemd (deploy/systemd, deploy/env)', { ti
       };
       const entry = posix.join('bin', daemon, pkg.bin[daemon] ?? '');
       assert.ok(existsSync(join(ROOT, entry)), `${entry} exists`);
-      const [command, script, ...args] = (u.value('Service', 'ExecStart') ?? '').split(/\s+/);
+      const [command, ...words] = (u.value('Service', 'ExecStart') ?? '').split(/\s+/);
       assert.equal(command, NODE, `${daemon} runs on plain node`);
+      const flags = words.filter((w) => w.startsWith('--'));
+      const [script, ...args] = words.slice(flags.length);
+      // The daemons run with the Node flags llorch and the images give them; the provisioner is a one-shot command.
+      assert.deepEqual(flags, daemon === 'engine-provisioner' ? [] : DAEMON_NODE_FLAGS, `${daemon}: Node flags`);
       assert.equal(
         script,
         posix.join(INSTALL_DIR, entry),

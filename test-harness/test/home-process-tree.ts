@@ -91,6 +91,11 @@ export class ProcessTree {
     return [...this.#seen.values()].some((p) => p.cmd.includes(what));
   }
 
+  /** The command line of the first process seen whose command has `what` in it. */
+  commandOf(what: string): string | undefined {
+    return [...this.#seen.values()].find((p) => p.cmd.includes(what))?.cmd;
+  }
+
   pidOf(what: string): number | undefined {
     return [...this.#seen.values()].find((p) => p.cmd.includes(what))?.pid;
   }

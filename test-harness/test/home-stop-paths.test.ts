@@ -13,6 +13,7 @@ import { freePort } from '../src/free-port.ts';
 import { startProcess, waitFor } from '../src/processes.ts';
 import { readHandoff } from '../src/provisioner-cli.ts';
 import { ProcessTree } from './home-process-tree.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LLORCH = join(ROOT, 'bin', 'llorch', 'bin', 'llorch.js');
@@ -136,6 +137,9 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
     await ready(home);
     const handoff = await readHandoff(join(home.state, 'engines', 'demo-r0.json'));
     assert.ok(handoff);
+    // llorch starts both daemons with the Node flags of @llama-orch/lifecycle, as the units and images do.
+    for (const script of ['pool-managerd.js', 'orchestratord.js'])
+      assert.match(home.tree.commandOf(script) ?? '', new RegExp(` ${DAEMON_NODE_FLAGS.join(' ')} \\S*${script}`));
     const poolManagerd = home.tree.pidOf('pool-managerd.js');
     assert.ok(poolManagerd !== undefined);
     process.kill(poolManagerd, 'SIGKILL');

@@ -13,6 +13,7 @@ import { ORCHESTRATORD_CLI, startOrchestratord } from '../src/orchestratord-proc
 import { POOL_MANAGERD_CLI, startPoolManagerd } from '../src/pool-managerd-process.ts';
 import { startProcess, stopProcess } from '../src/processes.ts';
 import { PROVISIONER_CLI } from '../src/provisioner-cli.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 const LLORCH_CLI = fileURLToPath(new URL('../../bin/llorch/bin/llorch.js', import.meta.url));
 
@@ -56,9 +57,18 @@ async function commandLine(pid: number): Promise<string[]> {
   return raw.split('\0').filter((part) => part !== '');
 }
 
-/** The process runs `node <script>` and nothing else: no --import/--loader/--require flag, no esbuild below it. */
+/**
+ * The process runs `node <script>` with at most the daemons' own V8 flags (DAEMON_NODE_FLAGS): no
+ * --import/--loader/--require flag, no esbuild below it.
+ */
 async function assertPlainNode(pid: number, script: string): Promise<void> {
-  assert.deepEqual((await commandLine(pid)).slice(0, 2), [process.execPath, script]);
+  const argv = await commandLine(pid);
+  const flags = argv.slice(1, argv.indexOf(script));
+  assert.deepEqual([argv[0], argv[1 + flags.length]], [process.execPath, script]);
+  assert.ok(
+    flags.every((flag) => DAEMON_NODE_FLAGS.includes(flag)),
+    `only the daemons' V8 flags: ${flags.join(' ')}`,
+  );
   const below = await descendants(pid);
   assert.deepEqual(
     below.filter((p) => p.argv.some((arg) => /esbuild/.test(arg))),

@@ -5,3 +5,4 @@ export { Periodic, type PeriodicOptions } from './periodic.ts';
 export { runUntilSignal, type RunOptions } from './run-until-signal.ts';
 export { onStopSignals, type StopSignalOptions, type StopUrgency } from './stop-signals.ts';
 export { daemonCommandLine } from './daemon-command-line.ts';
+export { DAEMON_NODE_FLAGS } from './node-flags.ts';

@@ -13,6 +13,7 @@ import type { ClusterCa, TlsFiles } from './certs.ts';
 import { run } from './host.ts';
 import { NODE_IFACE, type NodeNetwork } from './network.ts';
 import type { NetNode, NodeSpec } from './types.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 export const POOL_MANAGERD_PORT = 9200;
 /** How long pool-managerd may take to say it listens (engines come up after that). */
@@ -95,17 +96,21 @@ export class ClusterNode implements NetNode {
   async startPoolManagerd(): Promise<void> {
     if (this.proc !== null) throw new Error(`pool-managerd of ${this.id} runs already`);
     const { PROMETHEUS_METRICS_PORT: _metrics, ...inherited } = process.env;
-    const proc = startProcess('ip', ['netns', 'exec', this.namespace, process.execPath, POOL_MANAGERD_CLI], {
-      ...inherited,
-      LLORCH_CONFIG: this.configFile,
-      POOL_MANAGERD_PROFILE: 'cloud',
-      POOL_MANAGERD_BIND_ADDR: `${this.ip}:${POOL_MANAGERD_PORT}`,
-      POOL_MANAGERD_TLS_CERT: this.tls.cert,
-      POOL_MANAGERD_TLS_KEY: this.tls.key,
-      POOL_MANAGERD_TLS_CA: this.tls.ca,
-      POOL_MANAGERD_WATCH_INTERVAL_MS: '200',
-      POOL_MANAGERD_HEALTH_INTERVAL_MS: '500',
-    });
+    const proc = startProcess(
+      'ip',
+      ['netns', 'exec', this.namespace, process.execPath, ...DAEMON_NODE_FLAGS, POOL_MANAGERD_CLI],
+      {
+        ...inherited,
+        LLORCH_CONFIG: this.configFile,
+        POOL_MANAGERD_PROFILE: 'cloud',
+        POOL_MANAGERD_BIND_ADDR: `${this.ip}:${POOL_MANAGERD_PORT}`,
+        POOL_MANAGERD_TLS_CERT: this.tls.cert,
+        POOL_MANAGERD_TLS_KEY: this.tls.key,
+        POOL_MANAGERD_TLS_CA: this.tls.ca,
+        POOL_MANAGERD_WATCH_INTERVAL_MS: '200',
+        POOL_MANAGERD_HEALTH_INTERVAL_MS: '500',
+      },
+    );
     this.proc = proc;
     this.hung = false;
     let exited = false;

@@ -6,6 +6,7 @@ import { freePort } from '../free-port.ts';
 import { ORCHESTRATORD_CLI } from '../orchestratord-process.ts';
 import { startProcess, stopProcess, waitFor, type RunningProcess } from '../processes.ts';
 import type { NetOrchestratord } from './types.ts';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 
 const LISTEN_BUDGET_MS = 60_000;
 
@@ -34,7 +35,10 @@ export class ClusterOrchestratord implements NetOrchestratord {
   async start(): Promise<void> {
     if (this.proc !== null) return;
     const { PROMETHEUS_METRICS_PORT: _metrics, ...inherited } = process.env;
-    const proc = startProcess(process.execPath, [ORCHESTRATORD_CLI], { ...inherited, ...this.env });
+    const proc = startProcess(process.execPath, [...DAEMON_NODE_FLAGS, ORCHESTRATORD_CLI], {
+      ...inherited,
+      ...this.env,
+    });
     this.proc = proc;
     let exited = false;
     void proc.exited.then(() => (exited = true));

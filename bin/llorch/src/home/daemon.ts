@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
 import { RotatingFile, watchGroup, type GroupWatchdog } from '@llama-orch/provisioning';
 import { failureCodes } from './failure-codes.ts';
 
@@ -61,7 +62,7 @@ export class Daemon {
     this.name = options.name;
     this.logFile = options.logFile;
     this.#log = new RotatingFile(options.logFile);
-    this.child = spawn(process.execPath, [options.script], {
+    this.child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, options.script], {
       env: options.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
