@@ -12,6 +12,11 @@ export interface Comparison {
   readonly addedFirstTokenP99: number;
   /** Mean output tokens per request, baseline and candidate: a proxy that drops a parameter shows here. */
   readonly tokensPerRequest: { readonly baseline: number; readonly candidate: number };
+  /**
+   * CPU time (user + system) of named processes over the whole comparison, both sides' rounds and warm-ups, per
+   * token the candidate streamed (µs): what each daemon spends on a token, its idle polling included.
+   */
+  readonly cpuPerTokenUs?: Readonly<Record<string, number>>;
 }
 
 export interface CompareOptions {

@@ -10,10 +10,12 @@ _To be filled by the lead: each change, the figure it moved, before → after (f
 `;
 
 function streamTable(group: StreamGroup): string[] {
+  const cpuNames = Object.keys(group.rows[0]?.cpuPerTokenUs ?? {});
+  const cpuHead = cpuNames.length === 0 ? '' : ` CPU per candidate token, µs (${cpuNames.join(' / ')}) |`;
   const head = group.streamed
     ? [
-        '| streams | candidate tok/s | baseline tok/s | ratio | added first token p50 / p99 (ms) |',
-        '|---|---|---|---|---|',
+        `| streams | candidate tok/s | baseline tok/s | ratio | added first token p50 / p99 (ms) |${cpuHead}`,
+        `|---|---|---|---|---|${cpuNames.length === 0 ? '' : '---|'}`,
       ]
     : [
         '| concurrency | candidate tok/s | baseline tok/s | ratio | tokens per request (candidate / baseline) |',
@@ -28,6 +30,7 @@ function streamTable(group: StreamGroup): string[] {
     ];
     if (group.streamed) cells.push(`${fmt(r.addedFirstTokenP50, 2)} / ${fmt(r.addedFirstTokenP99, 2)}`);
     else cells.push(`${fmt(r.tokensPerRequest.candidate, 1)} / ${fmt(r.tokensPerRequest.baseline, 1)}`);
+    if (cpuNames.length > 0) cells.push(cpuNames.map((n) => fmt(r.cpuPerTokenUs?.[n] ?? Number.NaN, 0)).join(' / '));
     return `| ${cells.join(' | ')} |`;
   });
   return [
@@ -138,10 +141,27 @@ export function renderReport(results: Results, keptChanges: string | null): stri
             '(its engine at nice 19), so the queue does not drain.',
           '',
           `- Throughput: ${fmt(a.tasksPerSecond, 0)} tasks/s (both 64-connection bursts, probes excluded)`,
+          `- orchestratord CPU (user + system) over the load generator's run: ${fmt(a.cpuPerTaskUs, 0)} µs per task posted`,
           `- POST /v2/tasks → 202 latency, one connection, ${a.probeQueued} queued: p50 ${fmt(a.postP50Ms, 2)} ms, ` +
             `p99 ${fmt(a.postP99Ms, 2)} ms. orchestratord exposes no admission timing of its own, so this is client-side ` +
             'and includes loopback HTTP, body parsing and validation, admission, placement and the answer.',
           `- orchestratord RSS: ${fmt(a.idleRssMb, 0)} MB idle, ${fmt(a.fullRssMb, 0)} MB with ${a.queued.toLocaleString('en-US')} queued`,
+        ].join('\n'),
+    '',
+    '## The floor of a Node hop',
+    '',
+    results.floor === null
+      ? 'Not measured.'
+      : [
+          `A source writes ${results.floor.events.toLocaleString('en-US')} chunks of ~300 bytes, one per millisecond ` +
+            "(llama-server's pace on the demo model); a process between it and the reader moves them. CPU (user + " +
+            `system) per chunk, median of ${results.floor.runs} runs:`,
+          '',
+          `- a TCP pipe (\`net\` sockets piped both ways, no HTTP): ${fmt(results.floor.pipeUs, 0)} µs`,
+          `- an HTTP relay (undici request, its body piped to a \`node:http\` response): ${fmt(results.floor.relayUs, 0)} µs`,
+          `- the source itself (a timer and a write): ${fmt(results.floor.sourceUs, 0)} µs`,
+          '',
+          'A token through the HOME stack crosses two such hops (pool-managerd, then orchestratord).',
         ].join('\n'),
     '',
     '## Start-up',

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { AdmissionResult } from './admission.ts';
 import type { Comparison } from './alternate.ts';
+import type { FloorResult } from './floor.ts';
 import type { Summary } from './stats.ts';
 
 export interface Machine {
@@ -32,6 +33,7 @@ export interface Results {
   readonly rounds: number;
   readonly streams: readonly StreamGroup[];
   readonly admission: AdmissionResult | null;
+  readonly floor: FloorResult | null;
   readonly startup: { readonly npmStartMs: Summary | null; readonly orchestratordMs: Summary | null };
   /** What did not run, and why, in words. */
   readonly notes: readonly string[];
@@ -71,6 +73,7 @@ export function figures(results: Results): Record<string, number> {
         out[`${at}.added_first_token_p50_ms`] = row.addedFirstTokenP50;
         out[`${at}.added_first_token_p99_ms`] = row.addedFirstTokenP99;
       }
+      for (const [name, us] of Object.entries(row.cpuPerTokenUs ?? {})) out[`${at}.cpu_us_per_token.${name}`] = us;
     }
   }
   const a = results.admission;
@@ -80,6 +83,11 @@ export function figures(results: Results): Record<string, number> {
     out['admission.post_p99_ms'] = a.postP99Ms;
     out['admission.idle_rss_mb'] = a.idleRssMb;
     out['admission.full_rss_mb'] = a.fullRssMb;
+    out['admission.cpu_us_per_task'] = a.cpuPerTaskUs;
+  }
+  if (results.floor) {
+    out['floor.pipe_us_per_event'] = results.floor.pipeUs;
+    out['floor.relay_us_per_event'] = results.floor.relayUs;
   }
   if (results.startup.npmStartMs) out['startup.npm_start_ms'] = results.startup.npmStartMs.median;
   if (results.startup.orchestratordMs) out['startup.orchestratord_ms'] = results.startup.orchestratordMs.median;

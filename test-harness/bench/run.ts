@@ -5,7 +5,7 @@
  *   npm run bench                     full run (≈ 10–15 min on 2 cores), writes test-harness/bench/RESULTS.md
  *   npm run bench -- --quick          under 2 minutes
  *   npm run bench -- --out DIR        write RESULTS.md and results.json into DIR instead
- *   npm run bench -- --only admission,streams,startup,large,proxies
+ *   npm run bench -- --only admission,streams,startup,large,proxies,floor
  *   npm run bench -- --profile DIR    orchestratord of the stream and admission runs writes a .cpuprofile into DIR
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureAdmission } from './admission.ts';
+import { measureFloor } from './floor.ts';
 import { ensureLargeModel } from './large-model.ts';
 import { startModelCluster, type ModelCluster } from './model-cluster.ts';
 import { keptChangesSection, renderReport } from './report.ts';
@@ -34,13 +35,14 @@ const { values } = parseArgs({
 });
 const quick = values.quick;
 const outDir = values.out ?? fileURLToPath(new URL('.', import.meta.url));
-const only = new Set((values.only ?? 'startup,streams,proxies,large,admission').split(','));
+const only = new Set((values.only ?? 'startup,streams,proxies,large,admission,floor').split(','));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const plan: StreamPlan = { concurrency: [1, 4, 16, 64], rounds: quick ? 2 : 5, maxTokens: quick ? 32 : 128 };
 const streams: StreamGroup[] = [];
 const notes: string[] = [];
 const failures: string[] = [];
 let admission: Results['admission'] = null;
+let floor: Results['floor'] = null;
 let npmStartMs: Results['startup']['npmStartMs'] = null;
 let orchestratordMs: Results['startup']['orchestratordMs'] = null;
 
@@ -82,7 +84,7 @@ try {
       const t = await stackTargets(cluster, 'bench');
       await section('streams', async () => {
         const group = { baseline: t.direct.name, streamed: true, maxTokens: plan.maxTokens };
-        const rows = await compareAt(t.direct, t.stack, plan, log);
+        const rows = await compareAt(t.direct, t.stack, plan, log, t.pids);
         streams.push({
           ...group,
           key: 'stack',
@@ -90,7 +92,7 @@ try {
           candidate: t.stack.name,
           rows,
         });
-        const relayRows = await compareAt(t.direct, t.relay, { ...plan, concurrency: [16] }, log);
+        const relayRows = await compareAt(t.direct, t.relay, { ...plan, concurrency: [16] }, log, t.pids);
         streams.push({
           ...group,
           key: 'relay',
@@ -113,7 +115,7 @@ try {
       await withCluster(`file:${path}`, async (cluster) => {
         const t = await stackTargets(cluster, 'bench');
         const large = { ...plan, concurrency: [1, 16], rounds: 3, maxTokens: 64 };
-        const rows = await compareAt(t.direct, t.stack, large, log);
+        const rows = await compareAt(t.direct, t.stack, large, log, t.pids);
         streams.push({
           key: 'stack-large',
           title: 'HOME stack ÷ engine (larger generated model: 512 wide, 8 layers; pool of 16 slots)',
@@ -134,6 +136,13 @@ try {
       profileEnv(),
     );
   });
+  await section('floor', async () => {
+    floor = await measureFloor(quick ? 500 : 2000, quick ? 1 : 5);
+    log(
+      `  per event: TCP pipe ${floor.pipeUs.toFixed(0)} µs, undici → http relay ${floor.relayUs.toFixed(0)} µs ` +
+        `(the source: ${floor.sourceUs.toFixed(0)} µs)`,
+    );
+  });
 } finally {
   await closeClients();
 }
@@ -147,6 +156,7 @@ const results: Results = {
   rounds: plan.rounds,
   streams,
   admission,
+  floor,
   startup: { npmStartMs, orchestratordMs },
   notes: [...notes, ...failures.map((f) => `FAILED ${f}`)],
 };

@@ -34,6 +34,11 @@ describe('the benchmark suite', { timeout: 15 * 60_000 }, () => {
       'admission.post_p99_ms',
       'admission.idle_rss_mb',
       'admission.full_rss_mb',
+      'admission.cpu_us_per_task',
+      'stack.1.cpu_us_per_token.orchestratord',
+      'stack.1.cpu_us_per_token.pool-managerd',
+      'floor.pipe_us_per_event',
+      'floor.relay_us_per_event',
       'startup.npm_start_ms',
       'startup.orchestratord_ms',
     ];
