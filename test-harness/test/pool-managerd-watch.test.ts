@@ -20,6 +20,7 @@ describe('pool-managerd watching handoff files of real engines', { timeout: 45 *
     const pm = await startPoolManagerd({
       POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir,
       POOL_MANAGERD_HEALTH_INTERVAL_MS: '200',
+      POOL_MANAGERD_FORGET_POOL_AFTER_MS: '3000',
     });
     t.after(pm.stop);
     const first = await waitFor(
@@ -77,6 +78,21 @@ describe('pool-managerd watching handoff files of real engines', { timeout: 45 *
     });
     assert.equal(gone.ready, false);
     assert.equal(gone.slots_total, 0);
+    // Offline is not forever: with no handoff left, the pool leaves the list after POOL_MANAGERD_FORGET_POOL_AFTER_MS;
+    // the copy, whose file is still there, stays.
+    const unlinkedAt = Date.now();
+    const forgotten = await waitFor(
+      'the pool to be forgotten',
+      async () => {
+        const pools = (await jsonRequest<PoolList>(`${pm.url}/v2/pools`)).body.pools.map((p) => p.pool_id);
+        return pools.includes('watch') ? undefined : pools;
+      },
+      15_000,
+    );
+    assert.ok(Date.now() - unlinkedAt >= 2_500, `forgotten ${Date.now() - unlinkedAt} ms after the unlink`);
+    assert.deepEqual(forgotten, ['copy']);
+    assert.equal((await jsonRequest(`${pm.url}/v2/pools/watch/status`)).status, 404);
+    assert.match(pm.proc.output(), /"pool_id":"watch".*"pool forgotten: no handoff left"/);
   });
 
   test('malformed, partial, unknown-version and misnamed handoffs are logged with their reason and ignored', async (t) => {

@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   POOL_MANAGERD_WATCH_INTERVAL_MS: interval(50, 60_000).default(1000),
   POOL_MANAGERD_HEALTH_INTERVAL_MS: interval(50, 60_000).default(1000),
   POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS: interval(100, 600_000).default(5000),
+  POOL_MANAGERD_FORGET_POOL_AFTER_MS: interval(100, 86_400_000).default(300_000),
   POOL_MANAGERD_TLS_CERT: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_KEY: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_CA: z.string().min(1).optional(),
@@ -85,6 +86,8 @@ export interface EnvSettings {
   readonly watchIntervalMs: number;
   readonly healthIntervalMs: number;
   readonly gpuDiscoveryIntervalMs: number;
+  /** POOL_MANAGERD_FORGET_POOL_AFTER_MS: a pool with no handoff left (and not configured here) is dropped after this. */
+  readonly forgetPoolAfterMs: number;
   /** POOL_MANAGERD_AUTO_DELETE_HANDOFF: delete a handoff whose engine process is gone, once its replica is offline. */
   readonly autoDeleteHandoff: boolean;
   /** PROMETHEUS_METRICS_PORT: `/metrics` also served alone on this port of the bind host; null: only on the API port. */
@@ -206,6 +209,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       watchIntervalMs: v.POOL_MANAGERD_WATCH_INTERVAL_MS,
       healthIntervalMs: v.POOL_MANAGERD_HEALTH_INTERVAL_MS,
       gpuDiscoveryIntervalMs: v.POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS,
+      forgetPoolAfterMs: v.POOL_MANAGERD_FORGET_POOL_AFTER_MS,
       autoDeleteHandoff: v.POOL_MANAGERD_AUTO_DELETE_HANDOFF,
       metricsPort,
       modelAllowList: v.POOL_MANAGERD_MODEL_ALLOWLIST ?? (v.POOL_MANAGERD_PROFILE === 'cloud' ? ['demo'] : ['*']),

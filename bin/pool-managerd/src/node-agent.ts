@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { serveHttp, serveMetrics, type HttpServer } from '@llama-orch/http';
-import { ServiceHost, type Service, type ServiceState, type StartScope } from '@llama-orch/lifecycle';
+import { Periodic, ServiceHost, type Service, type ServiceState, type StartScope } from '@llama-orch/lifecycle';
 import { claimHandoffDir, detectHostFacts } from '@llama-orch/provisioning';
 import { TlsMaterialWatcher } from '@llama-orch/tls';
 import type { Logger } from 'pino';
@@ -141,6 +141,17 @@ export class NodeAgent implements Service {
     scope.defer(() => watcher.stop());
     await monitor.start();
     scope.defer(() => monitor.stop());
+    const forgetting = new Periodic({
+      name: 'forget pools without handoffs',
+      intervalMs: Math.min(config.forgetPoolAfterMs, 10_000),
+      tick: () => {
+        for (const poolId of registry.forgetGone(config.forgetPoolAfterMs))
+          log.info({ pool_id: poolId, after_ms: config.forgetPoolAfterMs }, 'pool forgotten: no handoff left');
+      },
+      log,
+    });
+    await forgetting.start(false);
+    scope.defer(() => forgetting.stop());
     if (inProcess !== null) {
       // Before listening, so a stop closes the API (letting streams finish) before it stops the engines.
       const pools = inProcess;

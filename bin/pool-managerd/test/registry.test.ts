@@ -106,4 +106,28 @@ describe('the pool registry', () => {
     assert.deepEqual([registry.status('chat')?.vram_total_bytes, registry.status('chat')?.vram_free_bytes], [300, 190]);
     assert.deepEqual([registry.status('cpu')?.vram_total_bytes, registry.status('cpu')?.device], [null, 'cpu']);
   });
+
+  test('forgets a pool whose last handoff went away after the grace, but never a configured or draining one', () => {
+    const { registry } = newRegistry();
+    const later = (ms: number) => new Date(Date.now() + ms);
+    registry.upsertReplica(handoff({ pool_id: 'watched' }));
+    registry.upsertReplica(handoff({ pool_id: 'draining' }));
+    registry.declare('configured', 'demo');
+    registry.upsertReplica(handoff({ pool_id: 'configured' }));
+    registry.setProvisioning('configured', null);
+    registry.setDraining('draining', true, false, 'drain');
+    for (const id of ['watched', 'draining', 'configured']) registry.removeReplica(id, 'r0', 'handoff removed');
+    assert.deepEqual(registry.forgetGone(60_000), [], 'nothing before the grace');
+    assert.deepEqual(registry.poolIds(), ['configured', 'draining', 'watched']);
+    assert.deepEqual(registry.forgetGone(60_000, later(61_000)), ['watched']);
+    assert.deepEqual(registry.poolIds(), ['configured', 'draining']);
+    assert.equal(registry.status('watched'), null);
+
+    // A pool with a replica again is kept however old it is; one that lost it again waits the full grace.
+    registry.upsertReplica(handoff({ pool_id: 'back' }));
+    assert.deepEqual(registry.forgetGone(60_000, later(120_000)), []);
+    registry.removeReplica('back', 'r0', 'handoff removed');
+    assert.deepEqual(registry.forgetGone(60_000, later(30_000)), []);
+    assert.deepEqual(registry.forgetGone(60_000, later(61_000)), ['back']);
+  });
 });

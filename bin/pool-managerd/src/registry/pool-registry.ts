@@ -125,6 +125,24 @@ export class PoolRegistry {
     );
   }
 
+  /**
+   * Drop the pools that have had no replica for `afterMs` (their last handoff removed or refused), unless this node
+   * is configured to serve them (declared) or they are draining: otherwise every pool that ever had a handoff would
+   * stay listed as offline. Returns the ids forgotten.
+   */
+  forgetGone(afterMs: number, now: Date = new Date()): string[] {
+    const gone = [...this.#pools.values()].filter(
+      (pool) =>
+        pool.replicas.size === 0 &&
+        pool.declaredModel === null &&
+        pool.provisioning === null &&
+        !pool.draining &&
+        now.getTime() - pool.updatedAt.getTime() >= afterMs,
+    );
+    for (const pool of gone) this.#pools.delete(pool.poolId);
+    return gone.map((pool) => pool.poolId);
+  }
+
   /** A pool this node is configured to serve, known before its engines exist. */
   declare(poolId: string, model: string): void {
     this.#mutate(poolId, 'configured', (pool) => {
