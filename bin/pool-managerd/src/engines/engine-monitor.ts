@@ -3,6 +3,7 @@ import type { Handoff } from '@llama-orch/contracts';
 import type { Dispatcher } from 'undici';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
 import { engineRequest } from './engine-agent.ts';
+import { engineIdentityProblem } from './engine-identity.ts';
 
 /** How a health check ended: `ok`, `unhealthy` (/health answered non-200), `unreachable`, `gone` (no process). */
 export type HealthOutcome = 'ok' | 'unhealthy' | 'unreachable' | 'gone';
@@ -47,12 +48,18 @@ export async function probeEngine(agent: Dispatcher, url: string, pid: number): 
   }
 }
 
-/** Checks every replica's /health (and that its pid lives) each interval and reports into the registry. */
+/**
+ * Checks every replica's /health (and that its pid lives) each interval and reports into the registry. The first
+ * time a handoff's engine answers, its pid must also be a llama-server listening on the handoff's port
+ * (engine-identity.ts); until it is, the replica stays unhealthy with the reason.
+ */
 export class EngineMonitor {
   readonly #registry: PoolRegistry;
   readonly #agent: Dispatcher;
   readonly #loop: Periodic;
   readonly #observe: HealthCheckObserver;
+  /** `pool/replica` → the `pid url` of its handoff whose identity was confirmed. */
+  readonly #confirmed = new Map<string, string>();
 
   constructor(
     registry: PoolRegistry,
@@ -73,13 +80,29 @@ export class EngineMonitor {
     if (replica === undefined) return;
     const { url, pid } = replica.handoff;
     const began = performance.now();
-    const result = await probeEngine(this.#agent, url, pid);
+    const result = await this.#confirmIdentity(
+      `${poolId}/${replicaId}`,
+      pid,
+      url,
+      await probeEngine(this.#agent, url, pid),
+    );
     if (this.#registry.replicas(poolId).get(replicaId)?.handoff.pid !== pid) return;
     this.#registry.observeHealth(poolId, replicaId, result);
     this.#observe({ poolId, handoff: replica.handoff, observation: result, durationMs: performance.now() - began });
   }
 
+  /** A healthy answer counts only from the engine the handoff names (checked once per handoff pid and url). */
+  async #confirmIdentity(key: string, pid: number, url: string, result: HealthObservation): Promise<HealthObservation> {
+    if (!result.healthy || this.#confirmed.get(key) === `${pid} ${url}`) return result;
+    const problem = await engineIdentityProblem(pid, url);
+    if (problem !== null) return { healthy: false, error: problem, outcome: 'unhealthy' };
+    this.#confirmed.set(key, `${pid} ${url}`);
+    return result;
+  }
+
   async checkAll(): Promise<void> {
+    const current = new Set(this.#registry.allReplicas().map(({ poolId, replicaId }) => `${poolId}/${replicaId}`));
+    for (const key of this.#confirmed.keys()) if (!current.has(key)) this.#confirmed.delete(key);
     await Promise.all(this.#registry.allReplicas().map(({ poolId, replicaId }) => this.check(poolId, replicaId)));
   }
 
