@@ -48,6 +48,10 @@ const EnvSchema = z.object({
   ORCHD_POOL_WAIT_MS: interval(0, 3_600_000).default(300_000),
   ORCHD_RECONNECT_GRACE_MS: interval(0, 600_000).default(2000),
   ORCHD_MAX_BODY_BYTES: interval(1024, 1 << 30).default(4 * 1024 * 1024),
+  ORCHD_HEADERS_TIMEOUT_MS: interval(100, 600_000).default(10_000),
+  ORCHD_REQUEST_TIMEOUT_MS: interval(100, 3_600_000).default(30_000),
+  ORCHD_MAX_CONNECTIONS: interval(1, 1_000_000).default(4096),
+  ORCHD_MAX_STREAMS_PER_CLIENT: interval(1, 1_000_000).default(1024),
   ORCHD_DEFAULT_MAX_TOKENS: interval(1, 1_000_000).default(2048),
   ORCHD_SSE_KEEPALIVE_MS: interval(100, 600_000).default(15_000),
   ORCHD_ALLOWED_ORIGINS: commaList(
@@ -115,6 +119,10 @@ export interface OrchestratordConfig {
   readonly reconnectGraceMs: number;
   /** Request bodies past this many bytes are answered 413. */
   readonly maxBodyBytes: number;
+  /** What one connection may hold (slow clients, connection count): libs/http's ConnectionLimits. */
+  readonly connections: { headersTimeoutMs: number; requestTimeoutMs: number; maxConnections: number };
+  /** Event streams (/v2 events, streamed /v1 answers) one client identity may hold open at once. */
+  readonly maxStreamsPerClient: number;
   /** Output cap of an OpenAI request that names no max_tokens. */
   readonly defaultMaxTokens: number;
   /** A comment line on every open event stream this often, so proxies and clients do not time a quiet one out. */
@@ -173,6 +181,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
           'ORCHD_PROFILE=cloud requires client authentication: ORCHD_API_KEYS (comma-separated client keys), ORCHD_API_KEYS_FILE or ORCHD_OIDC_ISSUER with ORCHD_OIDC_AUDIENCE',
       };
   }
+  if (v.ORCHD_HEADERS_TIMEOUT_MS > v.ORCHD_REQUEST_TIMEOUT_MS)
+    return {
+      ok: false,
+      message: `ORCHD_HEADERS_TIMEOUT_MS: must not exceed ORCHD_REQUEST_TIMEOUT_MS (${v.ORCHD_REQUEST_TIMEOUT_MS})`,
+    };
   if ((v.ORCHD_OIDC_ISSUER === undefined) !== (v.ORCHD_OIDC_AUDIENCE === undefined))
     return { ok: false, message: 'ORCHD_OIDC_ISSUER and ORCHD_OIDC_AUDIENCE: set both or neither' };
   if ((v.ORCHD_SERVER_TLS_CERT === undefined) !== (v.ORCHD_SERVER_TLS_KEY === undefined))
@@ -208,6 +221,12 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
       poolWaitMs: v.ORCHD_POOL_WAIT_MS,
       reconnectGraceMs: v.ORCHD_RECONNECT_GRACE_MS,
       maxBodyBytes: v.ORCHD_MAX_BODY_BYTES,
+      connections: {
+        headersTimeoutMs: v.ORCHD_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: v.ORCHD_REQUEST_TIMEOUT_MS,
+        maxConnections: v.ORCHD_MAX_CONNECTIONS,
+      },
+      maxStreamsPerClient: v.ORCHD_MAX_STREAMS_PER_CLIENT,
       defaultMaxTokens: v.ORCHD_DEFAULT_MAX_TOKENS,
       sseKeepAliveMs: v.ORCHD_SSE_KEEPALIVE_MS,
       allowedOrigins: v.ORCHD_ALLOWED_ORIGINS,

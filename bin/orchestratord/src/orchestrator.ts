@@ -13,6 +13,7 @@ import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
 import { Scheduler } from './tasks/scheduler.ts';
 import { SessionStore } from './tasks/sessions.ts';
+import { StreamLimiter } from './http/stream-limiter.ts';
 
 /** How long open streams get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -105,6 +106,7 @@ export class Orchestrator {
         maxBodyBytes: config.maxBodyBytes,
         defaultMaxTokens: config.defaultMaxTokens,
         sseKeepAliveMs: config.sseKeepAliveMs,
+        streams: new StreamLimiter(config.maxStreamsPerClient),
       });
       // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear.
       let clientTls: ServeTls | null = null;
@@ -125,7 +127,12 @@ export class Orchestrator {
         scope.defer(() => metricsServer.close(0));
         log.info({ url: `${metricsServer.url}/metrics` }, 'orchestratord metrics listening');
       }
-      const server = await serveHttp(app.fetch, { host: config.host, port: config.port, tls: clientTls });
+      const server = await serveHttp(app.fetch, {
+        host: config.host,
+        port: config.port,
+        tls: clientTls,
+        limits: config.connections,
+      });
       this.#server = server;
       scope.defer(() => server.close(SHUTDOWN_GRACE_MS));
       // Unwound before the server closes: every open stream gets its terminal event, then the drain lets it out.

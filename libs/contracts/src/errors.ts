@@ -25,6 +25,11 @@ export const errorCatalogue = {
   },
   POOL_UNAVAILABLE: { status: 503, retriable: true, meaning: 'No pool that could serve the request is reachable.' },
   REPLICA_EXHAUSTED: { status: 503, retriable: true, meaning: 'Every slot of the pool is busy.' },
+  TOO_MANY_STREAMS: {
+    status: 429,
+    retriable: true,
+    meaning: 'The caller already holds the most open event streams one client may.',
+  },
   DECODE_TIMEOUT: {
     status: 500,
     retriable: true,

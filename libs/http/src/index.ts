@@ -2,9 +2,11 @@ export { correlation, MAX_JSON_DEPTH, readBody, sendError, type EdgeEnv } from '
 export { bodySizeLimit, browserGuard, hostsFor, type BrowserGuardOptions } from './guards.ts';
 export { jsonDepthExceeds } from './json-depth.ts';
 export {
+  DEFAULT_CONNECTION_LIMITS,
   peerOf,
   serveHttp,
   transportRefusal,
+  type ConnectionLimits,
   type HttpServer,
   type Peer,
   type ServedMaterial,

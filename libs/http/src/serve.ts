@@ -40,11 +40,31 @@ export interface ServeTls {
   readonly clientCertificates: 'require' | 'request' | 'none';
 }
 
+/** What one client connection may hold; every field has a default (DEFAULT_CONNECTION_LIMITS). */
+export interface ConnectionLimits {
+  /** The request line and headers must arrive within this (a client that sends a byte a second is cut). */
+  readonly headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this; an answer streamed back is not limited. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections open at once; one past it is closed as it arrives. */
+  readonly maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 4_096,
+};
+
 export interface ServeOptions {
   readonly host: string;
   readonly port: number;
   /** HTTPS; null: plain HTTP. */
   readonly tls: ServeTls | null;
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 const secureContext = (material: ServedMaterial) => ({
@@ -71,18 +91,29 @@ export async function serveHttp(
   options: ServeOptions,
 ): Promise<HttpServer> {
   const tls = options.tls;
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  // Node checks the header and request timeouts on this interval (30 s by default): a tenth of the shorter one.
+  const timing = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10),
+  };
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve(
       {
         fetch,
         hostname: options.host,
         port: options.port,
-        ...(tls === null ? {} : { createServer: createHttpsServer, serverOptions: httpsOptions(tls) }),
+        ...(tls === null
+          ? { serverOptions: timing }
+          : { createServer: createHttpsServer, serverOptions: { ...httpsOptions(tls), ...timing } }),
       },
       () => resolve(s),
     );
     s.once('error', reject);
   });
+  server.maxConnections = limits.maxConnections;
   const unsubscribe =
     tls === null
       ? () => undefined

@@ -7,6 +7,7 @@ import type { Scheduler } from '../tasks/scheduler.ts';
 import type { SessionStore } from '../tasks/sessions.ts';
 import type { Authenticator } from './auth/authenticator.ts';
 import type { Identity } from './auth/identity.ts';
+import type { StreamLimiter } from './stream-limiter.ts';
 
 export interface AppDeps {
   readonly scheduler: Scheduler;
@@ -24,6 +25,8 @@ export interface AppDeps {
   readonly maxBodyBytes: number;
   readonly defaultMaxTokens: number;
   readonly sseKeepAliveMs: number;
+  /** Open event streams per client identity (ORCHD_MAX_STREAMS_PER_CLIENT). */
+  readonly streams: StreamLimiter;
 }
 
 /** The edge's variables plus the caller's identity (set by the authenticate middleware). */

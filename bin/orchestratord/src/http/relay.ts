@@ -86,6 +86,9 @@ export async function relayTask(
   request: RelayRequest,
 ): Promise<Response> {
   const id = `${api.idPrefix}-${randomUUID()}`;
+  // A streamed answer holds one of the client's open streams from admission to its end.
+  const held = request.stream ? deps.streams.open(c.get('identity')) : { ok: true as const, release: () => undefined };
+  if (!held.ok) return sendError(c, held.envelope);
   const admission = deps.scheduler.submit({
     id,
     owner: c.get('identity').owner,
@@ -97,7 +100,10 @@ export async function relayTask(
     engine: { endpoint: api.endpoint, body: request.body },
     relay: true,
   });
-  if (admission.kind === 'refused') return sendError(c, admission.envelope);
+  if (admission.kind === 'refused') {
+    held.release();
+    return sendError(c, admission.envelope);
+  }
   const task = admission.task;
   const rewriter = new Rewriter(request.model, api.rewriteId ? id : null);
 
@@ -133,8 +139,12 @@ export async function relayTask(
   const signal = c.req.raw.signal;
   signal.addEventListener('abort', leave, { once: true });
   const first = await next();
-  if (first === null) return new Response(null, { status: 499 });
+  if (first === null) {
+    held.release();
+    return new Response(null, { status: 499 });
+  }
   if (first.kind === 'event') {
+    held.release();
     signal.removeEventListener('abort', leave);
     unsubscribe();
     if (first.event.event === 'error') return failure(c, task, first.event);
@@ -184,12 +194,14 @@ export async function relayTask(
       }
     } finally {
       clearInterval(keepAlive);
+      held.release();
       signal.removeEventListener('abort', leave);
       unsubscribe();
       if (!task.ended) leave();
       stream.end();
     }
   })().catch((error: unknown) => {
+    held.release();
     c.get('log').error({ err: error, task_id: id }, 'relay failed');
     stream.end();
   });

@@ -44,8 +44,11 @@ export function reachableTask(c: Context<AppEnv>, deps: AppDeps, taskId: string)
 export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: string): Response {
   const task = reachableTask(c, deps, taskId);
   if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${taskId}`));
+  const held = deps.streams.open(c.get('identity'));
+  if (!held.ok) return sendError(c, held.envelope);
   return streamSSE(c, async (stream) => {
     const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), deps.sseKeepAliveMs);
+    stream.onAbort(held.release);
     try {
       await followTask(stream, task, deps.scheduler.follow(task), async (event) => {
         await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
@@ -53,6 +56,7 @@ export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: stri
       });
     } finally {
       clearInterval(keepAlive);
+      held.release();
     }
   });
 }
