@@ -47,6 +47,7 @@ const EnvSchema = z.object({
   ORCHD_DISPATCH_RETRIES: interval(0, 10).default(2),
   ORCHD_POOL_WAIT_MS: interval(0, 3_600_000).default(300_000),
   ORCHD_RECONNECT_GRACE_MS: interval(0, 600_000).default(2000),
+  ORCHD_DECODE_TIMEOUT_MS: interval(100, 3_600_000).default(60_000),
   ORCHD_MAX_BODY_BYTES: interval(1024, 1 << 30).default(4 * 1024 * 1024),
   ORCHD_HEADERS_TIMEOUT_MS: interval(100, 600_000).default(10_000),
   ORCHD_REQUEST_TIMEOUT_MS: interval(100, 3_600_000).default(30_000),
@@ -119,6 +120,8 @@ export interface OrchestratordConfig {
   readonly reconnectGraceMs: number;
   /** Request bodies past this many bytes are answered 413. */
   readonly maxBodyBytes: number;
+  /** ORCHD_DECODE_TIMEOUT_MS: a streaming task whose engine sends nothing for this long ends with DECODE_TIMEOUT. */
+  readonly decodeTimeoutMs: number;
   /** What one connection may hold (slow clients, connection count): libs/http's ConnectionLimits. */
   readonly connections: { headersTimeoutMs: number; requestTimeoutMs: number; maxConnections: number };
   /** Event streams (/v2 events, streamed /v1 answers) one client identity may hold open at once. */
@@ -221,6 +224,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
       poolWaitMs: v.ORCHD_POOL_WAIT_MS,
       reconnectGraceMs: v.ORCHD_RECONNECT_GRACE_MS,
       maxBodyBytes: v.ORCHD_MAX_BODY_BYTES,
+      decodeTimeoutMs: v.ORCHD_DECODE_TIMEOUT_MS,
       connections: {
         headersTimeoutMs: v.ORCHD_HEADERS_TIMEOUT_MS,
         requestTimeoutMs: v.ORCHD_REQUEST_TIMEOUT_MS,

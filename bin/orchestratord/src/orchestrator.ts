@@ -84,6 +84,7 @@ export class Orchestrator {
         retries: config.dispatchRetries,
         poolWaitMs: config.poolWaitMs,
         reconnectGraceMs: config.reconnectGraceMs,
+        decodeTimeoutMs: config.decodeTimeoutMs,
       });
       scheduler = tasks;
       await poller.start();

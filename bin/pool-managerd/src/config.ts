@@ -29,6 +29,7 @@ const EnvSchema = z.object({
   POOL_MANAGERD_HEALTH_INTERVAL_MS: interval(50, 60_000).default(1000),
   POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS: interval(100, 600_000).default(5000),
   POOL_MANAGERD_FORGET_POOL_AFTER_MS: interval(100, 86_400_000).default(300_000),
+  POOL_MANAGERD_HUNG_ENGINE_MS: interval(500, 3_600_000).default(30_000),
   POOL_MANAGERD_TLS_CERT: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_KEY: z.string().min(1).optional(),
   POOL_MANAGERD_TLS_CA: z.string().min(1).optional(),
@@ -88,6 +89,8 @@ export interface EnvSettings {
   readonly gpuDiscoveryIntervalMs: number;
   /** POOL_MANAGERD_FORGET_POOL_AFTER_MS: a pool with no handoff left (and not configured here) is dropped after this. */
   readonly forgetPoolAfterMs: number;
+  /** POOL_MANAGERD_HUNG_ENGINE_MS: a live engine silent on /health this long is killed (and so restarted). */
+  readonly hungEngineMs: number;
   /** POOL_MANAGERD_AUTO_DELETE_HANDOFF: delete a handoff whose engine process is gone, once its replica is offline. */
   readonly autoDeleteHandoff: boolean;
   /** PROMETHEUS_METRICS_PORT: `/metrics` also served alone on this port of the bind host; null: only on the API port. */
@@ -210,6 +213,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       healthIntervalMs: v.POOL_MANAGERD_HEALTH_INTERVAL_MS,
       gpuDiscoveryIntervalMs: v.POOL_MANAGERD_GPU_DISCOVERY_INTERVAL_MS,
       forgetPoolAfterMs: v.POOL_MANAGERD_FORGET_POOL_AFTER_MS,
+      hungEngineMs: v.POOL_MANAGERD_HUNG_ENGINE_MS,
       autoDeleteHandoff: v.POOL_MANAGERD_AUTO_DELETE_HANDOFF,
       metricsPort,
       modelAllowList: v.POOL_MANAGERD_MODEL_ALLOWLIST ?? (v.POOL_MANAGERD_PROFILE === 'cloud' ? ['demo'] : ['*']),

@@ -101,11 +101,18 @@ export class NodeAgent implements Service {
     const agent = engineAgent();
     scope.defer(() => agent.close());
     const reaper = config.autoDeleteHandoff ? new HandoffReaper(config.handoffDir, agent, log) : null;
-    const monitor = new EngineMonitor(registry, agent, config.healthIntervalMs, log, (check) => {
-      metrics.healthChecks.inc({ pool_id: check.poolId, outcome: check.observation.outcome });
-      // After the registry marked the replica offline: a gone engine's handoff goes too (the watcher drops the replica).
-      if (reaper !== null && check.observation.outcome === 'gone') void reaper.reap(check.handoff);
-    });
+    const monitor = new EngineMonitor(
+      registry,
+      agent,
+      config.healthIntervalMs,
+      log,
+      (check) => {
+        metrics.healthChecks.inc({ pool_id: check.poolId, outcome: check.observation.outcome });
+        // After the registry marked the replica offline: a gone engine's handoff goes too (the watcher drops the replica).
+        if (reaper !== null && check.observation.outcome === 'gone') void reaper.reap(check.handoff);
+      },
+      config.hungEngineMs,
+    );
     const watcher = new HandoffWatcher(
       config.handoffDir,
       config.watchIntervalMs,

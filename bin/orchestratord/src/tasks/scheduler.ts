@@ -62,6 +62,8 @@ export class Scheduler {
     poolWaitMs: number;
     /** How long a task nobody follows any more runs on before it is canceled (a client may reconnect). */
     reconnectGraceMs: number;
+    /** How long a started stream may go without a frame from its engine before it ends with DECODE_TIMEOUT. */
+    decodeTimeoutMs: number;
   }) {
     this.#queue = new AdmissionQueue(options.capacity, options.policy);
     this.#poller = options.poller;
@@ -79,6 +81,7 @@ export class Scheduler {
       serviceTimes: this.#serviceTimes,
       log: options.log,
       queueDepth: () => this.#queue.size,
+      decodeTimeoutMs: options.decodeTimeoutMs,
     });
     this.#metrics.queueCapacity.set(options.capacity);
     this.#metrics.observe(

@@ -23,6 +23,8 @@ export interface TaskRunnerDeps {
   readonly serviceTimes: ServiceTimes;
   readonly log: Logger;
   readonly queueDepth: () => number;
+  /** A started stream that carries no frame for this long is cut and its task ends with DECODE_TIMEOUT. */
+  readonly decodeTimeoutMs: number;
 }
 
 /**
@@ -90,6 +92,8 @@ export class TaskRunner {
     let finishReason: string | null = null;
     let reportedOut: number | null = null;
     let streamSpan: Span | null = null;
+    let silence: NodeJS.Timeout | undefined;
+    let decodeTimedOut = false;
     const dispatchSpan = tracer.startSpan(
       'dispatch',
       { attributes: { 'pool.id': poolId, 'dispatch.first_attempt': firstAttempt } },
@@ -145,8 +149,17 @@ export class TaskRunner {
         });
       metrics.started.inc({ pool_id: poolId, priority });
       streamSpan = tracer.startSpan('stream', { attributes: { 'pool.id': poolId } }, taskContext(task));
+      // A hung engine (stopped, deadlocked) keeps its connection open and sends nothing: cut it after the timeout.
+      const { decodeTimeoutMs } = this.#deps;
+      silence = setTimeout(() => {
+        decodeTimedOut = true;
+        inFlight.cut.abort(
+          new Error(`pool ${poolId} sent nothing for ${decodeTimeoutMs} ms (ORCHD_DECODE_TIMEOUT_MS)`),
+        );
+      }, decodeTimeoutMs);
       for await (const frame of answer.frames) {
         if (task.ended) break;
+        silence.refresh();
         inFlight.lastFrameAt = Date.now();
         if (frame.tokensIn !== null) tokensIn = frame.tokensIn;
         if (frame.tokensOut !== null) reportedOut = frame.tokensOut;
@@ -221,12 +234,18 @@ export class TaskRunner {
         return { kind: 'requeue', why: 'failed', poolId, reason: (error as Error).message };
       }
       const cause = inFlight.cut.signal.aborted ? (inFlight.cut.signal.reason as Error) : (error as Error);
+      if (decodeTimedOut) {
+        const sent = task.spec.relay === true ? `${task.relayed} chunks` : `${task.tokensOut()} tokens`;
+        task.fail('DECODE_TIMEOUT', `${cause.message}, after ${sent}`);
+        return DONE;
+      }
       task.fail(
         'WORKER_RESET',
         `the stream from pool ${poolId} broke after ${task.tokensOut()} tokens: ${cause.message}`,
       );
       return DONE;
     } finally {
+      clearTimeout(silence);
       onNode.delete(inFlight);
       if (onNode.size === 0 && this.#inFlight.get(pool.nodeUrl) === onNode) this.#inFlight.delete(pool.nodeUrl);
       dispatchSpan.end();

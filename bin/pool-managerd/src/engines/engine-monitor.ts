@@ -60,6 +60,10 @@ export class EngineMonitor {
   readonly #observe: HealthCheckObserver;
   /** `pool/replica` → the `pid url` of its handoff whose identity was confirmed. */
   readonly #confirmed = new Map<string, string>();
+  /** `pool/replica` → since when its confirmed engine, still alive, has not answered /health. */
+  readonly #silentSince = new Map<string, number>();
+  readonly #hungAfterMs: number;
+  readonly #log: LifecycleLog;
 
   constructor(
     registry: PoolRegistry,
@@ -67,7 +71,10 @@ export class EngineMonitor {
     intervalMs: number,
     log: LifecycleLog,
     observe: HealthCheckObserver = () => undefined,
+    hungAfterMs = 30_000,
   ) {
+    this.#hungAfterMs = hungAfterMs;
+    this.#log = log;
     this.#registry = registry;
     this.#agent = agent;
     this.#observe = observe;
@@ -87,8 +94,34 @@ export class EngineMonitor {
       await probeEngine(this.#agent, url, pid),
     );
     if (this.#registry.replicas(poolId).get(replicaId)?.handoff.pid !== pid) return;
+    this.#killIfHung(`${poolId}/${replicaId}`, pid, url, result);
     this.#registry.observeHealth(poolId, replicaId, result);
     this.#observe({ poolId, handoff: replica.handoff, observation: result, durationMs: performance.now() - began });
+  }
+
+  /**
+   * An engine whose process lives but has not answered /health for the hung time (stopped, deadlocked) is killed,
+   * so its supervisor (the in-process provisioner, or engine-provisioner beside this daemon) starts it again. Only
+   * a pid confirmed to be this handoff's llama-server is ever signalled.
+   */
+  #killIfHung(key: string, pid: number, url: string, result: HealthObservation): void {
+    if (result.outcome !== 'unreachable' || this.#confirmed.get(key) !== `${pid} ${url}`) {
+      this.#silentSince.delete(key);
+      return;
+    }
+    const since = this.#silentSince.get(key) ?? Date.now();
+    this.#silentSince.set(key, since);
+    if (Date.now() - since < this.#hungAfterMs) return;
+    this.#silentSince.delete(key);
+    try {
+      process.kill(pid, 'SIGKILL');
+      this.#log.warn(
+        { replica: key, pid, silent_ms: Date.now() - since, reason: result.error },
+        'engine hung: killed so that it is restarted',
+      );
+    } catch (error) {
+      this.#log.warn({ replica: key, pid, err: error }, 'engine hung, and could not be killed');
+    }
   }
 
   /** A healthy answer counts only from the engine the handoff names (checked once per handoff pid and url). */
