@@ -1,0 +1,137 @@
+/** RESULTS.md of the chaos suite, and the invariants a run must keep (an exit code of 1 when one broke). */
+import type { ChaosResults } from './run.ts';
+
+const n = (value: number): string => value.toLocaleString('en-US');
+
+/** Each invariant broken by this run, in words; empty when all held. */
+export function violations(results: ChaosResults): string[] {
+  const out: string[] = [];
+  const f = results.faults;
+  if (f !== null) {
+    if (f.exactlyOneTerminal !== f.admitted)
+      out.push(`faults: ${f.admitted - f.exactlyOneTerminal} admitted tasks without exactly one terminal event`);
+    if (f.afterTerminal !== 0) out.push(`faults: ${f.afterTerminal} events after a terminal event`);
+    for (const [pool, held] of Object.entries(f.maxInFlight))
+      if (held > f.slotsPerPool)
+        out.push(`faults: the engine of ${pool} held ${held} requests for ${f.slotsPerPool} slots`);
+    for (const fault of f.faults)
+      if (fault.downMs !== null && fault.healedMs === null) out.push(`faults: ${fault.fault} never healed`);
+  }
+  const o = results.overload;
+  if (o !== null) {
+    const other = Object.entries(o.statuses).filter(([status]) => status !== '202' && status !== '429');
+    if (other.length > 0)
+      out.push(`overload: answers other than 202 and 429: ${JSON.stringify(Object.fromEntries(other))}`);
+    if (o.refusedWithoutRetryAfter > 0) out.push(`overload: ${o.refusedWithoutRetryAfter} 429s without Retry-After`);
+    if (o.whole !== o.admitted) out.push(`overload: ${o.admitted - o.whole} admitted tasks did not end whole`);
+  }
+  const h = results.hostile;
+  if (h !== null) {
+    if (!h.alive) out.push('hostile: orchestratord no longer answers /health');
+    for (const e of h.endpoints) {
+      if (e.serverErrors > 0) out.push(`hostile: ${e.endpoint} answered ${e.serverErrors} with ≥ 500 or not at all`);
+      if (e.badEnvelopes > 0) out.push(`hostile: ${e.endpoint} answered ${e.badEnvelopes} 4xx without its envelope`);
+    }
+  }
+  return out;
+}
+
+export function renderChaos(results: ChaosResults): string {
+  const m = results.machine;
+  const lines = [
+    '# Chaos results',
+    '',
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGb} GiB RAM; Node ${m.node}; commit ${m.commit}; ${results.date}`,
+    `- Command: \`${results.command}\``,
+    '- Everything runs for real on loopback: llama-server engines with the demo model, one pool-managerd per node,',
+    '  one orchestratord; the faults are real signals to real processes.',
+    '',
+  ];
+  const violated = violations(results);
+  lines.push(
+    '## Invariants',
+    '',
+    violated.length === 0 ? 'All held.' : violated.map((v) => `- **${v}**`).join('\n'),
+    '',
+  );
+  const f = results.faults;
+  lines.push('## Faults under load', '');
+  if (f === null) lines.push('Not run.', '');
+  else
+    lines.push(
+      `${n(f.tasks)} native tasks of 16 tokens, ${f.width} at a time, across three nodes (one pool of ${f.slotsPerPool} slots each), ` +
+        `while these faults were injected: ${f.faults.map((x) => `${x.fault} on ${x.pool} at task ${x.atTask}`).join('; ')}.`,
+      '',
+      '| figure | value |',
+      '|---|---|',
+      `| tasks submitted / admitted | ${n(f.submitted)} / ${n(f.admitted)} |`,
+      `| admitted tasks with exactly one terminal event | ${n(f.exactlyOneTerminal)} |`,
+      `| events after a terminal event | ${n(f.afterTerminal)} |`,
+      `| outcomes | ${Object.entries(f.outcomes)
+        .map(([k, v]) => `${k} ${n(v)}`)
+        .join(', ')} |`,
+      `| attempts sent back to the queue before their first token | ${n(f.requeuedBeforeFirstToken)} |`,
+      `| most requests one engine held (processing + deferred) | ${Object.entries(f.maxInFlight)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} (slots: ${f.slotsPerPool}) |`,
+      ...f.faults.map(
+        (x) =>
+          `| ${x.fault}: ${x.pool} left ready after / was ready again after | ` +
+          `${x.downMs === null ? 'stayed ready' : `${n(x.downMs)} ms`} / ${x.healedMs === null ? '—' : `${n(x.healedMs)} ms`} |`,
+      ),
+      `| wall time | ${(f.wallMs / 1000).toFixed(1)} s |`,
+      '',
+      ...(f.followErrors.length > 0
+        ? ['Streams that could not be followed:', '', ...f.followErrors.map((e) => `- ${e}`), '']
+        : []),
+    );
+  const o = results.overload;
+  lines.push('## Overload', '');
+  if (o === null) lines.push('Not run.', '');
+  else
+    lines.push(
+      `${n(o.concurrent)} clients submit a task of 8 tokens at the same moment to one orchestratord with the default ` +
+        'admission queue (64) over one pool of 2 slots, and follow it when admitted.',
+      '',
+      `- Answers: ${Object.entries(o.statuses)
+        .map(([k, v]) => `${k} × ${n(v)}`)
+        .join(', ')}; 429s without Retry-After: ${n(o.refusedWithoutRetryAfter)}`,
+      `- Admitted tasks that ended with exactly one terminal event and nothing after: ${n(o.whole)} of ${n(o.admitted)} ` +
+        `(${Object.entries(o.outcomes)
+          .map(([k, v]) => `${k} ${n(v)}`)
+          .join(', ')})`,
+      `- orchestratord RSS: ${o.rssIdleMb.toFixed(0)} MB idle, ${o.rssPeakMb.toFixed(0)} MB at the peak, ` +
+        `${o.rssAfterMb.toFixed(0)} MB five seconds after the burst`,
+      `- Wall time of the burst: ${(o.wallMs / 1000).toFixed(1)} s`,
+      '',
+    );
+  const h = results.hostile;
+  lines.push('## Hostile input', '');
+  if (h === null) lines.push('Not run.', '');
+  else
+    lines.push(
+      `${n(h.perEndpoint)} generated requests per endpoint (fast-check, seed ${h.seed}): wrong types, huge numbers, ` +
+        'deep nesting, invalid UTF-8 and lone surrogates, non-JSON and empty bodies, wrong content types, unknown ' +
+        `fields, 1 MB prompts, bodies past the size limit. orchestratord alive at the end: ${h.alive ? 'yes' : '**no**'}.`,
+      '',
+      '| endpoint | answers by status | ≥ 500 or none | 4xx without the envelope |',
+      '|---|---|---|---|',
+      ...h.endpoints.map(
+        (e) =>
+          `| ${e.endpoint} | ${Object.entries(e.byStatus)
+            .map(([k, v]) => `${k} × ${n(v)}`)
+            .join(', ')} | ${n(e.serverErrors)} | ${n(e.badEnvelopes)} |`,
+      ),
+      '',
+      ...(h.endpoints.some((e) => e.examples.length > 0)
+        ? [
+            'Examples of failures:',
+            '',
+            ...h.endpoints.flatMap((e) => e.examples.map((x) => `- ${e.endpoint}: ${x}`)),
+            '',
+          ]
+        : []),
+    );
+  if (results.notes.length > 0) lines.push('## Not measured, and why', '', ...results.notes.map((x) => `- ${x}`), '');
+  return `${lines.join('\n')}\n`;
+}

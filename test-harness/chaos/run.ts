@@ -1,0 +1,110 @@
+/**
+ * The chaos suite of issue 16: faults under load, overload, hostile input. Writes RESULTS.md and results.json.
+ *
+ *   npm run chaos                   full run (1,000 tasks through the faults, 300 at once, 10,000 bodies per endpoint)
+ *   npm run chaos -- --quick        the short run npm test makes (chaos-quick.test.ts)
+ *   npm run chaos -- --out DIR      write RESULTS.md and results.json into DIR instead
+ *   npm run chaos -- --only faults,overload,hostile
+ *   npm run chaos -- --seed N       the hostile generator's seed (default 16)
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { machine } from '../bench/results.ts';
+import { startCluster } from '../src/cluster.ts';
+import { measureFaults, type FaultsResult } from './faults.ts';
+import { measureHostile, type HostileResult } from './hostile.ts';
+import { measureOverload, type OverloadResult } from './overload.ts';
+import { renderChaos, violations } from './report.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    only: { type: 'string' },
+    seed: { type: 'string', default: '16' },
+  },
+});
+const quick = values.quick;
+const outDir = values.out ?? fileURLToPath(new URL('.', import.meta.url));
+const only = new Set((values.only ?? 'faults,overload,hostile').split(','));
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const failures: string[] = [];
+
+export interface ChaosResults {
+  readonly machine: ReturnType<typeof machine>;
+  readonly command: string;
+  readonly quick: boolean;
+  readonly date: string;
+  readonly faults: FaultsResult | null;
+  readonly overload: OverloadResult | null;
+  readonly hostile: HostileResult | null;
+  readonly notes: readonly string[];
+}
+
+async function section<T>(name: string, body: () => Promise<T>): Promise<T | null> {
+  if (!only.has(name)) return null;
+  const started = Date.now();
+  log(`# ${name}`);
+  try {
+    const result = await body();
+    log(`  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    return result;
+  } catch (error) {
+    failures.push(`${name}: ${(error as Error).message}`);
+    log(`  FAILED: ${(error as Error).stack ?? String(error)}`);
+    return null;
+  }
+}
+
+const faults = await section('faults', async () => {
+  const result = await measureFaults(quick ? 90 : 1000, quick ? 9 : 12);
+  log(
+    `  ${result.admitted}/${result.submitted} admitted, ${result.exactlyOneTerminal} with exactly one terminal event, ` +
+      `${result.afterTerminal} events after one; outcomes ${JSON.stringify(result.outcomes)}; ` +
+      `requeued before the first token ${result.requeuedBeforeFirstToken}; most in flight ${JSON.stringify(result.maxInFlight)} ` +
+      `of ${result.slotsPerPool} slots; heals ${result.faults.map((f) => `${f.fault}: ${f.healedMs ?? 'never'} ms`).join(', ')}`,
+  );
+  return result;
+});
+const overload = await section('overload', async () => {
+  const result = await measureOverload(300);
+  log(
+    `  ${JSON.stringify(result.statuses)}; ${result.refusedWithoutRetryAfter} 429s without Retry-After; ` +
+      `${result.whole}/${result.admitted} admitted ended whole; RSS ${result.rssIdleMb.toFixed(0)} → ` +
+      `${result.rssPeakMb.toFixed(0)} → ${result.rssAfterMb.toFixed(0)} MB`,
+  );
+  return result;
+});
+const hostile = await section('hostile', async () => {
+  const cluster = await startCluster([[{ id: 'demo', slots: 2 }]]);
+  try {
+    const result = await measureHostile(cluster.url, quick ? 150 : 10_000, Number(values.seed));
+    for (const e of result.endpoints)
+      log(`  ${e.endpoint}: ${JSON.stringify(e.byStatus)}; ≥500 ${e.serverErrors}, bad envelopes ${e.badEnvelopes}`);
+    return result;
+  } finally {
+    await cluster.cleanup();
+  }
+});
+
+const argv = process.argv.slice(2).join(' ');
+const results: ChaosResults = {
+  machine: machine(ROOT),
+  command: `npm run chaos${argv === '' ? '' : ` -- ${argv}`}`,
+  quick,
+  date: new Date().toISOString(),
+  faults,
+  overload,
+  hostile,
+  notes: failures.map((f) => `FAILED ${f}`),
+};
+await mkdir(outDir, { recursive: true });
+await writeFile(join(outDir, 'RESULTS.md'), renderChaos(results));
+await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+const broken = violations(results);
+for (const v of broken) log(`VIOLATION ${v}`);
+log(`wrote ${join(outDir, 'RESULTS.md')} and results.json`);
+if (failures.length > 0 || broken.length > 0) process.exitCode = 1;
