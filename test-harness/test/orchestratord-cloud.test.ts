@@ -73,6 +73,12 @@ describe('orchestratord in the CLOUD profile', { timeout: 45 * 60_000 }, () => {
     assert.equal(wrong.status, 401);
     assert.equal((await jsonRequest(`${orchestrator.url}/health`)).status, 200, '/health needs no key');
     assert.ok(!orchestrator.proc.output().includes('sk-wrong-key'), 'keys are logged only as fingerprints');
+    // A key in the query string is no credential (it would end up in access logs and browser history).
+    for (const name of ['api_key', 'key', 'token', 'access_token']) {
+      const query = await jsonRequest<ErrorEnvelope>(`${orchestrator.url}/v2/pools?${name}=${KEY}`);
+      assert.equal(query.status, 401, `?${name}=`);
+      assert.equal(query.body.code, 'UNAUTHORIZED');
+    }
 
     const client = new OpenAI({
       baseURL: `${orchestrator.url}/v1`,
@@ -95,6 +101,14 @@ describe('orchestratord in the CLOUD profile', { timeout: 45 * 60_000 }, () => {
       }).models.list(),
       (error: unknown) => error instanceof OpenAI.AuthenticationError,
     );
+    // Neither daemon's log holds the key or certificate material, after all of the above.
+    for (const [name, output] of [
+      ['orchestratord', orchestrator.proc.output()],
+      ['pool-managerd', pm.proc.output()],
+    ] as const) {
+      assert.ok(!output.includes(KEY), `${name} logs no API key`);
+      assert.doesNotMatch(output, /-----BEGIN|PRIVATE KEY/, `${name} logs no certificate material`);
+    }
   });
 
   test('refuses to start in the CLOUD profile without TLS material or API keys, naming the variables', async () => {
