@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test, type TestContext } from 'node:test';
 import { testEngine } from '../src/engine-fixture.ts';
 import { freePort } from '../src/free-port.ts';
-import { startProcess, waitFor } from '../src/processes.ts';
+import { isAlive, startProcess, waitFor } from '../src/processes.ts';
 import { readHandoff } from '../src/provisioner-cli.ts';
 import { ProcessTree } from './home-process-tree.ts';
 import { DAEMON_NODE_FLAGS } from '@llama-orch/lifecycle';
@@ -132,7 +132,7 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
     assert.ok(home.tree.engines().length > 0, 'an engine had been started');
   });
 
-  test('kill -9 of pool-managerd while ready: llorch home stops everything, says why, and leaves no engine or handoff', async (t) => {
+  test('kill -9 of pool-managerd while ready: llorch home says why and starts it again, with a new engine and no orphan', async (t) => {
     const home = await startHome(t, 'llorch');
     await ready(home);
     const handoff = await readHandoff(join(home.state, 'engines', 'demo-r0.json'));
@@ -143,14 +143,72 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
     const poolManagerd = home.tree.pidOf('pool-managerd.js');
     assert.ok(poolManagerd !== undefined);
     process.kill(poolManagerd, 'SIGKILL');
+    await waitFor(
+      'pool-managerd to be back',
+      () => (home.output().includes('pool-managerd is back at') ? true : undefined),
+      60_000,
+    );
+    assert.match(
+      home.output(),
+      /^llorch home: pool-managerd was killed \(SIGKILL.*OOM killer.*\); starting it again$/m,
+    );
+    // The old engine went with its pool-managerd; the new one serves through the same orchestratord.
+    const again = await waitFor(
+      'a new engine',
+      async () => {
+        const next = await readHandoff(join(home.state, 'engines', 'demo-r0.json')).catch(() => null);
+        return next !== null && next !== undefined && next.pid !== handoff.pid ? next : undefined;
+      },
+      60_000,
+    );
+    await waitFor('the old engine to be gone', () => (isAlive(handoff.pid) ? undefined : true), 30_000);
+    assert.ok(isAlive(again.pid));
+    const answer = await waitFor(
+      'a chat through the tree',
+      async () => {
+        const r = await fetch(`${home.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }),
+        }).catch(() => null);
+        return r?.status === 200 ? r : undefined;
+      },
+      60_000,
+    );
+    assert.equal(answer.status, 200);
+    assert.equal(home.exit(), null, 'llorch home runs on');
+    process.kill(home.pid, 'SIGINT');
+    assert.deepEqual(await home.exited, { code: 0, signal: null }, home.output());
+    await nothingLeft(home, 30_000);
+  });
+
+  test('a daemon that keeps dying takes the tree down on its fourth death within a minute, leaving nothing', async (t) => {
+    const home = await startHome(t, 'llorch');
+    await ready(home);
+    for (let death = 1; death <= 4; death += 1) {
+      const orchestratord = await waitFor(
+        'a running orchestratord',
+        () => {
+          const pids = home.tree.running().filter((line) => line.includes('orchestratord.js'));
+          return pids.length === 1 ? Number(pids[0]?.split(' ')[0]) : undefined;
+        },
+        30_000,
+      );
+      process.kill(orchestratord, 'SIGKILL');
+      if (death < 4)
+        await waitFor(
+          `orchestratord back after death ${death}`,
+          () => (home.output().split('orchestratord is back at').length - 1 === death ? true : undefined),
+          30_000,
+        );
+    }
     const exit = await waitFor('llorch home to exit', () => home.exit() ?? undefined, 60_000);
     assert.deepEqual(exit, { code: 1, signal: null }, home.output());
     assert.match(
       home.output(),
-      /^llorch home: pool-managerd was killed \(SIGKILL.*OOM killer.*\); stopping everything$/m,
+      /^llorch home: orchestratord was killed .*, the 4th time within 60 s; stopping everything$/m,
     );
-    await nothingLeft(home, 15_000);
-    assert.ok(home.tree.engines().includes(handoff.pid));
+    await nothingLeft(home, 30_000);
   });
 
   test('kill -9 of llorch home itself: its daemons are stopped by their watchdogs, engines included, and nothing is left', async (t) => {

@@ -43,9 +43,14 @@ export class HomeTree {
   }
 
   async #stopAll(): Promise<void> {
-    for (const daemon of [...this.#daemons].reverse()) {
+    // orchestratord first (its streams end with their terminal events while pool-managerd still relays them), then
+    // pool-managerd; a daemon restarted after a crash is later in the list than the one it replaced.
+    const order = [...this.#daemons].reverse().sort((a, b) => rank(a) - rank(b));
+    for (const daemon of order) {
       if (this.#urgency === 'force') daemon.kill();
       await daemon.terminate(this.#urgency === 'graceful' ? STOP_GRACE_MS[daemon.name] : HURRY_MS);
     }
   }
 }
+
+const rank = (daemon: Daemon): number => (daemon.name === 'orchestratord' ? 0 : 1);

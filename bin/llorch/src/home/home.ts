@@ -29,6 +29,9 @@ const str = (value: unknown): string => (typeof value === 'string' || typeof val
 
 /** How long a daemon may take to stop when `llorch home` dies without stopping it (its watchdog's grace). */
 const ORPHAN_GRACE_MS = { orchestratord: 15_000, 'pool-managerd': 40_000 } as const;
+/** A daemon that dies after the tree is ready is started again, up to this many deaths within the window. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
 
 /** How a daemon ended, in words. */
 function ending(exit: DaemonExit): string {
@@ -188,27 +191,25 @@ async function supervise(
       void daemon.exited.then(() => resolve(null));
     });
 
-  const poolManagerd = start(
-    'pool-managerd',
-    {
-      LLORCH_CONFIG: config.file,
-      POOL_MANAGERD_BIND_ADDR: env.poolManagerdBind,
-      POOL_MANAGERD_PROFILE: 'home',
-      // One state directory holds everything of this tree: its lock, the handoffs, the logs.
-      POOL_MANAGERD_RUNTIME_DIR: env.stateDir,
-      // One metrics port on one box: orchestratord's. Both daemons taking it would stop the second.
-      PROMETHEUS_METRICS_PORT: undefined,
-    },
-    (line) => {
-      if (line.msg === 'pool-managerd listening') announced.get('pool-managerd')?.(str(line['url']));
-      const poolId = line['pool_id'];
-      const codes = isErrorLine(line) ? failureCodes(line) : [];
-      if (typeof poolId === 'string' && codes.length > 0) poolFailures.set(poolId, codes);
-      const device = deviceChoice(line);
-      if (device !== null) devices.set(device.poolId, device.choice);
-      narrate('pool-managerd', line, progress);
-    },
-  );
+  const poolManagerdEnv: NodeJS.ProcessEnv = {
+    LLORCH_CONFIG: config.file,
+    POOL_MANAGERD_BIND_ADDR: env.poolManagerdBind,
+    POOL_MANAGERD_PROFILE: 'home',
+    // One state directory holds everything of this tree: its lock, the handoffs, the logs.
+    POOL_MANAGERD_RUNTIME_DIR: env.stateDir,
+    // One metrics port on one box: orchestratord's. Both daemons taking it would stop the second.
+    PROMETHEUS_METRICS_PORT: undefined,
+  };
+  const poolManagerdLine = (line: LogLine): void => {
+    if (line.msg === 'pool-managerd listening') announced.get('pool-managerd')?.(str(line['url']));
+    const poolId = line['pool_id'];
+    const codes = isErrorLine(line) ? failureCodes(line) : [];
+    if (typeof poolId === 'string' && codes.length > 0) poolFailures.set(poolId, codes);
+    const device = deviceChoice(line);
+    if (device !== null) devices.set(device.poolId, device.choice);
+    narrate('pool-managerd', line, progress);
+  };
+  const poolManagerd = start('pool-managerd', poolManagerdEnv, poolManagerdLine);
   const fail = async (daemon: Daemon, what: string, codes = daemon.failureCodes): Promise<number> => {
     await tree.stop();
     await reapEngines(
@@ -283,11 +284,39 @@ async function supervise(
   await writeHomeRecord(env.stateDir, { url: orch, pid: process.pid });
   out(readyMessage({ url: orch, config, seconds: (Date.now() - started) / 1000, pools, devices, logsDir }));
 
-  const ended = await Promise.race([stopRequested, ...tree.daemons.map((d) => d.exited.then(() => d))]);
-  if (ended === 'signal') return stopped();
-  // A daemon that dies takes the tree down: pool-managerd's engines go with it (their watchdogs stop them, and
-  // what is left is reaped here); systemd — `llorch service install` — restarts the whole tree.
-  return fail(ended, `${ended.name} ${ending(await ended.exited)}; stopping everything`);
+  // A daemon that dies is started again: pool-managerd's engines went with it (their watchdogs stop them; what is
+  // left is reaped here first) and come back with the new one. One that keeps dying takes the tree down, and
+  // systemd — `llorch service install` — restarts the whole tree.
+  const deaths: number[] = [];
+  for (;;) {
+    const running = tree.daemons.filter((d) => d.running);
+    const ended = await Promise.race([stopRequested, ...running.map((d) => d.exited.then(() => d))]);
+    if (ended === 'signal') return stopped();
+    const why = `${ended.name} ${ending(await ended.exited)}`;
+    deaths.push(Date.now());
+    while ((deaths[0] ?? Infinity) < Date.now() - RESTART_WINDOW_MS) deaths.shift();
+    if (deaths.length > MAX_RESTARTS)
+      return fail(
+        ended,
+        `${why}, the ${deaths.length}th time within ${RESTART_WINDOW_MS / 1000} s; stopping everything`,
+      );
+    // On a port it picked itself, a new pool-managerd would listen where orchestratord does not look.
+    if (ended.name === 'pool-managerd' && known === null) return fail(ended, `${why}; stopping everything`);
+    process.stderr.write(`llorch home: ${why}; starting it again\n`);
+    const again = ended.name === 'pool-managerd' ? await restartPoolManagerd() : startOrchestratord(pm);
+    const url = await Promise.race([listening(again), stopRequested]);
+    if (url === 'signal') return stopped();
+    if (url === null) return fail(again, `${again.name} ${ending(await again.exited)} while starting again`);
+    out(`  ${again.name} is back at ${url}`);
+  }
+
+  async function restartPoolManagerd(): Promise<Daemon> {
+    await reapEngines(
+      env,
+      config.pools.map((p) => p.id),
+    );
+    return start('pool-managerd', poolManagerdEnv, poolManagerdLine);
+  }
 }
 
 /**
