@@ -63,9 +63,11 @@ async function engineLoad(url: string): Promise<number | null> {
   }
 }
 
-async function readyPools(cluster: Cluster): Promise<Set<string>> {
+/** The pools orchestratord lists as ready; null when it did not answer (which says nothing about the pools). */
+async function readyPools(cluster: Cluster): Promise<Set<string> | null> {
   const answer = await jsonRequest<PoolList>(`${cluster.url}/v2/pools`, { timeoutMs: 2_000 }).catch(() => null);
-  return new Set(answer?.body.pools.filter((p) => p.ready).map((p) => p.pool_id) ?? []);
+  if (answer?.status !== 200) return null;
+  return new Set(answer.body.pools.filter((p) => p.ready).map((p) => p.pool_id));
 }
 
 export async function measureFaults(tasks: number, width: number): Promise<FaultsResult> {
@@ -111,7 +113,12 @@ export async function measureFaults(tasks: number, width: number): Promise<Fault
     void (async () => {
       const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {
-        const ready = (await readyPools(cluster)).has(record.pool);
+        const pools = await readyPools(cluster);
+        if (pools === null) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
+        const ready = pools.has(record.pool);
         if (!ready && record.downAt === null) record.downAt = Date.now();
         if (ready && record.downAt !== null) {
           record.healedAt = Date.now();
