@@ -17,6 +17,14 @@ export type DispatchOutcome =
     }
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
+/**
+ * After a dispatch was cut (client gone, drain), llama-server still holds its slot until it notices: at its next
+ * write, or when a stopped engine runs again. For this long after a cut, a dispatch to that replica first asks the
+ * engine (`/slots`) and goes only where one is free: the engine never holds more requests than its slots (issue 16).
+ */
+const CUT_SETTLE_MS = 5_000;
+const SLOTS_CHECK_TIMEOUT_MS = 500;
+
 type Claim =
   | { readonly kind: 'claimed'; readonly guard: SlotGuard }
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
@@ -34,6 +42,8 @@ export class PoolDispatcher {
   readonly #log: Logger;
 
   readonly #onEngineFailure: (poolId: string, replicaId: string) => void;
+  /** `pool/replica` → when a dispatch to it was last cut before its end. */
+  readonly #cutAt = new Map<string, number>();
 
   /** `onEngineFailure`: an engine could not be reached for a dispatch; its health is checked at once. */
   constructor(
@@ -72,6 +82,26 @@ export class PoolDispatcher {
     return { kind: 'claimed', guard };
   }
 
+  /**
+   * Why the engine has no slot for one more request (it still runs one that was cut), or null when it has. An engine
+   * that does not answer in time counts as busy: it is stopped, or too loaded to say.
+   */
+  async #engineBusy(url: string, slotsTotal: number): Promise<string | null> {
+    try {
+      const answer = await engineRequest(this.#agent, `${url}/slots`, {
+        method: 'GET',
+        timeoutMs: SLOTS_CHECK_TIMEOUT_MS,
+      });
+      const slots = (await answer.body.json()) as { is_processing?: unknown }[];
+      const processing = Array.isArray(slots) ? slots.filter((s) => s.is_processing === true).length : slotsTotal;
+      return processing + 1 > slotsTotal
+        ? `its engine still runs ${processing} of ${slotsTotal} (one of them cut)`
+        : null;
+    } catch (error) {
+      return `its engine did not say which slots are free (${(error as Error).message})`;
+    }
+  }
+
   /** `trace` is the caller's W3C traceparent, logged as trace_id so both daemons' logs join up. */
   async dispatch(
     poolId: string,
@@ -90,9 +120,22 @@ export class PoolDispatcher {
       this.#metrics.dispatches.inc({ pool_id: poolId, outcome });
       this.#metrics.dispatchDuration.observe({ pool_id: poolId }, Date.now() - claimedAt);
     };
+    const replica = this.#registry.replicas(poolId).get(guard.replicaId);
+    const key = `${poolId}/${guard.replicaId}`;
+    if (Date.now() - (this.#cutAt.get(key) ?? -Infinity) < CUT_SETTLE_MS) {
+      const busy = await this.#engineBusy(replica?.handoff.url ?? '', replica?.handoff.slots_total ?? 0);
+      if (busy !== null) {
+        release('busy');
+        return {
+          kind: 'refused',
+          envelope: errorEnvelope('REPLICA_EXHAUSTED', `every slot of pool ${poolId} is busy: ${busy}`, {
+            retry_after_ms: 100,
+          }),
+        };
+      }
+    }
     const onClientGone = (): void => guard.abort(new Error('client went away'));
     clientSignal.addEventListener('abort', onClientGone, { once: true });
-    const replica = this.#registry.replicas(poolId).get(guard.replicaId);
     const url = `${replica?.handoff.url ?? ''}${request.endpoint}`;
     const traceId = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(trace ?? '')?.[1];
     const log = this.#log.child({
@@ -110,6 +153,8 @@ export class PoolDispatcher {
       });
     } catch (error) {
       clientSignal.removeEventListener('abort', onClientGone);
+      // Cut before the engine answered: it may have begun the request all the same.
+      this.#cutAt.set(key, Date.now());
       release(guard.signal.aborted ? 'client_abort' : 'engine_error');
       log.warn({ err: error }, 'engine request failed before its answer');
       if (!guard.signal.aborted) {
@@ -134,6 +179,7 @@ export class PoolDispatcher {
     const finish = (outcome: string): void => {
       clientSignal.removeEventListener('abort', onClientGone);
       if (guard.released) return;
+      if (outcome !== 'ok') this.#cutAt.set(key, Date.now());
       release(outcome);
       log.info(
         { endpoint: request.endpoint, status: answer.statusCode, outcome, duration_ms: Date.now() - started },

@@ -1,0 +1,95 @@
+/**
+ * A dispatch cut by its client frees pool-managerd's slot at once, but llama-server frees its own only when it
+ * notices — at its next write, or when a stopped engine runs again. Until then pool-managerd asks the engine before
+ * it sends more: the engine never holds more requests than its slots (no request queued inside it, out of sight).
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { request } from 'undici';
+import type { ErrorEnvelope } from '@llama-orch/contracts';
+import { demoEngines } from '../src/demo-node.ts';
+import { jsonRequest } from '../src/http-json.ts';
+import { startPoolManagerd } from '../src/pool-managerd-process.ts';
+import { isAlive, waitFor } from '../src/processes.ts';
+import { readHandoff } from '../src/provisioner-cli.ts';
+
+const long = {
+  endpoint: '/completion',
+  body: { prompt: 'Count:', n_predict: 100_000, stream: true, ignore_eos: true },
+};
+const short = { endpoint: '/completion', body: { prompt: 'Hi', n_predict: 2, stream: false } };
+
+/** processing + deferred requests of the engine, from its own /metrics. */
+async function engineHeld(url: string): Promise<number> {
+  const text = await request(`${url}/metrics`).then((r) => r.body.text());
+  const value = (name: string) => Number(new RegExp(`^llamacpp:${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return value('requests_processing') + value('requests_deferred');
+}
+
+describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 }, () => {
+  test('holds back the next dispatch until the engine has freed the slot, so the engine never holds more than its slots', async (t) => {
+    const engines = await demoEngines([{ id: 'one', slots: 1, ctx: 65_536 }]);
+    t.after(engines.cleanup);
+    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
+    t.after(pm.stop);
+    await waitFor('the pool ready', async () =>
+      (await jsonRequest<{ ready: boolean }>(`${pm.url}/v2/pools/one/status`)).body.ready ? true : undefined,
+    );
+    const engine = await readHandoff(join(engines.handoffDir, 'one-r0.json'));
+    assert.ok(engine);
+    t.after(() => {
+      if (isAlive(engine.pid)) process.kill(engine.pid, 'SIGCONT');
+    });
+
+    // A long stream holds the one slot; the engine is stopped under it and its client goes away.
+    const cut = new AbortController();
+    const first = await request(`${pm.url}/v2/pools/one/dispatch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(long),
+      signal: cut.signal,
+    });
+    assert.equal(first.statusCode, 200);
+    for await (const chunk of first.body) if (String(chunk).includes('"content"')) break;
+    process.kill(engine.pid, 'SIGSTOP');
+    cut.abort();
+    await waitFor('pool-managerd to free its slot', async () =>
+      (await jsonRequest<{ slots_free: number }>(`${pm.url}/v2/pools/one/status`)).body.slots_free === 1
+        ? true
+        : undefined,
+    );
+
+    // pool-managerd's ledger has the slot free; the engine does not: the next dispatch is refused, retriable.
+    const refused = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/one/dispatch`, {
+      method: 'POST',
+      body: short,
+      timeoutMs: 10_000,
+    });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.code, 'REPLICA_EXHAUSTED');
+    assert.equal(refused.body.retriable, true);
+    assert.match(refused.body.message, /its engine did not say which slots are free|still runs 1 of 1/);
+
+    // Once the engine runs again and drops the cut request, the next dispatch goes through; it never held two.
+    process.kill(engine.pid, 'SIGCONT');
+    const served = await waitFor(
+      'a dispatch to be served',
+      async () => {
+        const answer = await jsonRequest(`${pm.url}/v2/pools/one/dispatch`, {
+          method: 'POST',
+          body: short,
+          timeoutMs: 10_000,
+        });
+        return answer.status === 200 ? answer : undefined;
+      },
+      30_000,
+    );
+    assert.equal(served.status, 200);
+    assert.ok((await engineHeld(engine.url)) <= 1);
+    assert.doesNotMatch(
+      await request(`${engine.url}/metrics`).then((r) => r.body.text()),
+      /^llamacpp:requests_deferred [1-9]/m,
+    );
+  });
+});
