@@ -23,6 +23,7 @@ import { summarize } from './stats.ts';
 import { repeat, timeNpmStart, timeOrchestratord } from './startup.ts';
 import { closeClients } from './stream-client.ts';
 import { compareAt, stackTargets, type StreamPlan } from './streams.ts';
+import { writeFormatted } from '../src/write-formatted.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
@@ -162,7 +163,7 @@ const results: Results = {
 };
 await mkdir(outDir, { recursive: true });
 const previous = await readFile(join(outDir, 'RESULTS.md'), 'utf8').catch(() => '');
-await writeFile(join(outDir, 'RESULTS.md'), renderReport(results, keptChangesSection(previous)));
+await writeFormatted(join(outDir, 'RESULTS.md'), renderReport(results, keptChangesSection(previous)));
 await writeFile(
   join(outDir, 'results.json'),
   `${JSON.stringify({ ...results, figures: figures(results) }, null, 2)}\n`,

@@ -1,5 +1,5 @@
 /** RESULTS.md of the chaos suite, and the invariants a run must keep (an exit code of 1 when one broke). */
-import type { ChaosResults } from './run.ts';
+import type { ChaosResults } from './results.ts';
 
 const n = (value: number): string => value.toLocaleString('en-US');
 

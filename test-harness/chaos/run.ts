@@ -13,10 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine } from '../bench/results.ts';
 import { startCluster } from '../src/cluster.ts';
-import { measureFaults, type FaultsResult } from './faults.ts';
-import { measureHostile, type HostileResult } from './hostile.ts';
-import { measureOverload, type OverloadResult } from './overload.ts';
+import { writeFormatted } from '../src/write-formatted.ts';
+import { measureFaults } from './faults.ts';
+import { measureHostile } from './hostile.ts';
+import { measureOverload } from './overload.ts';
 import { renderChaos, violations } from './report.ts';
+import type { ChaosResults } from './results.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
@@ -32,17 +34,6 @@ const outDir = values.out ?? fileURLToPath(new URL('.', import.meta.url));
 const only = new Set((values.only ?? 'faults,overload,hostile').split(','));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const failures: string[] = [];
-
-export interface ChaosResults {
-  readonly machine: ReturnType<typeof machine>;
-  readonly command: string;
-  readonly quick: boolean;
-  readonly date: string;
-  readonly faults: FaultsResult | null;
-  readonly overload: OverloadResult | null;
-  readonly hostile: HostileResult | null;
-  readonly notes: readonly string[];
-}
 
 async function section<T>(name: string, body: () => Promise<T>): Promise<T | null> {
   if (!only.has(name)) return null;
@@ -102,7 +93,7 @@ const results: ChaosResults = {
   notes: failures.map((f) => `FAILED ${f}`),
 };
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, 'RESULTS.md'), renderChaos(results));
+await writeFormatted(join(outDir, 'RESULTS.md'), renderChaos(results));
 await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 const broken = violations(results);
 for (const v of broken) log(`VIOLATION ${v}`);

@@ -1,0 +1,16 @@
+/** What one run of the chaos suite found, as written to results.json. */
+import type { machine } from '../bench/results.ts';
+import type { FaultsResult } from './faults.ts';
+import type { HostileResult } from './hostile.ts';
+import type { OverloadResult } from './overload.ts';
+
+export interface ChaosResults {
+  readonly machine: ReturnType<typeof machine>;
+  readonly command: string;
+  readonly quick: boolean;
+  readonly date: string;
+  readonly faults: FaultsResult | null;
+  readonly overload: OverloadResult | null;
+  readonly hostile: HostileResult | null;
+  readonly notes: readonly string[];
+}
