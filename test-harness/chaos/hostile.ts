@@ -29,6 +29,8 @@ export interface HostileResult {
   readonly endpoints: readonly EndpointTally[];
   /** orchestratord still answers GET /health 200 at the end */
   readonly alive: boolean;
+  /** Within 30 s of the last request every pool's slots are free again: nothing admitted was left holding one. */
+  readonly drained: boolean;
   readonly seed: number;
 }
 
@@ -162,6 +164,22 @@ async function measureRoute(
   return { endpoint: `POST ${route.path}`, sent, byStatus, serverErrors, badEnvelopes, examples };
 }
 
+/** Whether every pool orchestratord lists has all its slots free again within 30 s. */
+async function drainedWithin(pool: Pool, url: string): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const answer = await request(`${url}/v2/pools`, { dispatcher: pool, signal: AbortSignal.timeout(5_000) });
+      const { pools } = (await answer.body.json()) as { pools: { slots_free: number; slots_total: number }[] };
+      if (pools.length > 0 && pools.every((p) => p.slots_free === p.slots_total)) return true;
+    } catch {
+      // asked again below
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+
 async function healthy(pool: Pool, url: string): Promise<boolean> {
   try {
     const answer = await request(`${url}/health`, { dispatcher: pool, signal: AbortSignal.timeout(10_000) });
@@ -182,7 +200,8 @@ export async function measureHostile(url: string, perEndpoint: number, seed: num
     const endpoints: EndpointTally[] = [];
     for (const [index, route] of ROUTES.entries())
       endpoints.push(await measureRoute(pool, url, route, index, perEndpoint, seed));
-    return { perEndpoint, endpoints, alive: await healthy(pool, url), seed };
+    const alive = await healthy(pool, url);
+    return { perEndpoint, endpoints, alive, drained: alive && (await drainedWithin(pool, url)), seed };
   } finally {
     await pool.close();
   }

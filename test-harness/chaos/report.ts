@@ -28,6 +28,7 @@ export function violations(results: ChaosResults): string[] {
   const h = results.hostile;
   if (h !== null) {
     if (!h.alive) out.push('hostile: orchestratord no longer answers /health');
+    if (!h.drained) out.push('hostile: a pool still had slots held 30 s after the last request');
     for (const e of h.endpoints) {
       if (e.serverErrors > 0) out.push(`hostile: ${e.endpoint} answered ${e.serverErrors} with ≥ 500 or not at all`);
       if (e.badEnvelopes > 0) out.push(`hostile: ${e.endpoint} answered ${e.badEnvelopes} 4xx without its envelope`);
@@ -112,7 +113,8 @@ export function renderChaos(results: ChaosResults): string {
     lines.push(
       `${n(h.perEndpoint)} generated requests per endpoint (fast-check, seed ${h.seed}): wrong types, huge numbers, ` +
         'deep nesting, invalid UTF-8 and lone surrogates, non-JSON and empty bodies, wrong content types, unknown ' +
-        `fields, 1 MB prompts, bodies past the size limit. orchestratord alive at the end: ${h.alive ? 'yes' : '**no**'}.`,
+        `fields, 1 MB prompts, bodies past the size limit. orchestratord alive at the end: ${h.alive ? 'yes' : '**no**'}; every slot free again ` +
+        `within 30 s: ${h.drained ? 'yes' : '**no**'}.`,
       '',
       '| endpoint | answers by status | ≥ 500 or none | 4xx without the envelope |',
       '|---|---|---|---|',

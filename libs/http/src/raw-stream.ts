@@ -30,7 +30,8 @@ export function rawStream(c: Context, status: number, headers: Readonly<Record<s
   });
   outgoing.writeHead(status, { ...head, ...headers });
   outgoing.flushHeaders();
-  let closed = false;
+  // A client that left before this answer began has already closed it: 'close' will not come again.
+  let closed = outgoing.destroyed || outgoing.socket?.destroyed === true;
   outgoing.once('close', () => {
     closed = true;
   });

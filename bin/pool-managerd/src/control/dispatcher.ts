@@ -120,11 +120,16 @@ export class PoolDispatcher {
       this.#metrics.dispatches.inc({ pool_id: poolId, outcome });
       this.#metrics.dispatchDuration.observe({ pool_id: poolId }, Date.now() - claimedAt);
     };
+    // Registered before anything is awaited: an abort listener added later never hears an abort that came before.
+    const onClientGone = (): void => guard.abort(new Error('client went away'));
+    if (clientSignal.aborted) onClientGone();
+    else clientSignal.addEventListener('abort', onClientGone, { once: true });
     const replica = this.#registry.replicas(poolId).get(guard.replicaId);
     const key = `${poolId}/${guard.replicaId}`;
     if (Date.now() - (this.#cutAt.get(key) ?? -Infinity) < CUT_SETTLE_MS) {
       const busy = await this.#engineBusy(replica?.handoff.url ?? '', replica?.handoff.slots_total ?? 0);
       if (busy !== null) {
+        clientSignal.removeEventListener('abort', onClientGone);
         release('busy');
         return {
           kind: 'refused',
@@ -134,8 +139,6 @@ export class PoolDispatcher {
         };
       }
     }
-    const onClientGone = (): void => guard.abort(new Error('client went away'));
-    clientSignal.addEventListener('abort', onClientGone, { once: true });
     const url = `${replica?.handoff.url ?? ''}${request.endpoint}`;
     const traceId = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(trace ?? '')?.[1];
     const log = this.#log.child({
@@ -187,6 +190,14 @@ export class PoolDispatcher {
       );
     };
     const relayTo = (client: RawStream): void => {
+      if (client.closed || clientSignal.aborted) {
+        // The client left between the engine's answer and now: nothing will read or close this stream for us.
+        guard.abort(new Error('client went away'));
+        source.on('error', () => undefined);
+        source.destroy();
+        finish('client_abort');
+        return;
+      }
       source.once('end', () => finish(answer.statusCode < 400 ? 'ok' : 'engine_error'));
       source.once('error', (error: Error) => {
         finish(guard.signal.aborted ? (clientSignal.aborted ? 'client_abort' : 'drained') : 'engine_error');
