@@ -135,7 +135,8 @@ export class EngineMonitor {
 
   async checkAll(): Promise<void> {
     const current = new Set(this.#registry.allReplicas().map(({ poolId, replicaId }) => `${poolId}/${replicaId}`));
-    for (const key of this.#confirmed.keys()) if (!current.has(key)) this.#confirmed.delete(key);
+    for (const known of [this.#confirmed, this.#silentSince])
+      for (const key of known.keys()) if (!current.has(key)) known.delete(key);
     await Promise.all(this.#registry.allReplicas().map(({ poolId, replicaId }) => this.check(poolId, replicaId)));
   }
 
