@@ -5,11 +5,12 @@
  * orchestratord or the load generator.
  */
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { engineHandoff } from '../src/handoff-of.ts';
+import { cpuMs, rssMb } from '../src/proc-usage.ts';
 import { startModelCluster } from './model-cluster.ts';
 import { percentile } from './stats.ts';
 
@@ -45,17 +46,6 @@ interface LoadgenOutput {
 }
 
 const LOADGEN = fileURLToPath(new URL('./admission-loadgen.ts', import.meta.url));
-
-/** CPU time a process has used so far (user + system), from /proc (clock ticks of 10 ms). */
-async function cpuMs(pid: number | undefined): Promise<number> {
-  const fields = (await readFile(`/proc/${pid ?? 0}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-export async function rssMb(pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
 
 /** Every thread of the process at nice 19 (threads made later inherit it from theirs). */
 async function niceAll(pid: number): Promise<void> {

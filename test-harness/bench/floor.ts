@@ -4,10 +4,10 @@
  * source writes every millisecond — llama-server's pace on the demo model. The daemons' CPU per token (the stream
  * tables) is read against it.
  */
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { freePort } from '../src/free-port.ts';
+import { cpuMs } from '../src/proc-usage.ts';
 import { startProcess, stopProcess, waitFor, type RunningProcess } from '../src/processes.ts';
 import { percentile } from './stats.ts';
 
@@ -20,11 +20,6 @@ export interface FloorResult {
   readonly relayUs: number;
   readonly sourceUs: number;
   readonly runs: number;
-}
-
-async function cpuMs(pid: number | undefined): Promise<number> {
-  const fields = (await readFile(`/proc/${pid ?? 0}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function start(args: readonly string[]): Promise<RunningProcess> {

@@ -1,6 +1,6 @@
 /** Streamed chat completions straight to the engine against the same through the stack, the relay and proxies. */
-import { readFile } from 'node:fs/promises';
 import { engineHandoff } from '../src/handoff-of.ts';
+import { cpuMs } from '../src/proc-usage.ts';
 import { compare, type Comparison } from './alternate.ts';
 import type { ModelCluster } from './model-cluster.ts';
 import type { Target } from './stream-client.ts';
@@ -45,12 +45,6 @@ export async function stackTargets(cluster: ModelCluster, poolId: string): Promi
       wrap: (body) => ({ endpoint: '/v1/chat/completions', body }),
     },
   };
-}
-
-/** CPU time a process has used so far (user + system) in ms, from /proc (clock ticks of 10 ms). */
-export async function cpuMs(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /**

@@ -6,9 +6,9 @@
  * before their first token, the most requests any engine held (processing + deferred, from its /metrics) against its
  * slots, and how long each fault took to heal (its pool ready again in orchestratord).
  */
-import { request } from 'undici';
 import type { PoolList } from '@llama-orch/contracts';
 import { startCluster, type Cluster } from '../src/cluster.ts';
+import { engineRequestsHeld } from '../src/engine-load.ts';
 import { engineHandoff } from '../src/handoff-of.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { isAlive } from '../src/processes.ts';
@@ -51,18 +51,6 @@ const DECODE_TIMEOUT_MS = 2_000;
 const HUNG_ENGINE_MS = 3_000;
 const NODE_HANG_MS = 3_000;
 
-/** processing + deferred requests of an engine, from llama-server's own /metrics; null when it does not answer. */
-async function engineLoad(url: string): Promise<number | null> {
-  try {
-    const answer = await request(`${url}/metrics`, { headersTimeout: 300, bodyTimeout: 300 });
-    const text = await answer.body.text();
-    const value = (name: string): number => Number(new RegExp(`^llamacpp:${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-    return value('requests_processing') + value('requests_deferred');
-  } catch {
-    return null;
-  }
-}
-
 /** The pools orchestratord lists as ready; null when it did not answer (which says nothing about the pools). */
 async function readyPools(cluster: Cluster): Promise<Set<string> | null> {
   const answer = await jsonRequest<PoolList>(`${cluster.url}/v2/pools`, { timeoutMs: 2_000 }).catch(() => null);
@@ -92,7 +80,7 @@ export async function measureFaults(tasks: number, width: number): Promise<Fault
         POOLS.map(async (pool, i) => {
           const node = cluster.nodes[i];
           const handoff = node ? await engineHandoff(node.proc.output(), `${pool}-r0.json`).catch(() => null) : null;
-          const load = handoff === null ? null : await engineLoad(handoff.url);
+          const load = handoff === null ? null : await engineRequestsHeld(handoff.url, 300);
           if (load !== null) maxInFlight[pool] = Math.max(maxInFlight[pool] ?? 0, load);
         }),
       );

@@ -3,8 +3,8 @@
  * Retry-After, every admitted task must end with exactly one terminal event, and orchestratord's memory is read
  * before, at the peak and after the burst.
  */
-import { readFile } from 'node:fs/promises';
 import { startCluster } from '../src/cluster.ts';
+import { rssMb } from '../src/proc-usage.ts';
 import { runTask, tally, type TaskRun } from './tasks.ts';
 
 export interface OverloadResult {
@@ -22,11 +22,6 @@ export interface OverloadResult {
   /** Five seconds after the last task ended. */
   readonly rssAfterMb: number;
   readonly wallMs: number;
-}
-
-async function rssMb(pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
 export async function measureOverload(concurrent: number): Promise<OverloadResult> {

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { request } from 'undici';
 import type { ErrorEnvelope } from '@llama-orch/contracts';
 import { demoEngines } from '../src/demo-node.ts';
+import { engineRequestsHeld } from '../src/engine-load.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { startPoolManagerd } from '../src/pool-managerd-process.ts';
 import { isAlive, waitFor } from '../src/processes.ts';
@@ -19,13 +20,6 @@ const long = {
   body: { prompt: 'Count:', n_predict: 100_000, stream: true, ignore_eos: true },
 };
 const short = { endpoint: '/completion', body: { prompt: 'Hi', n_predict: 2, stream: false } };
-
-/** processing + deferred requests of the engine, from its own /metrics. */
-async function engineHeld(url: string): Promise<number> {
-  const text = await request(`${url}/metrics`).then((r) => r.body.text());
-  const value = (name: string) => Number(new RegExp(`^llamacpp:${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return value('requests_processing') + value('requests_deferred');
-}
 
 describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 }, () => {
   test('holds back the next dispatch until the engine has freed the slot, so the engine never holds more than its slots', async (t) => {
@@ -86,7 +80,8 @@ describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 
       30_000,
     );
     assert.equal(served.status, 200);
-    assert.ok((await engineHeld(engine.url)) <= 1);
+    const held = await engineRequestsHeld(engine.url);
+    assert.ok(held !== null && held <= 1, `the engine holds ${held} requests`);
     assert.doesNotMatch(
       await request(`${engine.url}/metrics`).then((r) => r.body.text()),
       /^llamacpp:requests_deferred [1-9]/m,
