@@ -82,6 +82,16 @@ export class ProcessTree {
       .map((p) => `${p.pid} ${p.cmd.slice(0, 120)}`);
   }
 
+  /** The pids still running whose whole command line has `what` in it (never a shortened one: CI's paths are long). */
+  runningPids(what: string): number[] {
+    return [...this.#seen.values()]
+      .filter((p) => {
+        const now = stat(p.pid);
+        return p.cmd.includes(what) && now !== null && now.start === p.start && now.state !== 'Z';
+      })
+      .map((p) => p.pid);
+  }
+
   /** The llama-server processes seen so far. */
   engines(): number[] {
     return [...this.#seen.values()].filter((p) => p.cmd.includes('llama-server')).map((p) => p.pid);

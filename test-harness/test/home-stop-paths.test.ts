@@ -189,8 +189,8 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
       const orchestratord = await waitFor(
         'a running orchestratord',
         () => {
-          const pids = home.tree.running().filter((line) => line.includes('orchestratord.js'));
-          return pids.length === 1 ? Number(pids[0]?.split(' ')[0]) : undefined;
+          const pids = home.tree.runningPids('orchestratord.js');
+          return pids.length === 1 ? pids[0] : undefined;
         },
         30_000,
       );
