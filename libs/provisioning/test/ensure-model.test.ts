@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +57,95 @@ async function serve(files: Record<string, Buffer>, cutFirstResponseAt?: number)
 
 const model = tinyVocabGguf(2000);
 const digest = createHash('sha256').update(model).digest('hex');
+
+const MB = 1024 * 1024;
+
+async function listening(server: Server | TcpServer): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+interface LazyServer {
+  readonly base: string;
+  /** Bytes of the body handed to the connection so far. */
+  sent(): number;
+  /** Resolves when the response's connection closes: true when the whole body went out. */
+  readonly whole: Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** A real HTTP server that answers 200 with `size` bytes of `chunk` repeated, written only as the client reads. */
+async function lazyServer(contentType: string, size: number, chunk: Buffer): Promise<LazyServer> {
+  let sent = 0;
+  let closed: (whole: boolean) => void = () => {};
+  const whole = new Promise<boolean>((resolve) => (closed = resolve));
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': contentType, 'content-length': size });
+    res.once('close', () => closed(res.writableFinished));
+    const pump = (): void => {
+      while (sent < size) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, size - sent));
+        sent += piece.length;
+        if (!res.write(piece)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
+  const port = await listening(server);
+  return {
+    base: `http://127.0.0.1:${port}`,
+    sent: () => sent,
+    whole,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A real TCP server that accepts connections and answers each with `reply` (nothing at all when null). */
+async function tcpServer(reply: string | null): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    if (reply !== null) socket.end(reply);
+  });
+  const port = await listening(server);
+  return {
+    port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A temp dir for one test, removed after it, and the hf-style model path inside it. */
+async function cacheDir(t: { after(fn: () => Promise<void>): void }): Promise<{ dir: string; path: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'llorch-dl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return { dir, path: join(dir, 'models', 'hf', 'org', 'repo', 'm.gguf') };
+}
+
+/** The ModelError a download fails with, and how many milliseconds it took to fail. */
+async function failure(
+  url: string,
+  path: string,
+  headersTimeoutMs?: number,
+): Promise<{ code: string; message: string; ms: number }> {
+  const began = performance.now();
+  const error = await ensureModel(
+    { kind: 'download', url, path },
+    { vocabSourceDir: noVocab, ...(headersTimeoutMs === undefined ? {} : { headersTimeoutMs }) },
+  ).then(
+    () => assert.fail(`the download of ${url} succeeded`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ModelError, String(error));
+  return { code: error.code, message: error.message, ms: performance.now() - began };
+}
 
 describe('model downloads', () => {
   test('resume a cut download with a Range request and verify the sha256', async (t) => {
@@ -118,6 +208,93 @@ describe('model downloads', () => {
     );
     assert.deepEqual(await readdir(dir), []);
   });
+});
+
+describe('hostile downloads fail fast and leave nothing behind', () => {
+  test('refuse a 200 HTML login page by its content type, without reading its body', { timeout: 10_000 }, async (t) => {
+    const { dir, path } = await cacheDir(t);
+    const page = Buffer.from('<!DOCTYPE html><html><body><form action="/login">secret-ish</form></body></html>\n');
+    const server = await lazyServer('text/html; charset=utf-8', 200 * MB, page);
+    t.after(() => server.close());
+    const url = `${server.base}/org/repo/resolve/main/m.gguf`;
+    const { code, message, ms } = await failure(url, path);
+    assert.equal(code, 'PROV_MODEL_NOT_GGUF');
+    assert.equal(message, `${url} is not a GGUF model: it is an HTML page (content-type text/html)`);
+    assert.ok(ms < 2000, `refused in ${Math.round(ms)} ms`);
+    assert.equal(await server.whole, false, 'the connection was closed before the body ended');
+    assert.ok(server.sent() < 16 * MB, `the server sent ${server.sent()} bytes`);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test('refuse a 200 body of non-GGUF bytes on its first chunk', { timeout: 10_000 }, async (t) => {
+    const { dir, path } = await cacheDir(t);
+    const server = await lazyServer('application/octet-stream', 50 * MB, Buffer.alloc(64 * 1024, 'PK\x03\x04'));
+    t.after(() => server.close());
+    const url = `${server.base}/archive.gguf`;
+    const { code, message, ms } = await failure(url, path);
+    assert.equal(code, 'PROV_MODEL_NOT_GGUF');
+    assert.equal(
+      message,
+      `${url} is not a GGUF model: it starts with the bytes 50 4b 03 04, not GGUF (content-type application/octet-stream)`,
+    );
+    assert.ok(ms < 2000, `refused in ${Math.round(ms)} ms`);
+    assert.equal(await server.whole, false, 'the connection was closed before the body ended');
+    assert.ok(server.sent() < 16 * MB, `the server sent ${server.sent()} bytes`);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test('say the connection was refused when nothing listens on the port', { timeout: 10_000 }, async (t) => {
+    const { dir, path } = await cacheDir(t);
+    const gone = await tcpServer(null);
+    await gone.close();
+    const url = `http://127.0.0.1:${gone.port}/m.gguf`;
+    const { code, message, ms } = await failure(url, path);
+    assert.equal(code, 'PROV_MODEL_FETCH_FAILED');
+    assert.equal(message, `download of ${url} failed: connection refused (ECONNREFUSED)`);
+    assert.ok(ms < 2000, `failed in ${Math.round(ms)} ms`);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test('say the host was not found when its name does not resolve', { timeout: 10_000 }, async (t) => {
+    const { dir, path } = await cacheDir(t);
+    const url = 'https://models.invalid/org/repo/resolve/main/m.gguf';
+    const { code, message, ms } = await failure(url, path, 5000);
+    assert.equal(code, 'PROV_MODEL_FETCH_FAILED');
+    assert.match(
+      message,
+      /^download of https:\/\/models\.invalid\/org\/repo\/resolve\/main\/m\.gguf failed: host not found/,
+    );
+    assert.ok(ms < 5500, `failed in ${Math.round(ms)} ms`);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test('name a TLS failure when the server does not speak TLS', { timeout: 10_000 }, async (t) => {
+    const { dir, path } = await cacheDir(t);
+    const plain = await tcpServer('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
+    t.after(() => plain.close());
+    const url = `https://127.0.0.1:${plain.port}/m.gguf`;
+    const { code, message, ms } = await failure(url, path);
+    assert.equal(code, 'PROV_MODEL_FETCH_FAILED');
+    assert.match(message, new RegExp(`^download of ${url.replace(/[.]/g, '\\.')} failed: TLS failed \\(ERR_SSL_`));
+    assert.ok(ms < 2000, `failed in ${Math.round(ms)} ms`);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test(
+    'give up after the headers timeout when the server accepts and never answers',
+    { timeout: 10_000 },
+    async (t) => {
+      const { dir, path } = await cacheDir(t);
+      const silent = await tcpServer(null);
+      t.after(() => silent.close());
+      const url = `http://127.0.0.1:${silent.port}/m.gguf`;
+      const { code, message, ms } = await failure(url, path, 300);
+      assert.equal(code, 'PROV_MODEL_FETCH_FAILED');
+      assert.equal(message, `download of ${url} failed: no response within 300 ms`);
+      assert.ok(ms >= 290 && ms < 2000, `failed in ${Math.round(ms)} ms`);
+      assert.deepEqual(await readdir(dir), []);
+    },
+  );
 });
 
 describe('model files', () => {

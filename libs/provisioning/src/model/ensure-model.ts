@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { buildDemoModel, DEMO_CHAT_TEMPLATE, DEMO_VOCABULARY } from './demo-model.ts';
@@ -17,6 +17,8 @@ export interface ModelOptions {
   readonly onProgress?: (progress: DownloadProgress) => void;
   readonly authToken?: string | undefined;
   readonly signal?: AbortSignal;
+  /** The longest wait for a download's response headers (default 30 s). */
+  readonly headersTimeoutMs?: number;
 }
 
 export interface ReadyModel {
@@ -84,29 +86,53 @@ export async function ensureModel(location: ModelLocation, options: ModelOptions
           : await checkDigest(location.path, options.expectedSha256, location.path);
       return { path: location.path, sha256: digest };
     }
-    case 'download': {
-      const cached = await verified(location.path, options.expectedSha256);
-      if (cached !== null) return { path: location.path, sha256: cached };
-      const partial = `${location.path}.partial`;
-      await mkdir(dirname(location.path), { recursive: true });
-      await downloadResumable(location.url, partial, {
-        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.authToken ? { headers: { authorization: `Bearer ${options.authToken}` } } : {}),
-      });
-      try {
-        const digest = await checkDigest(partial, options.expectedSha256, location.url);
-        const gguf = await checkGgufFile(partial);
-        if (!gguf.ok)
-          throw new ModelError('PROV_MODEL_NOT_GGUF', `${location.url} is not a GGUF model: ${gguf.message}`);
-        await rename(partial, location.path);
-        await writeAtomic(`${location.path}.sha256`, `${digest} ${(await stat(location.path)).size}\n`);
-        return { path: location.path, sha256: digest };
-      } catch (error) {
-        await rm(partial, { force: true });
-        throw error;
-      }
+    case 'download':
+      return download(location, options);
+  }
+}
+
+/** Remove `dir` and its parents up to `top` while they are empty: the directories a failed download made. */
+async function removeEmptyDirs(dir: string, top: string): Promise<void> {
+  for (let at = dir; ; at = dirname(at)) {
+    try {
+      await rmdir(at);
+    } catch {
+      return; // not empty: another model, or a .partial to resume from
     }
+    if (at === top || dirname(at) === at) return;
+  }
+}
+
+/** Download, verify (sha256, GGUF) and move into place; a failure leaves at most a `.partial` to resume. */
+async function download(
+  location: Extract<ModelLocation, { kind: 'download' }>,
+  options: ModelOptions,
+): Promise<ReadyModel> {
+  const cached = await verified(location.path, options.expectedSha256);
+  if (cached !== null) return { path: location.path, sha256: cached };
+  const partial = `${location.path}.partial`;
+  const made = await mkdir(dirname(location.path), { recursive: true });
+  try {
+    await downloadResumable(location.url, partial, {
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.authToken ? { headers: { authorization: `Bearer ${options.authToken}` } } : {}),
+      ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    });
+    try {
+      const digest = await checkDigest(partial, options.expectedSha256, location.url);
+      const gguf = await checkGgufFile(partial);
+      if (!gguf.ok) throw new ModelError('PROV_MODEL_NOT_GGUF', `${location.url} is not a GGUF model: ${gguf.message}`);
+      await rename(partial, location.path);
+      await writeAtomic(`${location.path}.sha256`, `${digest} ${(await stat(location.path)).size}\n`);
+      return { path: location.path, sha256: digest };
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+  } catch (error) {
+    if (made !== undefined) await removeEmptyDirs(dirname(location.path), made);
+    throw error;
   }
 }
