@@ -323,6 +323,30 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
     assert.equal(await cluster.orchestrator.proc.exited, 0);
   });
 
+  test('a task admitted just before the stop: its client, asking after the SIGTERM, still reads its one terminal event; new submissions get a retriable 503', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 2, ctx: 32768 }]]);
+    t.after(cluster.cleanup);
+    const long = { model_ref: 'demo', prompt: 'Go on:', max_tokens: 30_000, ignore_eos: true };
+    assert.equal((await submit(cluster.url, { ...long, task_id: 'given-202' })).status, 202);
+    // Nobody follows it yet when the stop begins.
+    cluster.orchestrator.proc.child.kill('SIGTERM');
+    await waitFor('the stop to begin', () =>
+      cluster.orchestrator.proc.output().includes('"orchestratord stopping"') ? true : undefined,
+    );
+    const late = await submit(cluster.url, { ...long, task_id: 'after-the-stop' });
+    assert.equal(late.status, 503, JSON.stringify(late.body));
+    assert.equal(late.body.code, 'POOL_UNAVAILABLE');
+    assert.equal(late.body.retriable, true);
+    assert.equal(late.headers['retry-after'], '1');
+    const events = (await followEvents(`${cluster.url}/v2/tasks/given-202/events`, { timeoutMs: 10_000 })).events;
+    assert.deepEqual(
+      events.filter((e) => e.event === 'error' || e.event === 'end').map((e) => [e.event, e.data['code']]),
+      [['error', 'POOL_UNAVAILABLE']],
+      summarize(events),
+    );
+    assert.equal(await cluster.orchestrator.proc.exited, 0);
+  });
+
   test('two orchestratord replicas share one pool: a busy answer sends the task back to the queue, never fails it', async (t) => {
     const cluster = await startCluster([[{ id: 'demo', slots: 1 }]]);
     t.after(cluster.cleanup);

@@ -17,6 +17,11 @@ import { StreamLimiter } from './http/stream-limiter.ts';
 
 /** How long open streams get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
+/**
+ * How long the listener stays open on shutdown, at most, for tasks the stop ended before any client was handed their
+ * terminal event (a client given its 202 just before asks for the events just after). Zero such tasks, no wait.
+ */
+const STOP_LINGER_MS = 1_000;
 
 /** orchestratord as one service: pool poller, scheduler and the HTTP API. */
 export class Orchestrator {
@@ -137,7 +142,7 @@ export class Orchestrator {
       this.#server = server;
       scope.defer(() => server.close(SHUTDOWN_GRACE_MS));
       // Unwound before the server closes: every open stream gets its terminal event, then the drain lets it out.
-      scope.defer(() => tasks.stop());
+      scope.defer(() => tasks.stop(STOP_LINGER_MS));
       log.info(
         {
           url: server.url,

@@ -37,11 +37,11 @@ export function correlation(log: Logger): MiddlewareHandler<EdgeEnv> {
 /**
  * The one place an error becomes an HTTP answer: the envelope (Anthropic's shape on /v1/messages, OpenAI's on the
  * other /v1 routes), the status from the catalogue — or `status`, an engine's own 4xx passed on — and
- * Retry-After / X-Backoff-Ms on a 429.
+ * Retry-After / X-Backoff-Ms on a 429 or 503 that advises a delay.
  */
 export function sendError<E extends EdgeEnv>(c: Context<E>, envelope: ErrorEnvelope, status?: number): Response {
   const answered = (status ?? httpStatusOf(envelope.code)) as ContentfulStatusCode;
-  if (envelope.retry_after_ms !== undefined && answered === 429) {
+  if (envelope.retry_after_ms !== undefined && (answered === 429 || answered === 503)) {
     c.header('Retry-After', String(Math.max(1, Math.ceil(envelope.retry_after_ms / 1000))));
     c.header('X-Backoff-Ms', String(envelope.retry_after_ms));
   }

@@ -141,6 +141,13 @@ export class Scheduler {
   }
 
   #admit(spec: TaskSpec, task: Task): Admission {
+    if (this.#stopped) {
+      countRefusal(this.#metrics, UNPLACED, 'POOL_UNAVAILABLE');
+      return {
+        kind: 'refused',
+        envelope: errorEnvelope('POOL_UNAVAILABLE', 'orchestratord is stopping', { retry_after_ms: 1000 }),
+      };
+    }
     const conflict = this.#tasks.conflict(spec.id);
     if (conflict !== null) return { kind: 'refused', envelope: conflict };
     const views = this.views();
@@ -377,14 +384,22 @@ export class Scheduler {
     }
   }
 
-  /** Stop taking work: every queued or running task ends with an error. */
-  stop(): void {
+  /**
+   * Stop taking work: new submissions are refused and every queued or running task ends with an error. Resolves once
+   * each task it ended has handed its terminal event to a client, or after `lingerMs`: a client given its 202 just
+   * before the stop (it has not asked for the events yet) still reads how the task ended while the listener is open.
+   */
+  async stop(lingerMs = 0): Promise<void> {
     this.#stopped = true;
-    for (const task of [...this.#tasks.live()]) {
+    const ended = [...this.#tasks.live()];
+    for (const task of ended) {
       this.#queue.remove(task.id);
       task.abort.abort(new Error('orchestratord stopping'));
       task.fail('POOL_UNAVAILABLE', 'orchestratord is stopping', { retry_after_ms: 1000 });
     }
+    const deadline = Date.now() + lingerMs;
+    while (ended.some((task) => !task.terminalShown) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     this.#tasks.clear();
   }
 }

@@ -55,6 +55,8 @@ export class Task {
   #viewers = 0;
   #relay: ((frame: EngineFrame) => void) | null = null;
   #relayed = 0;
+  /** A client has been handed the terminal event (it followed the task as it ended or came after, or was relayed to). */
+  #terminalShown = false;
   /** The HTTP status of an engine that refused the request as the client's error (4xx); null otherwise. */
   engineStatus: number | null = null;
 
@@ -78,6 +80,7 @@ export class Task {
   /** A client started following the task; the function it returns says it left (once). */
   addViewer(): () => void {
     this.#viewers += 1;
+    if (this.#ended) this.#terminalShown = true; // it is replayed to this one
     let left = false;
     return () => {
       if (left) return;
@@ -114,8 +117,14 @@ export class Task {
       this.span?.end();
     }
     this.#events.push(event);
+    if (this.#ended && (this.#viewers > 0 || this.#relay !== null)) this.#terminalShown = true;
     for (const listener of [...this.#listeners]) listener(event);
     return true;
+  }
+
+  /** Whether a client has been handed this task's terminal event (see Scheduler.stop). */
+  get terminalShown(): boolean {
+    return this.#terminalShown;
   }
 
   /** Run `callback` once when the task ends (at once if it already has). */

@@ -11,6 +11,8 @@ const backpressure: ResponseSpec = {
   headers: ['Retry-After', 'X-Backoff-Ms'],
 };
 const openaiBackpressure: ResponseSpec = { ...backpressure, json: 'OpenAIErrorResponse' };
+/** A retriable 503 (POOL_UNAVAILABLE) carries the same advice as a 429. */
+const unavailable = (spec: ResponseSpec): ResponseSpec => ({ ...spec, headers: ['Retry-After', 'X-Backoff-Ms'] });
 const unauthorized = envelope('Missing or unknown API key (CLOUD profile).');
 
 function openaiCompletion(path: string, operationId: string, body: string, full: string, chunk: string): OperationSpec {
@@ -27,7 +29,7 @@ function openaiCompletion(path: string, operationId: string, body: string, full:
       401: openaiError('Missing or unknown API key.'),
       404: openaiError('No ready pool serves this model.'),
       429: openaiBackpressure,
-      503: openaiError('No pool is available.'),
+      503: unavailable(openaiError('No pool is available.')),
     },
   };
 }
@@ -100,7 +102,7 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
       401: anthropicError('Missing or unknown API key.'),
       404: anthropicError('No pool serves this model.'),
       429: { ...backpressure, json: 'AnthropicErrorResponse' },
-      503: anthropicError('No pool is available.'),
+      503: unavailable(anthropicError('No pool is available.')),
     },
   },
   {
@@ -130,7 +132,7 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
       404: envelope('No pool serves model_ref (MODEL_NOT_AVAILABLE).'),
       409: envelope('A live task already has this task_id (CONFLICT).'),
       429: backpressure,
-      503: envelope('No pool is available (POOL_UNAVAILABLE).'),
+      503: unavailable(envelope('No pool is available (POOL_UNAVAILABLE).')),
     },
   },
   {
@@ -221,7 +223,7 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
       400: envelope('Invalid request.'),
       401: unauthorized,
       404: envelope('Unknown pool.'),
-      503: envelope('The owning pool-managerd is unreachable.'),
+      503: unavailable(envelope('The owning pool-managerd is unreachable.')),
     },
   },
   {
@@ -237,7 +239,7 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
       401: unauthorized,
       404: envelope('Unknown pool.'),
       409: envelope('A reload or drain is already in progress.'),
-      503: envelope('The owning pool-managerd is unreachable.'),
+      503: unavailable(envelope('The owning pool-managerd is unreachable.')),
     },
   },
   {
