@@ -1,7 +1,8 @@
 /**
  * Overload: many clients at once against the default admission queue (64). Every answer must be 202 or 429 with
- * Retry-After, every admitted task must end with exactly one terminal event, and orchestratord's memory is read
- * before, at the peak and after the burst.
+ * Retry-After, every admitted task must end with exactly one terminal event, and orchestratord's memory must come
+ * back to its idle level after each burst: read cold (started, nothing served), idle (after a first burst that warms
+ * it up, which the figures do not count), at each burst's peak and five seconds after each.
  */
 import { startCluster } from '../src/cluster.ts';
 import { rssMb } from '../src/proc-usage.ts';
@@ -9,6 +10,8 @@ import { runTask, tally, type TaskRun } from './tasks.ts';
 
 export interface OverloadResult {
   readonly concurrent: number;
+  /** Bursts measured (after the warm-up one). */
+  readonly bursts: number;
   readonly statuses: Record<string, number>;
   /** 429 answers without a Retry-After header: must be 0. */
   readonly refusedWithoutRetryAfter: number;
@@ -17,45 +20,74 @@ export interface OverloadResult {
   readonly whole: number;
   readonly outcomes: Record<string, number>;
   readonly followErrors: readonly string[];
+  /** Just started, before any request. */
+  readonly rssColdMb: number;
+  /** Five seconds after the warm-up burst: the level a process that has served traffic idles at. */
   readonly rssIdleMb: number;
   readonly rssPeakMb: number;
-  /** Five seconds after the last task ended. */
-  readonly rssAfterMb: number;
-  readonly wallMs: number;
+  /** Five seconds after each measured burst. */
+  readonly rssAfterMb: readonly number[];
+  /** Wall time of each measured burst. */
+  readonly wallMs: readonly number[];
 }
 
-export async function measureOverload(concurrent: number): Promise<OverloadResult> {
+/** How far above its idle level orchestratord may stay after a burst: the larger of these. */
+export const MEMORY_SLACK_MB = 10;
+export const MEMORY_SLACK_SHARE = 0.1;
+
+export async function measureOverload(concurrent: number, bursts = 3): Promise<OverloadResult> {
   const cluster = await startCluster([[{ id: 'demo', slots: 2 }]]);
   try {
     const pid = cluster.orchestrator.proc.child.pid;
-    const rssIdleMb = await rssMb(pid);
-    let rssPeakMb = rssIdleMb;
-    const sampler = setInterval(() => {
-      void rssMb(pid).then((mb) => (rssPeakMb = Math.max(rssPeakMb, mb)));
-    }, 100);
-    const started = Date.now();
-    let runs: TaskRun[];
-    try {
-      runs = await Promise.all(
-        Array.from({ length: concurrent }, (_, i) =>
-          runTask(cluster.url, { task_id: `burst-${i}`, model_ref: 'demo', prompt: 'Hello', max_tokens: 8 }, 120_000),
-        ),
-      );
-    } finally {
-      clearInterval(sampler);
+    const settle = async (): Promise<number> => {
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      return rssMb(pid);
+    };
+    const rssColdMb = await rssMb(pid);
+    let rssPeakMb = 0;
+    const burst = async (name: string): Promise<{ runs: TaskRun[]; wallMs: number }> => {
+      const sampler = setInterval(() => {
+        void rssMb(pid).then((mb) => (rssPeakMb = Math.max(rssPeakMb, mb)));
+      }, 100);
+      const started = Date.now();
+      try {
+        const runs = await Promise.all(
+          Array.from({ length: concurrent }, (_, i) =>
+            runTask(
+              cluster.url,
+              { task_id: `${name}-${i}`, model_ref: 'demo', prompt: 'Hello', max_tokens: 8 },
+              120_000,
+            ),
+          ),
+        );
+        return { runs, wallMs: Date.now() - started };
+      } finally {
+        clearInterval(sampler);
+      }
+    };
+    await burst('warm-up');
+    const rssIdleMb = await settle();
+    rssPeakMb = rssIdleMb;
+    const runs: TaskRun[] = [];
+    const rssAfterMb: number[] = [];
+    const wallMs: number[] = [];
+    for (let i = 1; i <= bursts; i += 1) {
+      const measured = await burst(`burst${i}`);
+      runs.push(...measured.runs);
+      wallMs.push(measured.wallMs);
+      rssAfterMb.push(await settle());
     }
-    const wallMs = Date.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    const rssAfterMb = await rssMb(pid);
     const admitted = runs.filter((r) => r.status === 202);
     return {
       concurrent,
+      bursts,
       statuses: tally(runs.map((r) => String(r.status))),
       refusedWithoutRetryAfter: runs.filter((r) => r.status === 429 && r.retryAfter === null).length,
       admitted: admitted.length,
       whole: admitted.filter((r) => r.terminals === 1 && r.afterTerminal === 0).length,
       outcomes: tally(admitted.map((r) => r.outcome)),
       followErrors: admitted.flatMap((r) => (r.followError === null ? [] : [`${r.id}: ${r.followError}`])).slice(0, 5),
+      rssColdMb,
       rssIdleMb,
       rssPeakMb,
       rssAfterMb,

@@ -1,4 +1,6 @@
 /** RESULTS.md of the chaos suite, and the invariants a run must keep (an exit code of 1 when one broke). */
+import { netFaultViolations, renderNetFaults } from './net-faults-report.ts';
+import { MEMORY_SLACK_MB, MEMORY_SLACK_SHARE } from './overload.ts';
 import type { ChaosResults } from './results.ts';
 
 const n = (value: number): string => value.toLocaleString('en-US');
@@ -17,6 +19,7 @@ export function violations(results: ChaosResults): string[] {
     for (const fault of f.faults)
       if (fault.downMs !== null && fault.healedMs === null) out.push(`faults: ${fault.fault} never healed`);
   }
+  if (results.netFaults !== null) out.push(...netFaultViolations(results.netFaults));
   const o = results.overload;
   if (o !== null) {
     const other = Object.entries(o.statuses).filter(([status]) => status !== '202' && status !== '429');
@@ -24,6 +27,12 @@ export function violations(results: ChaosResults): string[] {
       out.push(`overload: answers other than 202 and 429: ${JSON.stringify(Object.fromEntries(other))}`);
     if (o.refusedWithoutRetryAfter > 0) out.push(`overload: ${o.refusedWithoutRetryAfter} 429s without Retry-After`);
     if (o.whole !== o.admitted) out.push(`overload: ${o.admitted - o.whole} admitted tasks did not end whole`);
+    const allowed = o.rssIdleMb + Math.max(MEMORY_SLACK_MB, o.rssIdleMb * MEMORY_SLACK_SHARE);
+    for (const [i, mb] of o.rssAfterMb.entries())
+      if (mb > allowed)
+        out.push(
+          `overload: orchestratord held ${mb.toFixed(0)} MB five seconds after burst ${i + 1} (idle ${o.rssIdleMb.toFixed(0)} MB)`,
+        );
   }
   const h = results.hostile;
   if (h !== null) {
@@ -44,8 +53,9 @@ export function renderChaos(results: ChaosResults): string {
     '',
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGb} GiB RAM; Node ${m.node}; commit ${m.commit}; ${results.date}`,
     `- Command: \`${results.command}\``,
-    '- Everything runs for real on loopback: llama-server engines with the demo model, one pool-managerd per node,',
-    '  one orchestratord; the faults are real signals to real processes.',
+    '- Everything runs for real: llama-server engines with the demo model, one pool-managerd per node, one',
+    '  orchestratord; on loopback, and across network namespaces for the distributed faults. The faults are real',
+    '  signals to real processes and a real link going down.',
     '',
   ];
   const violated = violations(results);
@@ -56,7 +66,7 @@ export function renderChaos(results: ChaosResults): string {
     '',
   );
   const f = results.faults;
-  lines.push('## Faults under load', '');
+  lines.push('## Faults under load (loopback)', '');
   if (f === null) lines.push('Not run.', '');
   else
     lines.push(
@@ -86,13 +96,15 @@ export function renderChaos(results: ChaosResults): string {
         ? ['Streams that could not be followed:', '', ...f.followErrors.map((e) => `- ${e}`), '']
         : []),
     );
+  lines.push(...renderNetFaults(results.netFaults, results.netFaultsSkipped));
   const o = results.overload;
   lines.push('## Overload', '');
   if (o === null) lines.push('Not run.', '');
   else
     lines.push(
       `${n(o.concurrent)} clients submit a task of 8 tokens at the same moment to one orchestratord with the default ` +
-        'admission queue (64) over one pool of 2 slots, and follow it when admitted.',
+        `admission queue (64) over one pool of 2 slots, and follow it when admitted; ${o.bursts} such bursts after one ` +
+        'that warms orchestratord up (not counted), five seconds apart.',
       '',
       `- Answers: ${Object.entries(o.statuses)
         .map(([k, v]) => `${k} × ${n(v)}`)
@@ -101,9 +113,11 @@ export function renderChaos(results: ChaosResults): string {
         `(${Object.entries(o.outcomes)
           .map(([k, v]) => `${k} ${n(v)}`)
           .join(', ')})`,
-      `- orchestratord RSS: ${o.rssIdleMb.toFixed(0)} MB idle, ${o.rssPeakMb.toFixed(0)} MB at the peak, ` +
-        `${o.rssAfterMb.toFixed(0)} MB five seconds after the burst`,
-      `- Wall time of the burst: ${(o.wallMs / 1000).toFixed(1)} s`,
+      `- orchestratord RSS: ${o.rssColdMb.toFixed(0)} MB just started, ${o.rssIdleMb.toFixed(0)} MB idle after the ` +
+        `warm-up burst, ${o.rssPeakMb.toFixed(0)} MB at the highest peak, ` +
+        `${o.rssAfterMb.map((mb) => mb.toFixed(0)).join(' / ')} MB five seconds after each burst (it must come back ` +
+        `within ${MEMORY_SLACK_MB} MB or ${MEMORY_SLACK_SHARE * 100}% of idle, whichever is larger)`,
+      `- Wall time of each burst: ${o.wallMs.map((ms) => (ms / 1000).toFixed(1)).join(' / ')} s`,
       '',
     );
   const h = results.hostile;

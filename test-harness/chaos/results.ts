@@ -2,6 +2,7 @@
 import type { machine } from '../bench/results.ts';
 import type { FaultsResult } from './faults.ts';
 import type { HostileResult } from './hostile.ts';
+import type { NetFaultsResult } from './net-faults.ts';
 import type { OverloadResult } from './overload.ts';
 
 export interface ChaosResults {
@@ -10,6 +11,9 @@ export interface ChaosResults {
   readonly quick: boolean;
   readonly date: string;
   readonly faults: FaultsResult | null;
+  readonly netFaults: NetFaultsResult | null;
+  /** Why the distributed fault run did not happen here (no network namespaces), or null. */
+  readonly netFaultsSkipped: string | null;
   readonly overload: OverloadResult | null;
   readonly hostile: HostileResult | null;
   readonly notes: readonly string[];

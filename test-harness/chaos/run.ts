@@ -1,10 +1,11 @@
 /**
  * The chaos suite of issue 16: faults under load, overload, hostile input. Writes RESULTS.md and results.json.
  *
- *   npm run chaos                   full run (1,000 tasks through the faults, 300 at once, 10,000 bodies per endpoint)
+ *   npm run chaos                   full run (1,000 tasks through the faults on loopback and 1,000 across network
+ *                                   namespaces where they exist, 300 at once, 10,000 bodies per endpoint)
  *   npm run chaos -- --quick        the short run npm test makes (chaos-quick.test.ts)
  *   npm run chaos -- --out DIR      write RESULTS.md and results.json into DIR instead
- *   npm run chaos -- --only faults,overload,hostile
+ *   npm run chaos -- --only faults,net-faults,overload,hostile
  *   npm run chaos -- --seed N       the hostile generator's seed (default 16)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { startCluster } from '../src/cluster.ts';
 import { writeFormatted } from '../src/write-formatted.ts';
 import { measureFaults } from './faults.ts';
 import { measureHostile } from './hostile.ts';
+import { measureNetFaults, netFaultsUnavailable } from './net-faults.ts';
 import { measureOverload } from './overload.ts';
 import { renderChaos, violations } from './report.ts';
 import type { ChaosResults } from './results.ts';
@@ -31,7 +33,7 @@ const { values } = parseArgs({
 });
 const quick = values.quick;
 const outDir = values.out ?? fileURLToPath(new URL('.', import.meta.url));
-const only = new Set((values.only ?? 'faults,overload,hostile').split(','));
+const only = new Set((values.only ?? 'faults,net-faults,overload,hostile').split(','));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const failures: string[] = [];
 
@@ -60,12 +62,29 @@ const faults = await section('faults', async () => {
   );
   return result;
 });
+const netFaultsSkipped = only.has('net-faults') ? await netFaultsUnavailable() : null;
+const netFaults =
+  netFaultsSkipped !== null
+    ? null
+    : await section('net-faults', async () => {
+        const result = await measureNetFaults(quick ? 400 : 1000, quick ? 9 : 12);
+        log(
+          `  ${result.admitted}/${result.submitted} admitted, ${result.exactlyOneTerminal} of ${result.admitted - result.cutByCrash} ` +
+            `with exactly one terminal event, ${result.cutByCrash} cut by the crash (slowest ${result.slowestCutMs} ms), ` +
+            `${result.refusedWhileDown} refused while down (slowest ${result.slowestRefusalMs} ms); outcomes ` +
+            `${JSON.stringify(result.outcomes)}; most in flight ${JSON.stringify(result.maxInFlight)}, held at the end ` +
+            `${JSON.stringify(result.heldAtEnd)}; adoption ${JSON.stringify(result.adoption)}; heals ` +
+            result.faults.map((f) => `${f.fault}: ${f.downMs ?? 'never'} / ${f.healedMs ?? 'never'} ms`).join(', '),
+        );
+        return result;
+      });
 const overload = await section('overload', async () => {
-  const result = await measureOverload(300);
+  const result = await measureOverload(300, quick ? 2 : 3);
   log(
     `  ${JSON.stringify(result.statuses)}; ${result.refusedWithoutRetryAfter} 429s without Retry-After; ` +
-      `${result.whole}/${result.admitted} admitted ended whole; RSS ${result.rssIdleMb.toFixed(0)} → ` +
-      `${result.rssPeakMb.toFixed(0)} → ${result.rssAfterMb.toFixed(0)} MB`,
+      `${result.whole}/${result.admitted} admitted ended whole; RSS cold ${result.rssColdMb.toFixed(0)}, idle ` +
+      `${result.rssIdleMb.toFixed(0)}, peak ${result.rssPeakMb.toFixed(0)}, after each burst ` +
+      `${result.rssAfterMb.map((mb) => mb.toFixed(0)).join(' / ')} MB`,
   );
   return result;
 });
@@ -88,6 +107,8 @@ const results: ChaosResults = {
   quick,
   date: new Date().toISOString(),
   faults,
+  netFaults,
+  netFaultsSkipped,
   overload,
   hostile,
   notes: failures.map((f) => `FAILED ${f}`),

@@ -20,6 +20,9 @@ export interface TaskRun {
   readonly outcome: string | null;
   /** Why following failed (budget, connection), null when it ended. */
   readonly followError: string | null;
+  /** When the POST was sent and when the run ended (its stream, or the refused POST), Date.now(). */
+  readonly startedAt: number;
+  readonly endedAt: number;
 }
 
 const isTerminal = (e: SseEvent): boolean => e.event === 'end' || e.event === 'error';
@@ -30,6 +33,7 @@ export function judge(
   retryAfter: string | null,
   events: readonly SseEvent[],
   followError: string | null,
+  startedAt = Date.now(),
 ): TaskRun {
   const first = events.findIndex(isTerminal);
   const terminal = first < 0 ? undefined : events[first];
@@ -43,6 +47,8 @@ export function judge(
     tokens: events.filter((e) => e.event === 'token').length,
     outcome: terminal === undefined ? null : terminal.event === 'end' ? 'end' : String(terminal.data['code']),
     followError,
+    startedAt,
+    endedAt: Date.now(),
   };
 }
 
@@ -51,28 +57,42 @@ export async function runTask(
   url: string,
   body: Record<string, unknown> & { task_id: string },
   budgetMs: number,
-  onEvent?: (event: SseEvent) => void,
+  options: { readonly onEvent?: (event: SseEvent) => void; readonly headers?: Record<string, string> } = {},
 ): Promise<TaskRun> {
+  const startedAt = Date.now();
+  const headers = options.headers ?? {};
   const answer = await request(`${url}/v2/tasks`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
     headersTimeout: budgetMs,
   }).catch((error: unknown) => error as Error);
-  if (answer instanceof Error) return judge(body.task_id, 0, null, [], answer.message);
+  if (answer instanceof Error) return judge(body.task_id, 0, null, [], describe(answer), startedAt);
   await answer.body.dump();
   const retryAfter = answer.headers['retry-after'];
   const retry = typeof retryAfter === 'string' ? retryAfter : null;
-  if (answer.statusCode !== 202) return judge(body.task_id, answer.statusCode, retry, [], null);
+  if (answer.statusCode !== 202) return judge(body.task_id, answer.statusCode, retry, [], null, startedAt);
+  const seen: SseEvent[] = [];
   try {
     const followed = await followEvents(`${url}/v2/tasks/${body.task_id}/events`, {
       timeoutMs: budgetMs,
-      ...(onEvent ? { onEvent } : {}),
+      headers,
+      onEvent: (event) => {
+        seen.push(event);
+        options.onEvent?.(event);
+      },
     });
-    return judge(body.task_id, 202, retry, followed.events, null);
+    return judge(body.task_id, 202, retry, followed.events, null, startedAt);
   } catch (error) {
-    return judge(body.task_id, 202, retry, [], (error as Error).message);
+    // The events that came before the stream broke still count (a cut stream must not have had a terminal one).
+    return judge(body.task_id, 202, retry, seen, describe(error as Error), startedAt);
   }
+}
+
+/** An error's message with its cause's code (undici says "fetch failed"/"other side closed" and hides ECONNREFUSED). */
+function describe(error: Error): string {
+  const code = (error as { code?: unknown }).code ?? (error.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
 }
 
 /** Run `work` over `items` with at most `width` at once, in order of start. */

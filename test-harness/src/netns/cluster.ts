@@ -181,7 +181,7 @@ class Cluster implements NetCluster {
 
   /** The exit guard: kill our processes, remove the network and the temp dir, synchronously. */
   private killSync(): void {
-    for (const pid of [...this.orchestrators.map((o) => o.pid()), ...this.nodes.map((n) => n.pid())]) {
+    for (const pid of [...this.orchestrators.map((o) => o.pid()), ...this.nodes.flatMap((n) => n.pids())]) {
       if (pid === undefined) continue;
       try {
         process.kill(pid, 'SIGKILL');

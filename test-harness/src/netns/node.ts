@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { POOL_MANAGERD_CLI } from '../pool-managerd-process.ts';
 import { startProcess, stopProcess, waitFor, type RunningProcess } from '../processes.ts';
-import { handoffsIn, readHandoff } from '../provisioner-cli.ts';
+import { handoffsIn, PROVISIONER_CLI, readHandoff } from '../provisioner-cli.ts';
 import type { ClusterCa, TlsFiles } from './certs.ts';
 import { run } from './host.ts';
 import { NODE_IFACE, type NodeNetwork } from './network.ts';
@@ -37,6 +37,8 @@ export class ClusterNode implements NetNode {
   readonly url: string;
   readonly runtimeDir: string;
   private proc: RunningProcess | null = null;
+  /** engine-provisioner, when the node's engines run as a sidecar. */
+  private provisioner: RunningProcess | null = null;
   private earlierLogs = '';
   private readonly faults = new Set<Fault>();
   private hung = false;
@@ -89,8 +91,24 @@ export class ClusterNode implements NetNode {
       ].join('\n'),
     );
     const node = new ClusterNode(spec, net, configFile, await ca.server(spec.id, net.ip), dir);
+    if (spec.engines === 'sidecar') node.startProvisioner(cacheDir);
     await node.startPoolManagerd();
     return node;
+  }
+
+  /** `engine-provisioner up` in the namespace, writing handoffs where the watch-only pool-managerd reads them. */
+  private startProvisioner(cacheDir: string): void {
+    const { PROMETHEUS_METRICS_PORT: _metrics, ...inherited } = process.env;
+    this.provisioner = startProcess(
+      'ip',
+      ['netns', 'exec', this.namespace, process.execPath, ...DAEMON_NODE_FLAGS, PROVISIONER_CLI, 'up'],
+      {
+        ...inherited,
+        LLORCH_CONFIG: this.configFile,
+        ENGINE_PROVISIONER_HANDOFF_DIR: join(this.runtimeDir, 'engines'),
+        ENGINE_PROVISIONER_CACHE_DIR: cacheDir,
+      },
+    );
   }
 
   async startPoolManagerd(): Promise<void> {
@@ -101,7 +119,9 @@ export class ClusterNode implements NetNode {
       ['netns', 'exec', this.namespace, process.execPath, ...DAEMON_NODE_FLAGS, POOL_MANAGERD_CLI],
       {
         ...inherited,
-        LLORCH_CONFIG: this.configFile,
+        ...(this.provisioner === null
+          ? { LLORCH_CONFIG: this.configFile }
+          : { LLORCH_CONFIG: undefined, POOL_MANAGERD_RUNTIME_DIR: this.runtimeDir }),
         POOL_MANAGERD_PROFILE: 'cloud',
         POOL_MANAGERD_BIND_ADDR: `${this.ip}:${POOL_MANAGERD_PORT}`,
         POOL_MANAGERD_TLS_CERT: this.tls.cert,
@@ -190,17 +210,19 @@ export class ClusterNode implements NetNode {
   }
 
   logs(): string {
-    return this.earlierLogs + (this.proc?.output() ?? '');
+    const provisioner = this.provisioner?.output() ?? '';
+    return this.earlierLogs + (this.proc?.output() ?? '') + (provisioner === '' ? '' : `\n${provisioner}`);
   }
 
   /** Stop pool-managerd (graceful, then forced); what is left in the namespace the network removal kills. */
   async stop(): Promise<void> {
     if (this.hung) this.resume();
     await this.stopPoolManagerd();
+    if (this.provisioner !== null) await stopProcess(this.provisioner);
   }
 
-  /** The pid of pool-managerd while it runs (for the exit guard). */
-  pid(): number | undefined {
-    return this.proc?.child.pid;
+  /** The pids of pool-managerd and engine-provisioner while they run (for the exit guard). */
+  pids(): number[] {
+    return [this.proc?.child.pid, this.provisioner?.child.pid].filter((pid) => pid !== undefined);
   }
 }

@@ -65,6 +65,15 @@ export class ClusterOrchestratord implements NetOrchestratord {
     this.proc = null;
   }
 
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (proc === null) return;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    this.earlierLogs += proc.output();
+    this.proc = null;
+  }
+
   logs(): string {
     return this.earlierLogs + (this.proc?.output() ?? '');
   }

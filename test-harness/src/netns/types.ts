@@ -11,6 +11,12 @@ export interface PoolSpec {
 export interface NodeSpec {
   readonly id: string;
   readonly pools: readonly PoolSpec[];
+  /**
+   * in-process (default): pool-managerd provisions its engines itself (LLORCH_CONFIG), the compose worker's shape.
+   * sidecar: `engine-provisioner up` runs beside a watch-only pool-managerd in the node's namespace, the shape of the
+   * Kubernetes pod, where a restarted pool-managerd adopts the engines that still run.
+   */
+  readonly engines?: 'in-process' | 'sidecar';
 }
 
 export interface NetClusterOptions {
@@ -53,7 +59,10 @@ export interface NetNode {
 export interface NetOrchestratord {
   readonly url: string;
   logs(): string;
+  /** SIGTERM, then SIGKILL after a grace period: open streams get their terminal event first. */
   stop(): Promise<void>;
+  /** SIGKILL at once (a crash): open streams are cut. */
+  kill(): Promise<void>;
   start(): Promise<void>;
 }
 
