@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine } from '../bench/results.ts';
 import { startCluster } from '../src/cluster.ts';
+import { killStarted } from '../src/processes.ts';
 import { writeFormatted } from '../src/write-formatted.ts';
 import { measureFaults } from './faults.ts';
 import { measureHostile } from './hostile.ts';
@@ -37,18 +38,32 @@ const only = new Set((values.only ?? 'faults,net-faults,overload,hostile').split
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const failures: string[] = [];
 
+/** The most one section may take (quick, full): past it the section counts as failed and the run goes on. */
+const SECTION_BUDGET_MS = quick ? 10 * 60_000 : 40 * 60_000;
+
 async function section<T>(name: string, body: () => Promise<T>): Promise<T | null> {
   if (!only.has(name)) return null;
   const started = Date.now();
   log(`# ${name}`);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const result = await body();
+    const result = await Promise.race([
+      body(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`did not finish within ${SECTION_BUDGET_MS / 60_000} minutes`)),
+          SECTION_BUDGET_MS,
+        );
+      }),
+    ]);
     log(`  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     return result;
   } catch (error) {
     failures.push(`${name}: ${(error as Error).message}`);
     log(`  FAILED: ${(error as Error).stack ?? String(error)}`);
     return null;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -119,4 +134,8 @@ await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2
 const broken = violations(results);
 for (const v of broken) log(`VIOLATION ${v}`);
 log(`wrote ${join(outDir, 'RESULTS.md')} and results.json`);
-if (failures.length > 0 || broken.length > 0) process.exitCode = 1;
+// Then exit: a section that ran out of time never came back to stop what it started, so that is killed here (by
+// pid: what this run started), and the network namespaces go with the netns harness's exit guard.
+process.exitCode = failures.length > 0 || broken.length > 0 ? 1 : 0;
+killStarted();
+setTimeout(() => process.exit(), 5_000).unref(); // only when a handle would keep the run alive

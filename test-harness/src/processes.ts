@@ -7,6 +7,17 @@ export interface RunningProcess {
   readonly exited: Promise<number | null>;
 }
 
+/** Every child started here that has not exited yet (see killStarted). */
+const running = new Set<ChildProcess>();
+
+/**
+ * SIGKILL every process startProcess started that still runs: for a run that gives up on a step which never came
+ * back to stop its own (the chaos suite's section budget). Their engines go with them (their watchdogs).
+ */
+export function killStarted(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
 /** Start a command, collecting its output; the caller stops it by pid (see stopProcess). */
 export function startProcess(
   command: string,
@@ -18,7 +29,13 @@ export function startProcess(
   let text = '';
   child.stdout.on('data', (c: Buffer) => (text += c.toString()));
   child.stderr.on('data', (c: Buffer) => (text += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return { child, output: () => text, exited };
 }
 
