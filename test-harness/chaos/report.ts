@@ -2,6 +2,7 @@
 import { netFaultViolations, renderNetFaults } from './net-faults-report.ts';
 import { MEMORY_SLACK_MB, MEMORY_SLACK_SHARE } from './overload.ts';
 import type { ChaosResults } from './results.ts';
+import { renderSecurity, securityViolations } from './security.ts';
 
 const n = (value: number): string => value.toLocaleString('en-US');
 
@@ -43,6 +44,7 @@ export function violations(results: ChaosResults): string[] {
       if (e.badEnvelopes > 0) out.push(`hostile: ${e.endpoint} answered ${e.badEnvelopes} 4xx without its envelope`);
     }
   }
+  if (results.security !== null) out.push(...securityViolations(results.security));
   return out;
 }
 
@@ -148,6 +150,8 @@ export function renderChaos(results: ChaosResults): string {
           ]
         : []),
     );
+  if (results.security === null) lines.push('## Security', '', 'Not run.', '');
+  else lines.push(...renderSecurity(results.security));
   if (results.notes.length > 0) lines.push('## Not measured, and why', '', ...results.notes.map((x) => `- ${x}`), '');
   return `${lines.join('\n')}\n`;
 }

@@ -4,6 +4,7 @@ import type { FaultsResult } from './faults.ts';
 import type { HostileResult } from './hostile.ts';
 import type { NetFaultsResult } from './net-faults.ts';
 import type { OverloadResult } from './overload.ts';
+import type { SecurityResult } from './security.ts';
 
 export interface ChaosResults {
   readonly machine: ReturnType<typeof machine>;
@@ -16,5 +17,6 @@ export interface ChaosResults {
   readonly netFaultsSkipped: string | null;
   readonly overload: OverloadResult | null;
   readonly hostile: HostileResult | null;
+  readonly security: SecurityResult | null;
   readonly notes: readonly string[];
 }

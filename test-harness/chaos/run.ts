@@ -5,7 +5,7 @@
  *                                   namespaces where they exist, 300 at once, 10,000 bodies per endpoint)
  *   npm run chaos -- --quick        the short run npm test makes (chaos-quick.test.ts)
  *   npm run chaos -- --out DIR      write RESULTS.md and results.json into DIR instead
- *   npm run chaos -- --only faults,net-faults,overload,hostile
+ *   npm run chaos -- --only faults,net-faults,overload,hostile,security
  *   npm run chaos -- --seed N       the hostile generator's seed (default 16)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import { measureHostile } from './hostile.ts';
 import { measureNetFaults, netFaultsUnavailable } from './net-faults.ts';
 import { measureOverload } from './overload.ts';
 import { renderChaos, violations } from './report.ts';
+import { measureSecurity, renderSecurity } from './security.ts';
 import type { ChaosResults } from './results.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,7 +35,7 @@ const { values } = parseArgs({
 });
 const quick = values.quick;
 const outDir = values.out ?? fileURLToPath(new URL('.', import.meta.url));
-const only = new Set((values.only ?? 'faults,net-faults,overload,hostile').split(','));
+const only = new Set((values.only ?? 'faults,net-faults,overload,hostile,security').split(','));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const failures: string[] = [];
 
@@ -115,6 +116,12 @@ const hostile = await section('hostile', async () => {
   }
 });
 
+const security = await section('security', async () => {
+  const result = await measureSecurity({ quick });
+  for (const line of renderSecurity(result).filter((l) => l.startsWith('|') && !l.startsWith('|-'))) log(`  ${line}`);
+  return result;
+});
+
 const argv = process.argv.slice(2).join(' ');
 const results: ChaosResults = {
   machine: machine(ROOT),
@@ -126,6 +133,7 @@ const results: ChaosResults = {
   netFaultsSkipped,
   overload,
   hostile,
+  security,
   notes: failures.map((f) => `FAILED ${f}`),
 };
 await mkdir(outDir, { recursive: true });

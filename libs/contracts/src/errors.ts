@@ -24,6 +24,16 @@ export const errorCatalogue = {
     meaning: 'The pool exists but is not ready (starting, draining, reloading).',
   },
   POOL_UNAVAILABLE: { status: 503, retriable: true, meaning: 'No pool that could serve the request is reachable.' },
+  NODE_UNAVAILABLE: {
+    status: 503,
+    retriable: true,
+    meaning: 'The node named by placement.node_id is unknown to orchestratord or unreachable now.',
+  },
+  BUDGET_EXCEEDED: {
+    status: 429,
+    retriable: false,
+    meaning: "A budget is used up (a session's turns, tokens or time); the message names which.",
+  },
   REPLICA_EXHAUSTED: { status: 503, retriable: true, meaning: 'Every slot of the pool is busy.' },
   TOO_MANY_STREAMS: {
     status: 429,
