@@ -2,7 +2,7 @@
 import { netFaultViolations, renderNetFaults } from './net-faults-report.ts';
 import { MEMORY_SLACK_MB, MEMORY_SLACK_SHARE } from './overload.ts';
 import type { ChaosResults } from './results.ts';
-import { renderSecurity, securityViolations } from './security.ts';
+import { renderSecurity, securityViolations } from './security/index.ts';
 
 const n = (value: number): string => value.toLocaleString('en-US');
 

@@ -4,7 +4,7 @@ import type { FaultsResult } from './faults.ts';
 import type { HostileResult } from './hostile.ts';
 import type { NetFaultsResult } from './net-faults.ts';
 import type { OverloadResult } from './overload.ts';
-import type { SecurityResult } from './security.ts';
+import type { SecurityResult } from './security/index.ts';
 
 export interface ChaosResults {
   readonly machine: ReturnType<typeof machine>;

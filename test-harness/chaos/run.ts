@@ -21,7 +21,7 @@ import { measureHostile } from './hostile.ts';
 import { measureNetFaults, netFaultsUnavailable } from './net-faults.ts';
 import { measureOverload } from './overload.ts';
 import { renderChaos, violations } from './report.ts';
-import { measureSecurity, renderSecurity } from './security.ts';
+import { measureSecurity, renderSecurity } from './security/index.ts';
 import type { ChaosResults } from './results.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
