@@ -87,4 +87,42 @@ describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 
       /^llamacpp:requests_deferred [1-9]/m,
     );
   });
+  test('a dispatch right after a cut waits for the engine to let go of it, and is served on the same pool', async (t) => {
+    const engines = await demoEngines([{ id: 'one', slots: 1, ctx: 65_536 }]);
+    t.after(engines.cleanup);
+    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
+    t.after(pm.stop);
+    await waitFor('the pool ready', async () =>
+      (await jsonRequest<{ ready: boolean }>(`${pm.url}/v2/pools/one/status`)).body.ready ? true : undefined,
+    );
+    const engine = await readHandoff(join(engines.handoffDir, 'one-r0.json'));
+    assert.ok(engine);
+    t.after(() => {
+      if (isAlive(engine.pid)) process.kill(engine.pid, 'SIGCONT');
+    });
+    const cut = new AbortController();
+    const first = await request(`${pm.url}/v2/pools/one/dispatch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(long),
+      signal: cut.signal,
+    });
+    for await (const chunk of first.body) if (String(chunk).includes('"content"')) break;
+    // The engine is slow to notice the cut (stopped for 300 ms: a token that takes that long); the next dispatch comes
+    // meanwhile. It must wait for the slot, not be refused and sent to another pool.
+    process.kill(engine.pid, 'SIGSTOP');
+    cut.abort();
+    await waitFor('pool-managerd to free its slot', async () =>
+      (await jsonRequest<{ slots_free: number }>(`${pm.url}/v2/pools/one/status`)).body.slots_free === 1
+        ? true
+        : undefined,
+    );
+    const next = jsonRequest(`${pm.url}/v2/pools/one/dispatch`, { method: 'POST', body: short, timeoutMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    process.kill(engine.pid, 'SIGCONT');
+    const served = await next;
+    assert.equal(served.status, 200, JSON.stringify(served.body));
+    const held = await engineRequestsHeld(engine.url);
+    assert.ok(held !== null && held <= 1, `the engine holds ${held} requests`);
+  });
 });

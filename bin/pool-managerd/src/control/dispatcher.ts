@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { RawStream } from '@llama-orch/http';
-import { errorEnvelope, type DispatchRequest, type ErrorEnvelope } from '@llama-orch/contracts';
+import { errorEnvelope, kindOfEndpoint, type DispatchRequest, type ErrorEnvelope } from '@llama-orch/contracts';
 import type { Logger } from 'pino';
 import { engineRequest } from '../engines/engine-agent.ts';
 import type { PoolMetrics } from '../metrics.ts';
@@ -24,6 +24,14 @@ export type DispatchOutcome =
  */
 const CUT_SETTLE_MS = 5_000;
 const SLOTS_CHECK_TIMEOUT_MS = 500;
+/**
+ * How long a dispatch waits for the engine to let go of a cut request before it is refused: a running engine notices
+ * the closed connection at its next token, within milliseconds, and the dispatch should not go elsewhere for that
+ * (a session's warm slot, a pinned pool); a stopped one never answers, and the refusal sends the task back to the
+ * queue.
+ */
+const CUT_WAIT_MS = 1_000;
+const CUT_POLL_MS = 25;
 
 type Claim =
   | { readonly kind: 'claimed'; readonly guard: SlotGuard }
@@ -62,7 +70,18 @@ export class PoolDispatcher {
     this.#onEngineFailure = onEngineFailure;
   }
 
-  #claim(poolId: string): Claim {
+  #claim(poolId: string, endpoint: DispatchRequest['endpoint']): Claim {
+    // An engine started for another kind would refuse the route or answer it badly (a completion from a reranker).
+    const kind = this.#registry.kind(poolId) ?? 'completion';
+    const needed = kindOfEndpoint(endpoint);
+    if (kind !== needed) {
+      this.#metrics.dispatches.inc({ pool_id: poolId, outcome: 'wrong_kind' });
+      const envelope = errorEnvelope(
+        'INVALID_PARAMS',
+        `endpoint: pool ${poolId} is a ${kind} pool; ${endpoint} needs a pool of kind ${needed}`,
+      );
+      return { kind: 'refused', envelope };
+    }
     const state = this.#registry.state(poolId);
     if (state !== 'ready') {
       this.#metrics.dispatches.inc({ pool_id: poolId, outcome: 'unready' });
@@ -102,6 +121,16 @@ export class PoolDispatcher {
     }
   }
 
+  /** #engineBusy until the engine has a slot, for at most CUT_WAIT_MS (or until the client leaves); the last reason. */
+  async #untilEngineFree(url: string, slotsTotal: number, signal: AbortSignal): Promise<string | null> {
+    const deadline = Date.now() + CUT_WAIT_MS;
+    for (;;) {
+      const busy = await this.#engineBusy(url, slotsTotal);
+      if (busy === null || signal.aborted || Date.now() + CUT_POLL_MS > deadline) return busy;
+      await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
+    }
+  }
+
   /** `trace` is the caller's W3C traceparent, logged as trace_id so both daemons' logs join up. */
   async dispatch(
     poolId: string,
@@ -110,7 +139,7 @@ export class PoolDispatcher {
     correlationId: string,
     trace?: string,
   ): Promise<DispatchOutcome> {
-    const claim = this.#claim(poolId);
+    const claim = this.#claim(poolId, request.endpoint);
     if (claim.kind === 'refused') return claim;
     const { guard } = claim;
     const claimedAt = Date.now();
@@ -127,7 +156,11 @@ export class PoolDispatcher {
     const replica = this.#registry.replicas(poolId).get(guard.replicaId);
     const key = `${poolId}/${guard.replicaId}`;
     if (Date.now() - (this.#cutAt.get(key) ?? -Infinity) < CUT_SETTLE_MS) {
-      const busy = await this.#engineBusy(replica?.handoff.url ?? '', replica?.handoff.slots_total ?? 0);
+      const busy = await this.#untilEngineFree(
+        replica?.handoff.url ?? '',
+        replica?.handoff.slots_total ?? 0,
+        guard.signal,
+      );
       if (busy !== null) {
         clientSignal.removeEventListener('abort', onClientGone);
         release('busy');
