@@ -8,7 +8,7 @@
  *   npm run chaos -- --only faults,net-faults,overload,hostile,security
  *   npm run chaos -- --seed N       the hostile generator's seed (default 16)
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -105,7 +105,15 @@ const overload = await section('overload', async () => {
   return result;
 });
 const hostile = await section('hostile', async () => {
-  const cluster = await startCluster([[{ id: 'demo', slots: 2 }]]);
+  // The demo model for each kind of pool, each answering as `demo` on its own routes; a context of 512 bounds what a
+  // huge max_tokens can make the engine generate.
+  const cluster = await startCluster([
+    [
+      { id: 'demo', slots: 2, ctx: 512 },
+      { id: 'demo-embedding', slots: 1, ctx: 512, kind: 'embedding' },
+      { id: 'demo-rerank', slots: 1, ctx: 512, kind: 'rerank' },
+    ],
+  ]);
   try {
     const result = await measureHostile(cluster.url, quick ? 150 : 10_000, Number(values.seed));
     for (const e of result.endpoints)
@@ -138,7 +146,7 @@ const results: ChaosResults = {
 };
 await mkdir(outDir, { recursive: true });
 await writeFormatted(join(outDir, 'RESULTS.md'), renderChaos(results));
-await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFormatted(join(outDir, 'results.json'), JSON.stringify(results, null, 2));
 const broken = violations(results);
 for (const v of broken) log(`VIOLATION ${v}`);
 log(`wrote ${join(outDir, 'RESULTS.md')} and results.json`);

@@ -12,6 +12,8 @@ export interface PoolSpec {
   readonly id: string;
   readonly slots: number;
   readonly ctx?: number;
+  /** The pool's kind (absent: completion); every pool serves the demo model, written for its kind. */
+  readonly kind?: 'completion' | 'embedding' | 'rerank';
 }
 
 export interface Cluster {
@@ -49,7 +51,10 @@ export async function startCluster(
           `cache_dir: ${fixture.cacheDir}`,
           'engine: { device: cpu }',
           'pools:',
-          ...pools.map((p) => `  - { id: ${p.id}, model: demo, ctx: ${p.ctx ?? 2048}, slots: ${p.slots} }`),
+          ...pools.map(
+            (p) =>
+              `  - { id: ${p.id}, model: demo, ctx: ${p.ctx ?? 2048}, slots: ${p.slots}${p.kind ? `, kind: ${p.kind}` : ''} }`,
+          ),
           '',
         ].join('\n'),
       );

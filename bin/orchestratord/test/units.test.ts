@@ -35,6 +35,8 @@ describe('orchestratord units', () => {
     let now = 0;
     const sessions = new SessionStore(() => now);
     sessions.touch('s');
+    const admitted = sessions.admit('s', undefined, 16);
+    assert.equal(admitted.kind, 'admitted');
     sessions.recordTurn('s', 'alpha', true);
     assert.deepEqual(sessions.info('s'), {
       session_id: 's',
@@ -42,8 +44,12 @@ describe('orchestratord units', () => {
       turns: 1,
       max_turns: 8,
       kv_warmth: true,
+      kv_bytes: null,
+      kv_tokens: null,
       pool_id: 'alpha',
+      tokens_used: 16,
       tokens_budget_remaining: null,
+      time_used_ms: 0,
       time_budget_remaining_ms: null,
     });
     assert.equal(sessions.affinity('s'), 'alpha');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ResourceIdSchema } from './ids.ts';
 import { ModelRefSchema, Sha256Schema } from './model-ref.ts';
+import { PoolKindSchema } from './pool-kind.ts';
 import { DeviceSchema } from './pool-status.ts';
 import { named } from './registry.ts';
 
@@ -34,6 +35,7 @@ export const HandoffSchema = named(
       url: LoopbackUrlSchema,
       pid: z.int().min(1),
       model: z.strictObject({ ref: ModelRefSchema, path: z.string().min(1), sha256: Sha256Schema.nullable() }),
+      kind: PoolKindSchema.optional(),
       ctx: z.int().min(0),
       slots_total: z.int().min(1),
       device: DeviceSchema,

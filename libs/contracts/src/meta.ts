@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ClientIdSchema, ResourceIdSchema } from './ids.ts';
 import { named } from './registry.ts';
 
 export const API_VERSION = '2.0.0';
@@ -15,22 +14,6 @@ export const ReadinessSchema = named(
   'Readiness',
   'Answer of GET /ready (200 when ready, 503 otherwise); reasons say what is missing.',
 );
-
-export const SessionInfoSchema = named(
-  z.strictObject({
-    session_id: ClientIdSchema,
-    ttl_ms_remaining: z.int().min(0),
-    turns: z.int().min(0),
-    max_turns: z.int().min(1),
-    kv_warmth: z.boolean(),
-    pool_id: ResourceIdSchema.nullable(),
-    tokens_budget_remaining: z.int().min(0).nullable(),
-    time_budget_remaining_ms: z.int().min(0).nullable(),
-  }),
-  'SessionInfo',
-  'Answer of GET /v2/sessions/{id}.',
-);
-export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 
 export const CapabilitiesSchema = named(
   z.strictObject({

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_ENGINE_SOURCE, EngineSourceSchema } from './engine-source.ts';
 import { ResourceIdSchema } from './ids.ts';
 import { ModelRefSchema, Sha256Schema } from './model-ref.ts';
+import { EmbeddingPoolingSchema, PoolKindSchema } from './pool-kind.ts';
 import { named } from './registry.ts';
 
 export const EngineConfigSchema = named(
@@ -31,9 +32,11 @@ export const PoolConfigSchema = named(
       .refine((gpus) => new Set(gpus).size === gpus.length, 'must not repeat a GPU index')
       .optional(),
     replicas: z.int().min(1).max(16).default(1),
+    kind: PoolKindSchema.optional(),
+    pooling: EmbeddingPoolingSchema.optional(),
   }),
   'PoolConfig',
-  'One pool: a model served by replicas of llama-server with ctx and slots, optionally on chosen GPUs.',
+  'One pool: a model served by replicas of llama-server with ctx and slots, optionally on chosen GPUs; `kind` says whether it completes, embeds or reranks.',
 );
 export type PoolConfig = z.output<typeof PoolConfigSchema>;
 
@@ -57,6 +60,13 @@ export const NodeConfigSchema = named(
             message: `duplicate pool id "${pool.id}" (also pools[${first}].id)`,
           });
         else seen.set(pool.id, index);
+        if (pool.pooling !== undefined && pool.kind !== 'embedding') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'pooling'],
+            message: `only for kind: embedding (this pool's kind is ${pool.kind ?? 'completion'})`,
+          });
+        }
         if (config.engine.device === 'cpu' && pool.gpus !== undefined) {
           ctx.addIssue({ code: 'custom', path: ['pools', index, 'gpus'], message: 'set, but engine.device is "cpu"' });
         }

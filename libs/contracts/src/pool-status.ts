@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ResourceIdSchema } from './ids.ts';
 import { ModelRefSchema } from './model-ref.ts';
+import { PoolKindSchema } from './pool-kind.ts';
 import { named } from './registry.ts';
 
 export const PoolStateSchema = named(
@@ -22,6 +23,7 @@ export const PoolStatusSchema = named(
       ready: z.boolean(),
       draining: z.boolean(),
       model: z.string().min(1),
+      kind: PoolKindSchema.optional(),
       engine: z.literal('llamacpp'),
       engine_version: z.string().nullable(),
       slots_total: z.int().min(0),
@@ -121,6 +123,8 @@ export const DispatchRequestSchema = named(
       '/v1/responses',
       '/v1/messages',
       '/v1/messages/count_tokens',
+      '/v1/embeddings',
+      '/v1/rerank',
     ]),
     body: z.record(z.string(), z.unknown()),
   }),

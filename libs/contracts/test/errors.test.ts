@@ -35,6 +35,7 @@ describe('error catalogue', () => {
     const serverSide = new Set([
       'POOL_UNREADY',
       'POOL_UNAVAILABLE',
+      'NODE_UNAVAILABLE',
       'REPLICA_EXHAUSTED',
       'DECODE_TIMEOUT',
       'WORKER_RESET',

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsPlugin from 'ajv-formats';
 import { parse } from 'yaml';
-import { contractJsonSchemas, controlPlaneOperations, dataPlaneOperations } from '../src/index.ts';
+import { contractJsonSchemas, controlPlaneOperations, dataPlaneOperations, embeddingOperations } from '../src/index.ts';
 import { generatedFiles } from '../scripts/generated-files.ts';
 import { examples } from './examples/index.ts';
 
@@ -24,7 +24,7 @@ describe('OpenAPI documents', () => {
 
   test('serve exactly the routes that ARCHITECTURE §4 names for orchestratord and pool-managerd', () => {
     assert.deepEqual(
-      routes(dataPlaneOperations),
+      routes([...dataPlaneOperations, ...embeddingOperations]),
       [
         // ARCHITECTURE §7's optional readiness callback (the CLOUD spec names its path), beside the routes of §4.
         'POST /callbacks/pool-ready',
@@ -38,6 +38,9 @@ describe('OpenAPI documents', () => {
         'POST /v1/responses',
         'POST /v1/messages',
         'POST /v1/messages/count_tokens',
+        // Issue 17: embeddings and rerank, from pools of those kinds.
+        'POST /v1/embeddings',
+        'POST /v1/rerank',
         'POST /v2/tasks',
         'GET /v2/tasks/{id}/events',
         'POST /v2/tasks/{id}/cancel',

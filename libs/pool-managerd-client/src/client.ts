@@ -168,7 +168,11 @@ export class PoolManagerdClient {
     if (answer.statusCode !== 200) {
       detach();
       const text = await answer.body.text().catch(() => '');
-      return { kind: 'refused', status: answer.statusCode, envelope: refusal(answer.statusCode, text) };
+      return {
+        kind: 'refused',
+        status: answer.statusCode,
+        envelope: refusal(answer.statusCode, text, engine.endpoint),
+      };
     }
     const contentType = String(answer.headers['content-type'] ?? '');
     return {
@@ -185,11 +189,16 @@ export class PoolManagerdClient {
   }
 }
 
+/** Engine routes whose error answers are about the request: llama-server reads every input whole or not at all. */
+const VECTOR_ENDPOINTS: ReadonlySet<DispatchRequest['endpoint']> = new Set(['/v1/embeddings', '/v1/rerank']);
+
 /**
  * pool-managerd's own error envelope; otherwise the engine's answer relayed as is: a 4xx is the client's error
- * (INVALID_PARAMS, not retriable, no other pool would take it), anything else a failing engine.
+ * (INVALID_PARAMS, not retriable, no other pool would take it), anything else a failing engine — except llama-server's
+ * own error answer to an embeddings or rerank request (an input longer than the engine's batch, which is the pool's
+ * ctx), which every replica would give again: the client's error too, and the pool stays in placement.
  */
-function refusal(status: number, text: string): ErrorEnvelope {
+function refusal(status: number, text: string, endpoint: DispatchRequest['endpoint']): ErrorEnvelope {
   let json: unknown = null;
   try {
     json = JSON.parse(text);
@@ -198,7 +207,14 @@ function refusal(status: number, text: string): ErrorEnvelope {
   }
   const envelope = validate(ErrorEnvelopeSchema, json);
   if (envelope.ok) return envelope.value;
-  const said = engineMessage(json) ?? text.slice(0, 300);
+  const message = engineMessage(json);
+  const said = message ?? text.slice(0, 300);
+  if (status >= 500 && message !== null && VECTOR_ENDPOINTS.has(endpoint))
+    return errorEnvelope(
+      'INVALID_PARAMS',
+      `llama-server refused the input (HTTP ${status}): ${said} (each input must fit the pool's ctx)`,
+      { engine: 'llamacpp' },
+    );
   if (status >= 400 && status < 500)
     return errorEnvelope('INVALID_PARAMS', `llama-server refused the request (HTTP ${status}): ${said}`, {
       engine: 'llamacpp',

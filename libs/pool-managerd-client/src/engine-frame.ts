@@ -155,6 +155,24 @@ function messagesFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'>
   return { ...EMPTY, done: type === 'message_stop', error: engineError(json) };
 }
 
+/**
+ * Embeddings and rerank: one JSON body, whole; it ends the answer (`stop`), reads `usage.prompt_tokens` and
+ * generates nothing token by token (the vectors or scores are its output, counted as one piece).
+ */
+function vectorsFrame(json: Json): Omit<EngineFrame, 'data' | 'event' | 'json'> {
+  const error = engineError(json);
+  if (error !== null) return { ...EMPTY, error };
+  const usage = record(json['usage']);
+  return {
+    ...EMPTY,
+    output: true,
+    done: true,
+    finishReason: 'stop',
+    tokensIn: count(usage?.['prompt_tokens']),
+    tokensOut: 0,
+  };
+}
+
 /** Parse one piece of an engine answer: a `data:` payload (with its SSE event name), or a JSON body. */
 export function parseEngineFrame(
   endpoint: DispatchRequest['endpoint'],
@@ -177,6 +195,8 @@ export function parseEngineFrame(
         ? responsesFrame(json)
         : endpoint === '/v1/messages' || endpoint === '/v1/messages/count_tokens'
           ? messagesFrame(json)
-          : openAIFrame(json);
+          : endpoint === '/v1/embeddings' || endpoint === '/v1/rerank'
+            ? vectorsFrame(json)
+            : openAIFrame(json);
   return { ...meaning, event, data, json };
 }

@@ -340,4 +340,31 @@ describe('the pool-managerd client', () => {
       { ...none, finishReason: 'stop', tokensIn: 5, tokensOut: 2 },
     );
   });
+
+  test('reads embeddings and rerank answers as one whole piece that ends the task with its prompt tokens', () => {
+    for (const [endpoint, body] of [
+      [
+        '/v1/embeddings',
+        '{"model":"m","object":"list","usage":{"prompt_tokens":6,"total_tokens":6},"data":[{"embedding":[0.1],"index":0,"object":"embedding"}]}',
+      ],
+      [
+        '/v1/rerank',
+        '{"model":"m","object":"list","usage":{"prompt_tokens":9,"total_tokens":9},"results":[{"index":1,"relevance_score":0.5}]}',
+      ],
+    ] as const) {
+      const frame = parseEngineFrame(endpoint, body);
+      assert.equal(frame?.data, body, 'kept as received');
+      assert.deepEqual(
+        [frame?.output, frame?.done, frame?.finishReason, frame?.tokensIn, frame?.tokensOut, frame?.error],
+        [true, true, 'stop', endpoint === '/v1/embeddings' ? 6 : 9, 0, null],
+        endpoint,
+      );
+    }
+    const refused = parseEngineFrame(
+      '/v1/embeddings',
+      '{"error":{"code":400,"message":"Input content cannot be empty"}}',
+    );
+    assert.deepEqual(refused?.error, { status: 400, message: 'Input content cannot be empty' });
+    assert.equal(refused?.finishReason, null);
+  });
 });

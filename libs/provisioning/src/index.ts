@@ -33,7 +33,7 @@ export { EngineStartError } from './launch/engine-process.ts';
 export { watchGroup, type GroupWatchdog } from './launch/group-watchdog.ts';
 export { DEFAULT_LOG_ROTATION, RotatingFile, type LogRotation } from './launch/rotating-file.ts';
 export { DEFAULT_BACKOFF, restartDelay, type BackoffPolicy } from './launch/backoff.ts';
-export { llamaServerCommand } from './launch/llama-server-args.ts';
+export { kindFlags, llamaServerCommand } from './launch/llama-server-args.ts';
 export type { Logger } from './logger.ts';
 export { PROVISIONING_ERROR_CODES, ProvisioningError, provisioningCode, type ProvisioningErrorCode } from './errors.ts';
 export type { EngineBuildErrorCode } from './engine/build-error.ts';

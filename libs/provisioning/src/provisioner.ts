@@ -144,6 +144,8 @@ export class EngineProvisioner {
               slots: pool.slots,
               device: plan.device.chosen,
               gpus: pool.gpus ?? [],
+              kind: pool.kind,
+              pooling: pool.pooling,
             },
             handoffDir: target.handoffDir,
             logFile:
@@ -158,6 +160,7 @@ export class EngineProvisioner {
               engine_version: `${engine.version}-${plan.device.chosen}`,
               provisioning_mode: plan.source.mode,
               model: { ref: pool.model, path: model.path, sha256: model.sha256 },
+              kind: pool.kind ?? 'completion',
               ctx: pool.ctx,
               slots_total: pool.slots,
               device: plan.device.chosen,

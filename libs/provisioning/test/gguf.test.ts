@@ -12,6 +12,30 @@ import { tinyVocabGguf } from './vocab-fixture.ts';
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('the demo GGUF writer', () => {
+  test('writes an embedding model that declares mean pooling and a rerank model with a classification head', () => {
+    const completion = buildDemoModel(tinyVocabGguf());
+    const embedding = buildDemoModel(tinyVocabGguf(), null, { ...DEMO_MODEL_DEFAULTS, kind: 'embedding' });
+    const rerank = buildDemoModel(tinyVocabGguf(), null, { ...DEMO_MODEL_DEFAULTS, kind: 'rerank' });
+    const embd = readGgufHeader(embedding);
+    assert.deepEqual(embd.metadata.get('general.architecture'), { type: GgufValueType.STRING, value: 'llama' });
+    assert.deepEqual(embd.metadata.get('llama.pooling_type'), { type: GgufValueType.UINT32, value: 1 });
+    assert.equal(embd.tensorCount, readGgufHeader(completion).tensorCount);
+    assert.equal(readGgufHeader(completion).metadata.get('llama.pooling_type'), undefined);
+    const rank = readGgufHeader(rerank);
+    const get = (key: string) => rank.metadata.get(key);
+    assert.deepEqual(get('general.architecture'), { type: GgufValueType.STRING, value: 'qwen3' });
+    assert.deepEqual(get('qwen3.pooling_type'), { type: GgufValueType.UINT32, value: 4 });
+    assert.deepEqual(get('qwen3.classifier.output_labels'), {
+      type: GgufValueType.ARRAY,
+      itemType: GgufValueType.STRING,
+      items: ['yes', 'no'],
+    });
+    assert.equal(get('llama.embedding_length'), undefined);
+    // llama's tensors, a q and a k norm per block, and cls.output.weight.
+    assert.equal(rank.tensorCount, BigInt(3 + 11 * DEMO_MODEL_DEFAULTS.layers + 1));
+    assert.ok(rerank.includes(Buffer.from('cls.output.weight')));
+  });
+
   test('writes a llama model with the vocabulary of the given file and the planned shape', () => {
     const model = buildDemoModel(tinyVocabGguf());
     const header = readGgufHeader(model);

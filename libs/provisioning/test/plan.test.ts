@@ -103,6 +103,41 @@ describe('the provisioning plan', () => {
     assert.equal(plan.pools[0]?.replicas[1]?.handoff, '/run/engines/chat-r1.json');
   });
 
+  test('launches embedding pools with --embeddings and rerank pools with --reranking, batch = ctx, a demo file per kind', () => {
+    const plan = buildPlan(
+      target('cpu', [
+        pool({ id: 'chat' }),
+        pool({ id: 'embed', kind: 'embedding', ctx: 4096 }),
+        pool({ id: 'mean', kind: 'embedding', pooling: 'mean', ctx: 512 }),
+        pool({ id: 'rank', kind: 'rerank' }),
+      ]),
+      cpuHost,
+    );
+    const after = (id: string): readonly string[] => command(plan, `launch:${id}-r0`).slice(16);
+    assert.deepEqual(after('chat'), []);
+    assert.deepEqual(after('embed'), ['--embeddings', '-b', '4096', '-ub', '4096']);
+    assert.deepEqual(after('mean'), ['--embeddings', '--pooling', 'mean', '-b', '512', '-ub', '512']);
+    assert.deepEqual(after('rank'), ['--reranking', '-b', '2048', '-ub', '2048']);
+    const models = plan.pools.map((p) => p.model.path);
+    assert.deepEqual(models, [
+      '/cache/models/demo-v4-91d8196e5939744b-s42.gguf',
+      '/cache/models/demo-embedding-v4-91d8196e5939744b-s42.gguf',
+      '/cache/models/demo-embedding-v4-91d8196e5939744b-s42.gguf',
+      '/cache/models/demo-rerank-v4-91d8196e5939744b-s42.gguf',
+    ]);
+    const json = planToJson(plan) as { pools: { id: string; kind: string }[] };
+    assert.deepEqual(
+      json.pools.map((p) => [p.id, p.kind]),
+      [
+        ['chat', 'completion'],
+        ['embed', 'embedding'],
+        ['mean', 'embedding'],
+        ['rank', 'rerank'],
+      ],
+    );
+    assert.match(plan.steps.find((s) => s.id === 'model:rank')?.description ?? '', /write the demo rerank GGUF/);
+  });
+
   test('adds GGML_CUDA, the detected architectures and nvcc for CUDA, and selects the pool GPUs', () => {
     const plan = buildPlan(target('cuda', [pool({ gpus: [1] })]), cudaHost);
     const configure = command(plan, 'configure');

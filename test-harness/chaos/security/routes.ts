@@ -27,6 +27,8 @@ const PROBES: readonly Probe[] = [
   { method: 'POST', path: '/v1/responses/resp_sec/cancel' },
   { method: 'POST', path: '/v1/messages', body: { model: 'demo', messages: HI, max_tokens: 2 } },
   { method: 'POST', path: '/v1/messages/count_tokens', body: { model: 'demo', messages: HI } },
+  { method: 'POST', path: '/v1/embeddings', body: { model: 'demo', input: 'Hi' } },
+  { method: 'POST', path: '/v1/rerank', body: { model: 'demo', query: 'Hi', documents: ['a', 'b'] } },
   { method: 'POST', path: '/v2/tasks', body: { task_id: 'sec-probe', model_ref: 'demo', prompt: 'Hi', max_tokens: 2 } },
   { method: 'GET', path: `/v2/tasks/${TASK}/events` },
   { method: 'POST', path: `/v2/tasks/${TASK}/cancel` },

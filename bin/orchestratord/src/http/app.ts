@@ -4,9 +4,11 @@ import type { AppDeps, AppEnv } from './deps.ts';
 import { createEdgeApp, hostsFor } from '@llama-orch/http';
 import { anthropicRoutes } from './routes/anthropic.ts';
 import { callbackRoutes } from './routes/callbacks.ts';
+import { embeddingRoutes } from './routes/embeddings.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { poolRoutes } from './routes/pools.ts';
+import { rerankRoutes } from './routes/rerank.ts';
 import { sessionAndMetaRoutes } from './routes/sessions-meta.ts';
 import { taskRoutes } from './routes/tasks.ts';
 
@@ -25,6 +27,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(authenticate(deps.auth));
   healthRoutes(app, deps);
   openaiRoutes(app, deps);
+  embeddingRoutes(app, deps);
+  rerankRoutes(app, deps);
   anthropicRoutes(app, deps);
   taskRoutes(app, deps);
   sessionAndMetaRoutes(app, deps);

@@ -1,17 +1,13 @@
-import type { PoolStatus } from '@llama-orch/contracts';
+import { poolKindOf, type PoolKind } from '@llama-orch/contracts';
+import { constrain } from './constraints.ts';
+import type { PoolView } from './pool-view.ts';
 
-/** One pool as the orchestrator sees it: its last polled status plus our own count of leases on it. */
-export interface PoolView {
-  readonly nodeUrl: string;
-  readonly status: PoolStatus;
-  readonly available: boolean;
-  readonly leases: number;
-  /** Slots the pool reported busy with work that is not ours (another orchestratord replica, say). */
-  readonly othersBusy: number;
-}
+export type { PoolView } from './pool-view.ts';
 
 export interface PlacementRequest {
   readonly model: string;
+  /** The kind of pool the task needs (absent: completion); pools of another kind never take it. */
+  readonly kind?: PoolKind | undefined;
   readonly placement?:
     | {
         readonly mode: 'pin' | 'prefer' | 'auto';
@@ -19,8 +15,14 @@ export interface PlacementRequest {
         readonly prefer_pools?: readonly string[] | undefined;
         readonly avoid_pools?: readonly string[] | undefined;
         readonly allow_fallback: boolean;
+        /** Only pools on exactly these devices ("cpu" or GPU indexes "0,1"). */
+        readonly require_device_mask?: string | undefined;
+        /** Only the pools of this node (CLOUD). */
+        readonly node_id?: string | undefined;
       }
     | undefined;
+  /** The context the task needs (TaskRequest.ctx): pools reporting a smaller ctx_max are not candidates. */
+  readonly ctx?: number | undefined;
   /** The pool the task's session last ran on (KV reuse), if any. */
   readonly affinity?: string | undefined;
   /** Pools that already failed this task before its first token. */
@@ -56,7 +58,9 @@ const load = (view: PoolView): number => (view.status.slots_total === 0 ? 1 : vi
  * affinity, least loaded, most free VRAM, pool id. Pure and deterministic: the same views give the same answer.
  */
 export function place(pools: readonly PoolView[], request: PlacementRequest): Placement {
-  const byModel = pools.filter((p) => servesModel(p, request.model));
+  const named = pools.filter((p) => servesModel(p, request.model));
+  const kind = request.kind ?? 'completion';
+  const byModel = named.filter((p) => poolKindOf(p.status) === kind);
   const known = new Set(pools.map((p) => p.status.pool_id));
   const placement = request.placement;
   if (placement?.mode === 'pin' && placement.pin_pool_id !== undefined && !known.has(placement.pin_pool_id)) {
@@ -64,6 +68,14 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
       kind: 'impossible',
       code: 'INVALID_PARAMS',
       message: `placement.pin_pool_id: no pool ${placement.pin_pool_id}`,
+    };
+  }
+  if (byModel.length === 0 && named.length > 0) {
+    const kinds = [...new Set(named.map((p) => poolKindOf(p.status)))].sort().join(' and ');
+    return {
+      kind: 'impossible',
+      code: 'MODEL_NOT_AVAILABLE',
+      message: `model ${request.model} is served for ${kinds} only: no pool of kind ${kind} serves it`,
     };
   }
   if (byModel.length === 0)
@@ -75,8 +87,19 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
       message: `placement.pin_pool_id: pool ${placement.pin_pool_id} does not serve ${request.model}`,
     };
   }
+  // Node, devices and context narrow the pools first; what they leave is what pin, prefer and avoid act on.
+  const constrained = constrain(byModel, pools, {
+    nodeId: placement?.node_id,
+    deviceMask: placement?.require_device_mask,
+    ctx: request.ctx,
+  });
+  if (constrained.kind === 'none') {
+    // A node that vanished (its pool-managerd is no longer polled) may come back: wait, do not blame the client.
+    if (constrained.gone) return { kind: 'unavailable', reason: `${constrained.field}: ${constrained.message}` };
+    return { kind: 'impossible', code: 'INVALID_PARAMS', message: `${constrained.field}: ${constrained.message}` };
+  }
   const avoid = new Set(placement?.avoid_pools ?? []);
-  let candidates = byModel.filter(
+  let candidates = constrained.pools.filter(
     (p) => !avoid.has(p.status.pool_id) && !(request.exclude?.has(p.status.pool_id) ?? false),
   );
   if (placement?.mode === 'pin') candidates = candidates.filter((p) => p.status.pool_id === placement.pin_pool_id);

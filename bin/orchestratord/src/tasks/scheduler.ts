@@ -1,5 +1,5 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { errorEnvelope, type ErrorEnvelope } from '@llama-orch/contracts';
+import { errorEnvelope, type ErrorEnvelope, type PoolKind } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { AdmissionQueue, type AdmissionPolicy, type Queued } from '../admission/admission-queue.ts';
@@ -19,9 +19,12 @@ export type Admission =
 
 const tracer = trace.getTracer('orchestratord');
 
-/** Tasks with the same model and placement request are feasible on the same pools: one queue class. */
-const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement'>): string =>
-  JSON.stringify([spec.model, spec.placement ?? null]);
+/**
+ * Tasks with the same model, placement request, context demand and pool kind are feasible on the same pools: one
+ * queue class.
+ */
+const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement' | 'hints'>, kind: PoolKind): string =>
+  JSON.stringify([spec.model, spec.placement ?? null, spec.hints?.ctx ?? 0, kind]);
 
 /**
  * Admission and placement. A task runs as soon as a feasible pool has a free slot (the slot ledger counts ours and
@@ -109,8 +112,10 @@ export class Scheduler {
   #placement(task: Task, views: readonly PoolView[]): Placement {
     return place(views, {
       model: task.spec.model,
+      kind: task.kind,
       placement: task.spec.placement,
-      affinity: this.#sessions.affinity(task.spec.sessionId),
+      ctx: task.spec.hints?.ctx,
+      affinity: task.spec.hints?.kv_hint === 'cold' ? undefined : this.#sessions.affinity(task.spec.sessionId),
     });
   }
 
@@ -184,7 +189,7 @@ export class Scheduler {
     if (outcome.evicted) this.#evict(outcome.evicted.item);
     this.#tasks.add(task, (expired) => this.#expire(expired));
     this.#log.info(
-      { task_id: task.id, model: spec.model, priority: spec.priority, queue_position: outcome.position },
+      { task_id: task.id, model: spec.model, priority: spec.priority, queue_position: outcome.position, ...spec.hints },
       'task admitted',
     );
     task.onEnd(() => {
@@ -234,7 +239,7 @@ export class Scheduler {
   }
 
   #entry(task: Task): Queued<Task> {
-    return { id: task.id, priority: task.spec.priority, item: task, class: placementClass(task.spec) };
+    return { id: task.id, priority: task.spec.priority, item: task, class: placementClass(task.spec, task.kind) };
   }
 
   #evict(task: Task): void {

@@ -1,10 +1,12 @@
 import type { Span } from '@opentelemetry/api';
 import {
   errorEnvelope,
+  kindOfEndpoint,
   terminalEvents,
   type DispatchRequest,
   type ErrorCode,
   type ErrorEnvelope,
+  type PoolKind,
   type Priority,
   type TaskEvent,
 } from '@llama-orch/contracts';
@@ -22,11 +24,26 @@ export interface TaskSpec {
   readonly placement: PlacementRequest['placement'];
   /** What pool-managerd relays to the engine. */
   readonly engine: DispatchRequest;
+  /** The native contract's fields that steer placement and the logs (POST /v2/tasks only; ORCH-4030). */
+  readonly hints?: TaskHints;
   /**
    * The client gets the engine's answer itself (the OpenAI, Responses and Messages routes), through `relayTo`;
    * the task's event log then holds `started` and the terminal event only, no `token` events.
    */
   readonly relay?: boolean;
+}
+
+/** TaskRequest fields carried with a native task: logged at admission; kv_hint and ctx steer placement. */
+export interface TaskHints {
+  readonly workload: 'completion' | 'embedding' | 'rerank';
+  readonly determinism: 'strict' | 'best_effort';
+  readonly seed?: number | undefined;
+  readonly sampler_profile_version?: string | undefined;
+  readonly expected_tokens?: number | undefined;
+  /** `cold`: no session affinity, and the engine does not reuse its prompt cache. */
+  readonly kv_hint?: 'reuse' | 'cold' | undefined;
+  readonly output_mode: 'text' | 'json' | 'edits';
+  readonly ctx?: number | undefined;
 }
 
 export type TaskState = 'queued' | 'running' | 'done';
@@ -38,6 +55,8 @@ export type TaskState = 'queued' | 'running' | 'done';
 export class Task {
   /** What the task asked for, less the engine request (released when the task ends; see `engine`). */
   readonly spec: Omit<TaskSpec, 'engine'>;
+  /** The kind of pool that can run it, from the engine route it asks for (embeddings, rerank, else completion). */
+  readonly kind: PoolKind;
   readonly admittedAt = Date.now();
   /** When a pool accepted it (`started`), and when its first token was sent; null until then. */
   startedAt: number | null = null;
@@ -63,6 +82,7 @@ export class Task {
   constructor(spec: TaskSpec) {
     const { engine, ...rest } = spec;
     this.spec = rest;
+    this.kind = kindOfEndpoint(engine.endpoint);
     this.#engine = engine;
   }
 

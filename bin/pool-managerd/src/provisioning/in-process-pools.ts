@@ -115,7 +115,7 @@ export class InProcessPools {
       this.#log,
     );
     for (const pool of this.#target.pools) {
-      this.#registry.declare(pool.id, pool.model);
+      this.#registry.declare(pool.id, pool.model, pool.kind);
       const generation = { number: 1, provisioner: this.#provisioner(pool, 1) };
       this.#current.set(pool.id, generation);
       const device = generation.provisioner.plan.device;

@@ -1,10 +1,11 @@
-import type { Handoff, PoolState, PoolStatus } from '@llama-orch/contracts';
+import { poolKindOf, type Handoff, type PoolKind, type PoolState, type PoolStatus } from '@llama-orch/contracts';
 import type { GpuInfo } from '@llama-orch/provisioning';
 import type { SlotCandidate, SlotCounts } from '../slots/slot-ledger.ts';
 import {
   derivePoolState,
   dispatchCandidates,
   emptyPool,
+  servingReplicas,
   type PoolEntry,
   type ProvisioningState,
   type ReplicaEntry,
@@ -144,9 +145,10 @@ export class PoolRegistry {
   }
 
   /** A pool this node is configured to serve, known before its engines exist. */
-  declare(poolId: string, model: string): void {
+  declare(poolId: string, model: string, kind: PoolKind = 'completion'): void {
     this.#mutate(poolId, 'configured', (pool) => {
       pool.declaredModel = model;
+      pool.declaredKind = kind;
       pool.provisioning ??= 'provisioning';
     });
   }
@@ -190,6 +192,14 @@ export class PoolRegistry {
   state(poolId: string): PoolState | null {
     const pool = this.#pools.get(poolId);
     return pool === undefined ? null : derivePoolState(pool);
+  }
+
+  /** What the pool serves: its engines' kind, or the configured one before they exist; null when unknown. */
+  kind(poolId: string): PoolKind | null {
+    const pool = this.#pools.get(poolId);
+    if (pool === undefined) return null;
+    const first = servingReplicas(pool)[0]?.[1].handoff;
+    return first === undefined ? (pool.declaredKind ?? 'completion') : poolKindOf(first);
   }
 
   status(poolId: string): PoolStatus | null {

@@ -1,4 +1,4 @@
-import type { Handoff, PoolState } from '@llama-orch/contracts';
+import type { Handoff, PoolKind, PoolState } from '@llama-orch/contracts';
 import type { SlotCandidate } from '../slots/slot-ledger.ts';
 
 /** One engine of a pool, as its handoff file describes it and its health checks observe it. */
@@ -27,6 +27,8 @@ export interface PoolEntry {
   lastError: string | null;
   /** The model the config asks for, shown before any handoff exists. */
   declaredModel: string | null;
+  /** The kind the config gives the pool (completion, embedding, rerank), shown before any handoff exists. */
+  declaredKind: PoolKind | null;
   updatedAt: Date;
 }
 
@@ -40,6 +42,7 @@ export function emptyPool(poolId: string, now: Date): PoolEntry {
     provisioning: null,
     lastError: null,
     declaredModel: null,
+    declaredKind: null,
     updatedAt: now,
   };
 }

@@ -1,4 +1,4 @@
-import type { PoolStatus } from '@llama-orch/contracts';
+import { poolKindOf, type PoolStatus } from '@llama-orch/contracts';
 import type { GpuInfo } from '@llama-orch/provisioning';
 import { derivePoolState, servingReplicas, type PoolEntry } from './pool-state.ts';
 
@@ -32,6 +32,7 @@ export function projectPoolStatus(pool: PoolEntry, context: StatusContext): Pool
     ready: state === 'ready',
     draining: pool.draining,
     model: first?.model.ref ?? pool.declaredModel ?? 'unknown',
+    kind: first === undefined ? (pool.declaredKind ?? 'completion') : poolKindOf(first),
     engine: 'llamacpp',
     engine_version: first?.engine_version ?? null,
     slots_total: slotsTotal,

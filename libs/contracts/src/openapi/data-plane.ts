@@ -1,6 +1,7 @@
 import { POOL_READY_CALLBACK_PATH } from '../callbacks.ts';
 import { API_VERSION } from '../meta.ts';
 import { buildDocument, type OperationSpec, type ResponseSpec } from './document.ts';
+import { embeddingOperations } from './embedding-operations.ts';
 
 const envelope = (description: string): ResponseSpec => ({ description, json: 'ErrorEnvelope' });
 const openaiError = (description: string): ResponseSpec => ({ description, json: 'OpenAIErrorResponse' });
@@ -122,17 +123,32 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
     method: 'post',
     path: '/v2/tasks',
     operationId: 'createTask',
-    summary: 'Admit a task into the queue.',
+    summary:
+      'Admit a task into the queue (the llama-orch TaskRequestV2 contract; a value this deployment cannot serve is a 400 naming the field).',
     tags: ['tasks'],
     body: 'TaskRequest',
     responses: {
-      202: { description: 'Admitted.', json: 'AdmissionResponse' },
-      400: envelope('Invalid request (INVALID_PARAMS, DEADLINE_UNMET); the message names the field.'),
+      202: {
+        description: 'Admitted. A turn of a session with a tokens or time budget carries what is left.',
+        json: 'AdmissionResponse',
+        headers: ['X-Budget-Tokens-Remaining', 'X-Budget-Time-Remaining-Ms'],
+      },
+      400: envelope(
+        'Invalid request, or a value not served here (INVALID_PARAMS: engine, workload, output_mode edits, a device mask or ctx no pool meets; DEADLINE_UNMET); the message names the field.',
+      ),
       401: unauthorized,
       404: envelope('No pool serves model_ref (MODEL_NOT_AVAILABLE).'),
       409: envelope('A live task already has this task_id (CONFLICT).'),
-      429: backpressure,
-      503: unavailable(envelope('No pool is available (POOL_UNAVAILABLE).')),
+      429: {
+        ...backpressure,
+        description:
+          'Admission queue full (ADMISSION_REJECT; retry after the advised delay), or a session budget used up (BUDGET_EXCEEDED, not retriable; the message names the budget).',
+      },
+      503: unavailable(
+        envelope(
+          'No pool is available (POOL_UNAVAILABLE), or placement.node_id names a node that is unknown or silent (NODE_UNAVAILABLE).',
+        ),
+      ),
     },
   },
   {
@@ -159,7 +175,7 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
     method: 'get',
     path: '/v2/sessions/{id}',
     operationId: 'getSession',
-    summary: 'Session TTL, turns and budgets.',
+    summary: 'Session TTL, turns, KV warmth and what its budgets have left.',
     tags: ['sessions'],
     responses: {
       200: { description: 'The session.', json: 'SessionInfo' },
@@ -284,6 +300,6 @@ export function buildDataPlaneDocument(): Record<string, unknown> {
     securitySchemes,
     // Clients authenticate with the API schemes; the client certificate is only for pool-managerd's callback.
     defaultSecurity: Object.keys(securitySchemes).filter((name) => name !== 'clientCertificate'),
-    operations: dataPlaneOperations,
+    operations: [...dataPlaneOperations, ...embeddingOperations],
   });
 }

@@ -10,7 +10,7 @@ export interface ResponseSpec {
   /** Registered schema id of each `data:` frame of an SSE body. */
   readonly sse?: string;
   readonly text?: true;
-  readonly headers?: readonly ('Retry-After' | 'X-Backoff-Ms')[];
+  readonly headers?: readonly (keyof typeof RESPONSE_HEADERS)[];
 }
 
 export interface OperationSpec {
@@ -73,9 +73,18 @@ const CORRELATION_HEADER = {
   description: 'Echo of the request X-Correlation-Id, or a generated one.',
   schema: { type: 'string' },
 };
-const BACKOFF_HEADERS = {
+const RESPONSE_HEADERS = {
   'Retry-After': { description: 'Seconds to wait before retrying (rounded up).', schema: { type: 'integer' } },
   'X-Backoff-Ms': { description: 'Milliseconds to wait before retrying.', schema: { type: 'integer' } },
+  'X-Budget-Tokens-Remaining': {
+    description:
+      "Tokens the session's budget has left once this turn's max_tokens is reserved (only with a tokens budget).",
+    schema: { type: 'integer' },
+  },
+  'X-Budget-Time-Remaining-Ms': {
+    description: "Engine time the session's budget has left (only with a time budget).",
+    schema: { type: 'integer' },
+  },
 };
 
 function response(spec: ResponseSpec): JsonSchema {
@@ -89,7 +98,7 @@ function response(spec: ResponseSpec): JsonSchema {
   }
   if (spec.text === true) content['text/plain'] = { schema: { type: 'string' } };
   const headers: Record<string, JsonSchema> = { 'X-Correlation-Id': CORRELATION_HEADER };
-  for (const name of spec.headers ?? []) headers[name] = BACKOFF_HEADERS[name];
+  for (const name of spec.headers ?? []) headers[name] = RESPONSE_HEADERS[name];
   const out: JsonSchema = { description: spec.description, headers };
   if (Object.keys(content).length > 0) out['content'] = content;
   return out;

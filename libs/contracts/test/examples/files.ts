@@ -35,6 +35,7 @@ export const filesExamples: Record<string, ShapeExamples> = {
         name: 'a CUDA engine on two GPUs',
         value: { ...handoff, device: 'cuda', gpus: [0, 1], model: { ...handoff.model, sha256: null } },
       },
+      { name: 'an embedding engine', value: { ...handoff, kind: 'embedding', flags: ['--embeddings'] } },
     ],
     invalid: [
       { name: 'a future schema_version', value: { ...handoff, schema_version: 2 }, field: 'schema_version' },
@@ -52,6 +53,7 @@ export const filesExamples: Record<string, ShapeExamples> = {
         field: 'model.path',
       },
       { name: 'a pid of 0', value: { ...handoff, pid: 0 }, field: 'pid' },
+      { name: 'an unknown kind', value: { ...handoff, kind: 'vision' }, field: 'kind' },
     ],
   },
   EngineConfig: {
@@ -71,8 +73,12 @@ export const filesExamples: Record<string, ShapeExamples> = {
     valid: [
       { name: 'a pool', value: pool },
       { name: 'a pool on GPU 1 with two replicas', value: { ...pool, gpus: [1], replicas: 2, sha256: SHA } },
+      { name: 'an embedding pool with mean pooling', value: { ...pool, kind: 'embedding', pooling: 'mean' } },
+      { name: 'a rerank pool', value: { ...pool, kind: 'rerank' } },
     ],
     invalid: [
+      { name: 'an unknown kind', value: { ...pool, kind: 'vision' }, field: 'kind' },
+      { name: 'an unknown pooling', value: { ...pool, kind: 'embedding', pooling: 'max' }, field: 'pooling' },
       { name: 'zero slots', value: { ...pool, slots: 0 }, field: 'slots' },
       { name: 'a tiny ctx', value: { ...pool, ctx: 16 }, field: 'ctx' },
       { name: 'a repeated GPU', value: { ...pool, gpus: [0, 0] }, field: 'gpus', refined: true },
@@ -105,6 +111,12 @@ export const filesExamples: Record<string, ShapeExamples> = {
         name: 'GPUs on a CPU node',
         value: { engine: { device: 'cpu' }, pools: [{ ...pool, gpus: [0] }] },
         field: 'pools[0].gpus',
+        refined: true,
+      },
+      {
+        name: 'pooling on a completion pool',
+        value: { pools: [{ ...pool, pooling: 'mean' }] },
+        field: 'pools[0].pooling',
         refined: true,
       },
     ],

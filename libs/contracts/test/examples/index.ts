@@ -1,7 +1,9 @@
 import { commonExamples } from './common.ts';
+import { embeddingsExamples } from './embeddings.ts';
 import { filesExamples } from './files.ts';
 import { openaiExamples } from './openai.ts';
 import { poolsExamples } from './pools.ts';
+import { sessionsExamples } from './sessions.ts';
 import type { ShapeExamples } from './shape-examples.ts';
 import { tasksExamples } from './tasks.ts';
 
@@ -11,7 +13,9 @@ export type { BadExample, Example, ShapeExamples } from './shape-examples.ts';
 export const examples: Record<string, ShapeExamples> = {
   ...commonExamples,
   ...tasksExamples,
+  ...sessionsExamples,
   ...openaiExamples,
+  ...embeddingsExamples,
   ...poolsExamples,
   ...filesExamples,
 };

@@ -21,16 +21,6 @@ const poolStatus = {
   last_error: null,
   updated_at: NOW,
 };
-const session = {
-  session_id: 's-1',
-  ttl_ms_remaining: 600000,
-  turns: 2,
-  max_turns: 8,
-  kv_warmth: true,
-  pool_id: 'demo',
-  tokens_budget_remaining: null,
-  time_budget_remaining_ms: null,
-};
 const capabilities = {
   api_version: '2.0.0',
   engines: [
@@ -58,6 +48,7 @@ export const poolsExamples: Record<string, ShapeExamples> = {
   PoolStatus: {
     valid: [
       { name: 'a ready CPU pool', value: poolStatus },
+      { name: 'a ready rerank pool', value: { ...poolStatus, kind: 'rerank' } },
       {
         name: 'a failed CUDA pool',
         value: {
@@ -82,6 +73,7 @@ export const poolsExamples: Record<string, ShapeExamples> = {
       { name: 'ready while offline', value: { ...poolStatus, state: 'offline' }, field: 'ready', refined: true },
       { name: 'a missing node_id', value: { ...poolStatus, node_id: undefined }, field: 'node_id' },
       { name: 'a bad timestamp', value: { ...poolStatus, updated_at: 'yesterday' }, field: 'updated_at' },
+      { name: 'an unknown kind', value: { ...poolStatus, kind: 'chat' }, field: 'kind' },
     ],
   },
   PoolList: {
@@ -157,10 +149,6 @@ export const poolsExamples: Record<string, ShapeExamples> = {
   Readiness: {
     valid: [{ name: 'not ready with reasons', value: { ready: false, reasons: ['no pool is ready'] } }],
     invalid: [{ name: 'no reasons', value: { ready: true }, field: 'reasons' }],
-  },
-  SessionInfo: {
-    valid: [{ name: 'a warm session', value: session }],
-    invalid: [{ name: 'a negative ttl', value: { ...session, ttl_ms_remaining: -5 }, field: 'ttl_ms_remaining' }],
   },
   Capabilities: {
     valid: [{ name: 'one engine', value: capabilities }],

@@ -8,9 +8,20 @@ export const tasksExamples: Record<string, ShapeExamples> = {
     valid: [{ name: 'batch', value: 'batch' }],
     invalid: [{ name: 'an unknown priority', value: 'urgent', field: '(root)' }],
   },
+  DeviceMask: {
+    valid: [
+      { name: 'GPUs 0 and 1', value: '0,1' },
+      { name: 'a CPU pool', value: 'cpu' },
+    ],
+    invalid: [
+      { name: 'a repeated GPU', value: '0,0', field: '(root)', refined: true },
+      { name: 'a CUDA-style list with spaces', value: '0, 1', field: '(root)' },
+    ],
+  },
   Placement: {
     valid: [
       { name: 'a pin', value: { mode: 'pin', pin_pool_id: 'gpu0' } },
+      { name: 'a node and a device mask', value: { node_id: 'node-a', require_device_mask: '0,1' } },
       {
         name: 'a preference without fallback',
         value: { mode: 'prefer', prefer_pools: ['gpu1'], allow_fallback: false },
@@ -21,6 +32,8 @@ export const tasksExamples: Record<string, ShapeExamples> = {
       { name: 'a pin without pool', value: { mode: 'pin' }, field: 'pin_pool_id', refined: true },
       { name: 'an unknown mode', value: { mode: 'random' }, field: 'mode' },
       { name: 'a bad pool id', value: { avoid_pools: ['GPU 0'] }, field: 'avoid_pools[0]' },
+      { name: 'a bad node id', value: { node_id: 'Node A' }, field: 'node_id' },
+      { name: 'a bad device mask', value: { require_device_mask: 'gpu0' }, field: 'require_device_mask' },
     ],
   },
   ChatMessage: {
@@ -50,6 +63,32 @@ export const tasksExamples: Record<string, ShapeExamples> = {
         },
       },
       { name: 'messages', value: { model_ref: 'demo', messages: [{ role: 'user', content: 'hi' }] } },
+      {
+        name: "the llama-orch contract's TaskRequestV2",
+        value: {
+          task_id: '11111111-1111-4111-8111-111111111111',
+          session_id: '22222222-2222-4222-8222-222222222222',
+          workload: 'completion',
+          model_ref: 'demo',
+          engine: 'llamacpp',
+          ctx: 2048,
+          priority: 'interactive',
+          seed: 123456789,
+          determinism: 'strict',
+          sampler_profile_version: 'v1',
+          prompt: 'Say hello',
+          max_tokens: 64,
+          deadline_ms: 30000,
+          expected_tokens: 64,
+          kv_hint: 'reuse',
+          output_mode: 'text',
+          placement: { mode: 'pin', pin_pool_id: 'demo', allow_fallback: false, node_id: 'node-a' },
+          session_budget: { max_turns: 20, tokens: 4000, time_ms: 60000 },
+        },
+      },
+      { name: 'an engine the contract knows (refused by orchestratord, not here)', value: { ...task, engine: 'vllm' } },
+      { name: 'an embedding workload with inputs', value: { model_ref: 'demo', workload: 'embedding', inputs: ['a'] } },
+      { name: 'a rerank workload', value: { model_ref: 'demo', workload: 'rerank', prompt: 'q', inputs: ['a', 'b'] } },
     ],
     invalid: [
       { name: 'no model_ref', value: { prompt: 'x' }, field: 'model_ref' },
@@ -65,6 +104,35 @@ export const tasksExamples: Record<string, ShapeExamples> = {
         refined: true,
       },
       { name: 'a task_id with spaces', value: { ...task, task_id: 'a b' }, field: 'task_id' },
+      { name: 'an unknown engine', value: { ...task, engine: 'exllama' }, field: 'engine' },
+      { name: 'an unknown workload', value: { ...task, workload: 'chat' }, field: 'workload' },
+      {
+        name: 'an unknown sampler profile',
+        value: { ...task, sampler_profile_version: 'v2' },
+        field: 'sampler_profile_version',
+      },
+      { name: 'strict without a seed', value: { ...task, determinism: 'strict' }, field: 'seed', refined: true },
+      { name: 'an unknown kv_hint', value: { ...task, kv_hint: 'warm' }, field: 'kv_hint' },
+      { name: 'an unknown output_mode', value: { ...task, output_mode: 'yaml' }, field: 'output_mode' },
+      {
+        name: 'json output with a grammar',
+        value: { ...task, output_mode: 'json', grammar: 'root ::= "a"' },
+        field: 'grammar',
+        refined: true,
+      },
+      { name: 'inputs for a completion', value: { ...task, inputs: ['a'] }, field: 'inputs', refined: true },
+      {
+        name: 'an embedding without inputs',
+        value: { model_ref: 'demo', workload: 'embedding' },
+        field: 'inputs',
+        refined: true,
+      },
+      {
+        name: 'a budget without a session',
+        value: { ...task, session_budget: { max_turns: 2 } },
+        field: 'session_budget',
+        refined: true,
+      },
       {
         name: 'a nested placement error',
         value: { ...task, placement: { mode: 'pin' } },

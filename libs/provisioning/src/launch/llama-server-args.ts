@@ -1,3 +1,5 @@
+import type { EmbeddingPooling, PoolKind } from '@llama-orch/contracts';
+
 export interface LaunchSpec {
   readonly binary: string;
   readonly modelPath: string;
@@ -5,12 +7,28 @@ export interface LaunchSpec {
   readonly slots: number;
   readonly device: 'cpu' | 'cuda';
   readonly gpus: readonly number[];
+  /** What the engine serves (absent: completion): embedding adds `--embeddings`, rerank `--reranking`. */
+  readonly kind?: PoolKind | undefined;
+  /** `--pooling` of an embedding engine; absent: the model's own pooling type. */
+  readonly pooling?: EmbeddingPooling | undefined;
 }
 
 export interface LaunchCommand {
   readonly argv: readonly string[];
   /** Environment added to the engine's: CUDA_VISIBLE_DEVICES selects the pool's GPUs. */
   readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * The flags that make llama-server embed or rerank. Such an engine reads each input whole in one micro-batch (no
+ * KV cache to split it across), so its batch is a slot's whole context: any input that fits the pool's `ctx` is
+ * accepted, however small llama-server's default batch (512); several inputs beyond one batch are queued by the engine.
+ */
+export function kindFlags(spec: Pick<LaunchSpec, 'ctx' | 'kind' | 'pooling'>): string[] {
+  if (spec.kind === undefined || spec.kind === 'completion') return [];
+  const batch = ['-b', String(spec.ctx), '-ub', String(spec.ctx)];
+  if (spec.kind === 'rerank') return ['--reranking', ...batch];
+  return ['--embeddings', ...(spec.pooling === undefined ? [] : ['--pooling', spec.pooling]), ...batch];
 }
 
 /** The llama-server command line of one replica; `port` may be a placeholder in plans. */
@@ -33,6 +51,7 @@ export function llamaServerCommand(spec: LaunchSpec, port: number | '{port}'): L
     '--no-webui',
     '--n-gpu-layers',
     spec.device === 'cuda' ? '999' : '0',
+    ...kindFlags(spec),
   ];
   const env: Record<string, string> = {};
   if (spec.device === 'cuda' && spec.gpus.length > 0) env['CUDA_VISIBLE_DEVICES'] = spec.gpus.join(',');

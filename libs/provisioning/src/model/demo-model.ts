@@ -1,3 +1,4 @@
+import type { PoolKind } from '@llama-orch/contracts';
 import { GgmlType, GgufValueType, type GgufValue } from './gguf-format.ts';
 import { readGgufHeader } from './gguf-reader.ts';
 import { encodeGguf, type GgufTensor } from './gguf-writer.ts';
@@ -10,6 +11,12 @@ export interface DemoModelOptions {
   readonly heads: number;
   readonly feedForward: number;
   readonly contextLength: number;
+  /**
+   * What the model is for (absent: completion). `embedding`: the same llama model, declaring mean pooling.
+   * `rerank`: the qwen3 architecture (llama's blocks plus per-head q/k norms), whose loader takes a classification
+   * head: `cls.output.weight` with two labels (yes, no) and rank pooling, as llama-server's `--reranking` needs.
+   */
+  readonly kind?: PoolKind;
 }
 
 export const DEMO_MODEL_DEFAULTS: DemoModelOptions = {
@@ -27,6 +34,9 @@ export const DEMO_MODEL_VERSION = 'v4';
 /** From llama.cpp's source tree: a byte-level BPE vocabulary (any text tokenizes, no leading-space surprise for grammars) and a chat template that describes tools. */
 export const DEMO_VOCABULARY = 'ggml-vocab-gpt-2.gguf';
 export const DEMO_CHAT_TEMPLATE = 'Qwen-Qwen2.5-7B-Instruct.jinja';
+
+/** The classification labels of the demo reranker (as Qwen3's rerankers name theirs); the score is the first's. */
+const RERANK_LABELS = ['yes', 'no'] as const;
 
 /** mulberry32: a small, fast, seedable PRNG; the same seed gives the same model on every machine. */
 function prng(seed: number): () => number {
@@ -72,6 +82,14 @@ function f16Tensor(name: string, dims: number[], fill: (i: number) => number): G
 }
 
 const u32 = (value: number): GgufValue => ({ type: GgufValueType.UINT32, value });
+const strings = (items: readonly string[]): GgufValue => ({
+  type: GgufValueType.ARRAY,
+  itemType: GgufValueType.STRING,
+  items,
+});
+/** llama.cpp's enum llama_pooling_type. */
+const POOLING_MEAN = 1;
+const POOLING_RANK = 4;
 const f32 = (value: number): GgufValue => ({ type: GgufValueType.FLOAT32, value });
 const str = (value: string): GgufValue => ({ type: GgufValueType.STRING, value });
 
@@ -133,22 +151,30 @@ export function buildDemoModel(
   const nVocab = tokens.items.length;
   const { embedding: nEmbd, layers, heads, feedForward: nFf } = options;
   const headDim = nEmbd / heads;
+  const kind = options.kind ?? 'completion';
+  const arch = kind === 'rerank' ? 'qwen3' : 'llama';
+  const what = kind === 'completion' ? 'demo' : `demo ${kind}`;
 
   const metadata = new Map<string, GgufValue>([
-    ['general.architecture', str('llama')],
-    ['general.name', str(`llama-orch demo (seed ${options.seed})`)],
+    ['general.architecture', str(arch)],
+    ['general.name', str(`llama-orch ${what} (seed ${options.seed})`)],
     ['general.file_type', u32(1)],
-    ['llama.context_length', u32(options.contextLength)],
-    ['llama.embedding_length', u32(nEmbd)],
-    ['llama.block_count', u32(layers)],
-    ['llama.feed_forward_length', u32(nFf)],
-    ['llama.attention.head_count', u32(heads)],
-    ['llama.attention.head_count_kv', u32(heads)],
-    ['llama.rope.dimension_count', u32(headDim)],
-    ['llama.rope.freq_base', f32(10000)],
-    ['llama.attention.layer_norm_rms_epsilon', f32(1e-5)],
-    ['llama.vocab_size', u32(nVocab)],
+    [`${arch}.context_length`, u32(options.contextLength)],
+    [`${arch}.embedding_length`, u32(nEmbd)],
+    [`${arch}.block_count`, u32(layers)],
+    [`${arch}.feed_forward_length`, u32(nFf)],
+    [`${arch}.attention.head_count`, u32(heads)],
+    [`${arch}.attention.head_count_kv`, u32(heads)],
+    [`${arch}.rope.dimension_count`, u32(headDim)],
+    [`${arch}.rope.freq_base`, f32(10000)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, f32(1e-5)],
+    [`${arch}.vocab_size`, u32(nVocab)],
   ]);
+  if (kind === 'embedding') metadata.set(`${arch}.pooling_type`, u32(POOLING_MEAN));
+  if (kind === 'rerank') {
+    metadata.set(`${arch}.pooling_type`, u32(POOLING_RANK));
+    metadata.set(`${arch}.classifier.output_labels`, strings(RERANK_LABELS));
+  }
   for (const [key, value] of vocab.metadata) if (key.startsWith('tokenizer.')) metadata.set(key, value);
   if (chatTemplate !== null) metadata.set('tokenizer.chat_template', str(chatTemplate));
 
@@ -209,6 +235,13 @@ export function buildDemoModel(
       f16Tensor(`blk.${l}.ffn_up.weight`, [nEmbd, nFf], weight(linear)),
       f16Tensor(`blk.${l}.ffn_down.weight`, [nFf, nEmbd], weight(quiet / Math.sqrt(nFf))),
     );
+    if (arch === 'qwen3')
+      tensors.push(
+        f32Tensor(`blk.${l}.attn_q_norm.weight`, [headDim], ones),
+        f32Tensor(`blk.${l}.attn_k_norm.weight`, [headDim], ones),
+      );
   }
+  // The reranker's head: the last token's state → one logit per label; the score is the softmax of "yes".
+  if (kind === 'rerank') tensors.push(f32Tensor('cls.output.weight', [nEmbd, RERANK_LABELS.length], weight(1)));
   return encodeGguf(metadata, tensors);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { buildDemoModel, DEMO_CHAT_TEMPLATE, DEMO_VOCABULARY } from './demo-model.ts';
+import { buildDemoModel, DEMO_CHAT_TEMPLATE, DEMO_MODEL_DEFAULTS, DEMO_VOCABULARY } from './demo-model.ts';
 import { downloadResumable, type DownloadProgress } from './download.ts';
 import { checkGgufFile } from './gguf-reader.ts';
 import { ModelError } from './model-error.ts';
@@ -69,7 +69,7 @@ export async function ensureModel(location: ModelLocation, options: ModelOptions
       const models = join(await options.vocabSourceDir(), 'models');
       const vocab = await readFile(join(models, DEMO_VOCABULARY));
       const template = await readFile(join(models, 'templates', DEMO_CHAT_TEMPLATE), 'utf8');
-      const model = buildDemoModel(vocab, template);
+      const model = buildDemoModel(vocab, template, { ...DEMO_MODEL_DEFAULTS, kind: location.model ?? 'completion' });
       const digest = createHash('sha256').update(model).digest('hex');
       await writeAtomic(location.path, model);
       await writeAtomic(`${location.path}.sha256`, `${digest} ${model.length}\n`);

@@ -1,5 +1,5 @@
 import { basename, join } from 'node:path';
-import type { ModelRef } from '@llama-orch/contracts';
+import type { ModelRef, PoolKind } from '@llama-orch/contracts';
 import { shortHash } from '../engine/source-layout.ts';
 import { DEMO_MODEL_VERSION } from './demo-model.ts';
 
@@ -7,7 +7,8 @@ export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 
 /** Where a model comes from and where it lives once fetched and verified. */
 export type ModelLocation =
-  | { readonly kind: 'demo'; readonly path: string; readonly seed: number }
+  /** `model` is what the demo writer makes: a completion, embedding or rerank model (one file name each). */
+  | { readonly kind: 'demo'; readonly path: string; readonly seed: number; readonly model?: PoolKind }
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'download'; readonly url: string; readonly path: string };
 
@@ -16,15 +17,20 @@ export function modelLocation(
   cacheDir: string,
   sourceIdentity: string,
   hfEndpoint: string,
+  poolKind: PoolKind = 'completion',
 ): ModelLocation {
   const models = join(cacheDir, 'models');
   switch (ref.kind) {
-    case 'demo':
+    case 'demo': {
+      // The completion model keeps its name of old; the other kinds are other files.
+      const prefix = poolKind === 'completion' ? 'demo' : `demo-${poolKind}`;
       return {
         kind: 'demo',
         seed: 42,
-        path: join(models, `demo-${DEMO_MODEL_VERSION}-${shortHash(sourceIdentity)}-s42.gguf`),
+        model: poolKind,
+        path: join(models, `${prefix}-${DEMO_MODEL_VERSION}-${shortHash(sourceIdentity)}-s42.gguf`),
       };
+    }
     case 'file':
       return { kind: 'file', path: ref.path };
     case 'hf':

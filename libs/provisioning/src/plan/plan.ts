@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseEngineSource, parseModelRef, type PoolConfig } from '@llama-orch/contracts';
+import { parseEngineSource, parseModelRef, type PoolConfig, type PoolKind } from '@llama-orch/contracts';
 import type { HostFacts } from '../host/host-facts.ts';
 import { buildCommand, cmakeDefines, compilerDefines, configureCommand } from '../engine/cmake-args.ts';
 import { shortHash, sourceLayout, type SourceLayout } from '../engine/source-layout.ts';
@@ -83,6 +83,10 @@ function toolFindings(host: HostFacts, source: SourceLayout, device: DeviceChoic
   return findings;
 }
 
+/** "embedding " or "rerank " before the demo model's name; nothing for the completion model. */
+const demoKindLabel = (kind: PoolKind | undefined): string =>
+  kind === undefined || kind === 'completion' ? '' : `${kind} `;
+
 /** The version-independent identity of the compilers that build llama.cpp. */
 export function compilerIdentity(host: HostFacts, device: DeviceChoice): string[] {
   const ids = [host.cc?.version ?? 'no-cc', host.cxx?.version ?? 'no-cxx'];
@@ -138,7 +142,7 @@ export function buildPlan(target: ProvisionTarget, host: HostFacts, selectedPool
   const pools: PoolPlan[] = wanted.map((pool) => {
     const ref = parseModelRef(pool.model);
     if (!ref.ok) throw new Error(`pools.${pool.id}.model: ${ref.message}`);
-    const model = modelLocation(ref.value, target.cacheDir, source.identity, target.hfEndpoint);
+    const model = modelLocation(ref.value, target.cacheDir, source.identity, target.hfEndpoint, pool.kind);
     const replicas = Array.from({ length: pool.replicas }, (_, i) => {
       const replicaId = `${target.replicaPrefix ?? 'r'}${i}`;
       const command = llamaServerCommand(
@@ -149,6 +153,8 @@ export function buildPlan(target: ProvisionTarget, host: HostFacts, selectedPool
           slots: pool.slots,
           device: device.chosen,
           gpus: pool.gpus ?? [],
+          kind: pool.kind,
+          pooling: pool.pooling,
         },
         '{port}',
       );
@@ -161,7 +167,7 @@ export function buildPlan(target: ProvisionTarget, host: HostFacts, selectedPool
     });
     const fetch =
       model.kind === 'demo'
-        ? `write the demo GGUF (seed ${model.seed}) to ${model.path}`
+        ? `write the demo ${demoKindLabel(model.model)}GGUF (seed ${model.seed}) to ${model.path}`
         : model.kind === 'download'
           ? `download ${model.url} to ${model.path}${pool.sha256 ? `, check sha256 ${pool.sha256}` : ''}`
           : `use ${model.path}${pool.sha256 ? `, check sha256 ${pool.sha256}` : ''}`;
@@ -217,6 +223,7 @@ export function planToJson(plan: Plan): Record<string, unknown> {
     steps: plan.steps.map((s) => ({ id: s.id, description: s.description, commands: s.commands })),
     pools: plan.pools.map((p) => ({
       id: p.pool.id,
+      kind: p.pool.kind ?? 'completion',
       model: p.pool.model,
       model_path: p.model.path,
       replicas: p.replicas.map((r) => ({ replica_id: r.replicaId, argv: r.argv, env: r.env, handoff: r.handoff })),

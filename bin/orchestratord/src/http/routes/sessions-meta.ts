@@ -7,7 +7,16 @@ import { sendError } from '@llama-orch/http';
 export function sessionAndMetaRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   // Session ids are the caller's own: another identity's session of the same id is another session (404 here).
   app.get('/v2/sessions/:id', (c) => {
-    const info = deps.sessions.info(sessionKey(c.get('identity').owner, c.req.param('id')));
+    // kv_warmth needs the session's pool to serve now: reachable, ready, not draining.
+    const serving = new Set(
+      deps.scheduler
+        .views()
+        .filter((v) => v.available && v.status.ready && !v.status.draining)
+        .map((v) => v.status.pool_id),
+    );
+    const info = deps.sessions.info(sessionKey(c.get('identity').owner, c.req.param('id')), (pool) =>
+      serving.has(pool),
+    );
     return info === null
       ? sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')} (unknown or expired)`))
       : c.json(info);

@@ -1,36 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { errorEnvelope, TaskRequestSchema, type TaskRequest } from '@llama-orch/contracts';
+import { errorEnvelope, TaskRequestSchema } from '@llama-orch/contracts';
 import { followTask } from '../follow-task.ts';
-import { sessionKey } from '../../tasks/sessions.ts';
-import type { Task, TaskSpec } from '../../tasks/task.ts';
+import { nativeEngineRequest, taskHints } from '../../tasks/native-request.ts';
+import { servingProblem } from '../../tasks/serving-checks.ts';
+import { sessionKey, type SessionTurn, type TurnOutcome } from '../../tasks/sessions.ts';
+import type { Task } from '../../tasks/task.ts';
 import { mayAccess } from '../auth/index.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { readBody, sendError } from '@llama-orch/http';
 
-/** The engine request for a native task: llama.cpp's /completion for a prompt, chat completions for messages. */
-export function nativeEngineRequest(task: TaskRequest): TaskSpec['engine'] {
-  const sampling = Object.fromEntries(
-    (['seed', 'temperature', 'top_p', 'top_k', 'min_p', 'stop', 'ignore_eos', 'grammar'] as const).flatMap((key) =>
-      task[key] === undefined ? [] : [[key, task[key]]],
-    ),
-  );
-  if (task.messages !== undefined) {
-    return {
-      endpoint: '/v1/chat/completions',
-      body: {
-        ...sampling,
-        messages: task.messages,
-        max_tokens: task.max_tokens,
-        stream: true,
-        stream_options: { include_usage: true },
-      },
-    };
-  }
+/** What an ended task spent of its session: output tokens, engine time; nothing if it never reached an engine. */
+function turnOutcome(task: Task): TurnOutcome {
+  const last = task.events.at(-1);
+  const end = last?.event === 'end' ? last.data : null;
   return {
-    endpoint: '/completion',
-    body: { ...sampling, prompt: task.prompt ?? '', n_predict: task.max_tokens, stream: true },
+    ran: task.startedAt !== null,
+    tokensOut: end?.tokens_out ?? task.tokensOut(),
+    tokensIn: end?.tokens_in ?? null,
+    runMs: task.startedAt === null ? 0 : Date.now() - task.startedAt,
   };
 }
 
@@ -66,19 +55,40 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await readBody(c, TaskRequestSchema);
     if (!body.ok) return sendError(c, body.envelope);
     const request = body.value;
+    const problem = servingProblem(request, deps.scheduler.views());
+    if (problem !== null) return sendError(c, problem);
     const id = request.task_id ?? randomUUID();
     const owner = c.get('identity').owner;
+    const sessionId = request.session_id === undefined ? undefined : sessionKey(owner, request.session_id);
+    let turn: SessionTurn | null = null;
+    if (sessionId !== undefined) {
+      const admitted = deps.sessions.admit(sessionId, request.session_budget, request.max_tokens);
+      if (admitted.kind === 'refused') return sendError(c, admitted.envelope);
+      turn = admitted.turn;
+    }
     const admission = deps.scheduler.submit({
       id,
       owner,
       model: request.model_ref,
       priority: request.priority,
-      sessionId: request.session_id === undefined ? undefined : sessionKey(owner, request.session_id),
+      sessionId,
       deadlineMs: request.deadline_ms,
       placement: request.placement,
       engine: nativeEngineRequest(request),
+      hints: taskHints(request),
     });
-    if (admission.kind === 'refused') return sendError(c, admission.envelope);
+    if (admission.kind === 'refused') {
+      turn?.cancel();
+      return sendError(c, admission.envelope);
+    }
+    if (turn !== null) {
+      const { task } = admission;
+      const { settle } = turn;
+      task.onEnd(() => settle(turnOutcome(task)));
+      // The session's budgets left once this turn is counted (its max_tokens reserved until it ends).
+      if (turn.tokensRemaining !== null) c.header('X-Budget-Tokens-Remaining', String(turn.tokensRemaining));
+      if (turn.timeRemainingMs !== null) c.header('X-Budget-Time-Remaining-Ms', String(turn.timeRemainingMs));
+    }
     return c.json(
       {
         task_id: id,
