@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import type { PoolList } from '@llama-orch/contracts';
+import type { AdmissionResponse, ErrorEnvelope, PoolList } from '@llama-orch/contracts';
 import { startCluster, type Cluster } from '../src/cluster.ts';
 import { jsonRequest } from '../src/http-json.ts';
+import { followEvents, summarize } from '../src/sse.ts';
 
 /** Every request here is answered within this budget (the demo engines answer in milliseconds). */
 const ANSWER_MS = 60_000;
@@ -200,5 +201,50 @@ describe('embeddings and rerank from pools of those kinds (issue 17)', { timeout
     );
     for (const pool of ['embed', 'ranker'])
       assert.match(metrics, new RegExp(`tasks_started_total\\{[^}]*pool_id="${pool}"[^}]*\\} [1-9]`), pool);
+  });
+
+  test('/v2/tasks with workload embedding and rerank ends with the vectors and the ranked inputs, as /v1 gives them', async () => {
+    const inputs = ['first text', 'second, rather different text', 'third'];
+    const run = async (body: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const admitted = await jsonRequest<AdmissionResponse & ErrorEnvelope>(`${cluster.url}/v2/tasks`, {
+        method: 'POST',
+        body,
+        timeoutMs: ANSWER_MS,
+      });
+      assert.equal(admitted.status, 202, JSON.stringify(admitted.body));
+      const { events } = await followEvents(`${cluster.url}${admitted.body.streams.sse}`, { timeoutMs: ANSWER_MS });
+      assert.deepEqual(
+        events.map((e) => e.event),
+        ['started', 'end'],
+        summarize(events),
+      );
+      assert.equal(events[0]?.data['pool_id'], body['workload'] === 'embedding' ? 'embed' : 'ranker');
+      return events[1]?.data ?? {};
+    };
+    const embedded = await run({ workload: 'embedding', model_ref: 'demo', inputs });
+    const vectors = embedded['embeddings'] as number[][];
+    assert.equal(vectors.length, inputs.length);
+    for (const vector of vectors) assert.equal(vector.length, DEMO_DIMENSIONS);
+    const direct = await client.embeddings.create({ model: 'demo', input: inputs, encoding_format: 'float' });
+    assert.deepEqual(
+      vectors,
+      direct.data.map((d) => d.embedding),
+      'the same vectors, in input order',
+    );
+    assert.ok(Number(embedded['tokens_in']) > 0);
+
+    const ranked = await run({ workload: 'rerank', model_ref: 'demo', prompt: 'which text?', inputs });
+    const results = ranked['results'] as { index: number; relevance_score: number }[];
+    assert.deepEqual(results.map((r) => r.index).sort(), [0, 1, 2]);
+    for (let i = 1; i < results.length; i += 1)
+      assert.ok((results[i - 1]?.relevance_score ?? 0) >= (results[i]?.relevance_score ?? 0), 'best first');
+
+    // The chat pool serves completion only: a workload it cannot serve is named at once.
+    const refused = await jsonRequest<ErrorEnvelope>(`${cluster.url}/v2/tasks`, {
+      method: 'POST',
+      body: { workload: 'embedding', model_ref: 'demo', inputs, placement: { mode: 'pin', pin_pool_id: 'chat' } },
+      timeoutMs: ANSWER_MS,
+    });
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
   });
 });

@@ -96,7 +96,7 @@ describe('the llama-orch task contract and sessions against real pools', { timeo
         { workload: 'embedding', prompt: undefined, inputs: ['a'] },
         400,
         'INVALID_PARAMS',
-        /^workload: "embedding" is not served by \/v2\/tasks/,
+        /^workload: "embedding" needs a pool of kind embedding serving demo; demo is served for completion only$/,
       ],
       [{ output_mode: 'edits' }, 400, 'INVALID_PARAMS', /^output_mode: "edits" is not served/],
       [

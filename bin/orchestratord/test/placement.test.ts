@@ -151,6 +151,18 @@ describe('placement', () => {
     );
   });
 
+  test('places determinism strict only on pools that report deterministic, and says so when none does', () => {
+    const pools = [view('a', { deterministic: false }), view('b', { deterministic: true }, 1)];
+    assert.equal(chosen(place(pools, { model: 'demo', determinism: 'strict' })), 'b');
+    assert.equal(chosen(place(pools, { model: 'demo', determinism: 'best_effort' })), 'a');
+    const none = place([view('a', { deterministic: false }), view('c')], { model: 'demo', determinism: 'strict' });
+    assert.equal(none.kind, 'impossible');
+    assert.match(
+      none.kind === 'impossible' ? none.message : '',
+      /^determinism: no pool serving demo .*\ba, c\b.*best_effort/,
+    );
+  });
+
   test('is deterministic and only ever assigns a feasible pool (property)', () => {
     const arbPool = fc.record({
       id: fc.constantFrom('a', 'b', 'c', 'd'),

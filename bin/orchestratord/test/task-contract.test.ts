@@ -177,7 +177,7 @@ describe('the native task contract and sessions (units)', () => {
     );
     assert.match(
       problem({ workload: 'embedding', prompt: undefined, inputs: ['a'] }) ?? '',
-      /^INVALID_PARAMS workload: "embedding" is not served by \/v2\/tasks .*POST \/v1\/embeddings$/,
+      /^INVALID_PARAMS workload: "embedding" needs a pool of kind embedding serving demo; demo is served for completion only$/,
     );
     assert.match(
       problem({ output_mode: 'edits' }) ?? '',

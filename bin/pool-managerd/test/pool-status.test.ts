@@ -77,4 +77,31 @@ describe('the pool status projection', () => {
     const cpu = projectPoolStatus(pool({ r0: replica(up) }), context({}, gpus));
     assert.deepEqual([cpu.vram_total_bytes, cpu.vram_free_bytes, cpu.device], [null, null, 'cpu']);
   });
+
+  test('reports its GPU indexes, and is deterministic on CPU or with one slot per GPU replica of one build', () => {
+    const gpus = [gpu(0, 100, 40), gpu(1, 200, 150)];
+    const cpu = projectPoolStatus(
+      pool({ r0: replica(up), r1: replica({ ...up, handoff: { replica_id: 'r1' } }) }),
+      context(),
+    );
+    assert.deepEqual([cpu.gpus, cpu.deterministic], [[], true]);
+    const batched = projectPoolStatus(
+      pool({ r0: replica({ ...up, handoff: { device: 'cuda', gpus: [1], slots_total: 4 } }) }),
+      context({}, gpus),
+    );
+    assert.deepEqual([batched.gpus, batched.deterministic], [[1], false]);
+    const single = projectPoolStatus(
+      pool({ r0: replica({ ...up, handoff: { device: 'cuda', gpus: [], slots_total: 1 } }) }),
+      context({}, gpus),
+    );
+    assert.deepEqual([single.gpus, single.deterministic], [[0, 1], true]);
+    const mixed = projectPoolStatus(
+      pool({
+        r0: replica(up),
+        r1: replica({ ...up, handoff: { replica_id: 'r1', engine_version: 'another build' } }),
+      }),
+      context(),
+    );
+    assert.equal(mixed.deterministic, false, 'two builds may give two answers');
+  });
 });

@@ -30,6 +30,15 @@ export const PoolStatusSchema = named(
       slots_free: z.int().min(0),
       ctx_max: z.int().min(0),
       device: DeviceSchema,
+      /** The GPU indexes the pool's engines run on; empty on CPU (absent from an older pool-managerd). */
+      gpus: z.array(z.int().min(0)).optional(),
+      /** The model file's sha256 when it was verified or computed, else null. */
+      model_digest: z.string().nullable().optional(),
+      /**
+       * Whether the pool honours `determinism: strict`: the same request and seed give the same tokens on every
+       * replica, whatever else runs beside it (ORCH-4037).
+       */
+      deterministic: z.boolean().optional(),
       vram_total_bytes: z.int().min(0).nullable(),
       vram_free_bytes: z.int().min(0).nullable(),
       last_error: z.string().nullable(),

@@ -42,6 +42,10 @@ export const EndEventSchema = named(
     decode_ms: z.int().min(0),
     tokens_in: z.int().min(0).optional(),
     finish_reason: z.enum(['stop', 'length', 'canceled']).optional(),
+    /** workload embedding: one vector per input, in order. */
+    embeddings: z.array(z.array(z.number())).optional(),
+    /** workload rerank: the inputs by relevance to the prompt, best first. */
+    results: z.array(z.strictObject({ index: z.int().min(0), relevance_score: z.number() })).optional(),
   }),
   'EndEvent',
   'Terminal event of a task that finished or was canceled.',
@@ -70,6 +74,7 @@ export const TaskEventSchema = named(
   'One SSE event of GET /v2/tasks/{id}/events: the SSE `event:` name and its JSON `data:`.',
 );
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
+export type EndEvent = z.infer<typeof EndEventSchema>;
 export type TaskEventName = TaskEvent['event'];
 export const terminalEvents: ReadonlySet<TaskEventName> = new Set(['end', 'error']);
 

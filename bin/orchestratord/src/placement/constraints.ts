@@ -7,14 +7,17 @@ export interface PoolConstraints {
   readonly deviceMask?: string | undefined;
   /** The context the task needs, in tokens; 0 or absent: no demand. */
   readonly ctx?: number | undefined;
+  /** `strict`: only pools that give the same tokens for the same seed (PoolStatus.deterministic, ORCH-4037). */
+  readonly determinism?: 'strict' | 'best_effort' | undefined;
 }
 
 /**
- * The GPU indexes a pool runs on: empty for a CPU pool; null for a CUDA pool, whose pool-managerd reports the
- * device kind but not its indexes (PoolStatus has no `gpus` yet), so no GPU mask can be proven to match it.
+ * The GPU indexes a pool runs on: empty for a CPU pool; null for a CUDA pool whose pool-managerd is too old to report
+ * them, so that no GPU mask can be proven to match it.
  */
 export function poolGpus(view: PoolView): readonly number[] | null {
-  return view.status.device === 'cpu' ? [] : null;
+  if (view.status.device === 'cpu') return [];
+  return view.status.gpus ?? null;
 }
 
 /** Exact match, no spill (the reference's ORCH-3052): the pool's devices are the mask's, no more and no fewer. */
@@ -83,6 +86,22 @@ export function constrain(byModel: readonly PoolView[], all: readonly PoolView[]
         field: 'ctx',
         gone: false,
         message: `no pool serving ${model} has a context of ${ctx} tokens (the largest: ${Math.max(...before.map((p) => p.status.ctx_max))})`,
+      };
+  }
+  if (c.determinism === 'strict') {
+    const before = pools;
+    pools = pools.filter((p) => p.status.deterministic === true);
+    if (pools.length === 0)
+      return {
+        kind: 'none',
+        field: 'determinism',
+        gone: false,
+        message: `no pool serving ${model} can give byte-identical streams (${[...before]
+          .map((p) => p.status.pool_id)
+          .sort()
+          .join(
+            ', ',
+          )}: GPU pools need one slot per replica, and every replica the same engine build and model file); ask for best_effort`,
       };
   }
   return { kind: 'pools', pools };

@@ -23,6 +23,8 @@ export interface PlacementRequest {
     | undefined;
   /** The context the task needs (TaskRequest.ctx): pools reporting a smaller ctx_max are not candidates. */
   readonly ctx?: number | undefined;
+  /** `strict`: only pools that honour it (ORCH-4037). */
+  readonly determinism?: 'strict' | 'best_effort' | undefined;
   /** The pool the task's session last ran on (KV reuse), if any. */
   readonly affinity?: string | undefined;
   /** Pools that already failed this task before its first token. */
@@ -92,6 +94,7 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
     nodeId: placement?.node_id,
     deviceMask: placement?.require_device_mask,
     ctx: request.ctx,
+    determinism: request.determinism,
   });
   if (constrained.kind === 'none') {
     // A node that vanished (its pool-managerd is no longer polled) may come back: wait, do not blame the client.

@@ -9,6 +9,17 @@ const SAMPLING_KEYS = ['seed', 'temperature', 'top_p', 'top_k', 'min_p', 'stop',
  * `response_format: json_object`); `kv_hint: cold` turns off the engine's prompt cache (`cache_prompt: false`).
  */
 export function nativeEngineRequest(task: TaskRequest): TaskSpec['engine'] {
+  // Embeddings and rerank go to the engine's OpenAI-shaped routes on a pool of that kind; the answer is one body.
+  if (task.workload === 'embedding')
+    return {
+      endpoint: '/v1/embeddings',
+      body: { model: task.model_ref, input: task.inputs ?? [], encoding_format: 'float' },
+    };
+  if (task.workload === 'rerank')
+    return {
+      endpoint: '/v1/rerank',
+      body: { model: task.model_ref, query: task.prompt ?? '', documents: task.inputs ?? [] },
+    };
   const sampling = Object.fromEntries(
     SAMPLING_KEYS.flatMap((key) => (task[key] === undefined ? [] : [[key, task[key]]])),
   );

@@ -24,7 +24,13 @@ const tracer = trace.getTracer('orchestratord');
  * queue class.
  */
 const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement' | 'hints'>, kind: PoolKind): string =>
-  JSON.stringify([spec.model, spec.placement ?? null, spec.hints?.ctx ?? 0, kind]);
+  JSON.stringify([
+    spec.model,
+    spec.placement ?? null,
+    spec.hints?.ctx ?? 0,
+    spec.hints?.determinism === 'strict',
+    kind,
+  ]);
 
 /**
  * Admission and placement. A task runs as soon as a feasible pool has a free slot (the slot ledger counts ours and
@@ -115,6 +121,7 @@ export class Scheduler {
       kind: task.kind,
       placement: task.spec.placement,
       ctx: task.spec.hints?.ctx,
+      determinism: task.spec.hints?.determinism,
       affinity: task.spec.hints?.kv_hint === 'cold' ? undefined : this.#sessions.affinity(task.spec.sessionId),
     });
   }
@@ -233,6 +240,16 @@ export class Scheduler {
         first_token_ms: task.firstTokenAt === null ? null : task.firstTokenAt - task.admittedAt,
         decode_ms: end?.decode_ms ?? null,
         duration_ms: now - task.admittedAt,
+        // What reproduces it (ORCH-4037): the seed and sampler profile it asked for, the build that ran it.
+        ...(task.spec.hints === undefined
+          ? {}
+          : {
+              determinism: task.spec.hints.determinism,
+              seed: task.spec.hints.seed ?? null,
+              sampler_profile_version: task.spec.hints.sampler_profile_version ?? null,
+            }),
+        engine_version: task.build?.engine_version ?? null,
+        model_digest: task.build?.model_digest ?? null,
       },
       'task finished',
     );

@@ -1,24 +1,23 @@
-import { errorEnvelope, type ErrorEnvelope, type TaskRequest } from '@llama-orch/contracts';
-import type { PoolView } from '../placement/place.ts';
+import { errorEnvelope, poolKindOf, type ErrorEnvelope, type TaskRequest } from '@llama-orch/contracts';
+import { servesModel, type PoolView } from '../placement/place.ts';
 
 /** The engines this build drives (PoolStatus.engine); the contract names others it does not. */
 export const SERVED_ENGINES: readonly string[] = ['llamacpp'];
 
-const WORKLOAD_ROUTES: Readonly<Record<TaskRequest['workload'], string>> = {
-  completion: '/v2/tasks',
-  embedding: 'POST /v1/embeddings',
-  rerank: 'POST /v1/rerank',
-};
-
 /**
- * Whether /v2/tasks can serve this workload here; a message naming the field when not. Today only completion:
- * pools report no kind yet. Wire this to the pools' kinds (a pool of kind `embedding` or `rerank` among `views`)
- * once PoolStatus carries one.
+ * Whether /v2/tasks can serve this workload here: completion always; embedding and rerank when a pool of that kind
+ * serves the model (otherwise a message naming the field and the kinds that do serve it).
  */
-export function workloadProblem(workload: TaskRequest['workload'], views: readonly PoolView[]): string | null {
-  void views;
+export function workloadProblem(
+  workload: TaskRequest['workload'],
+  model: string,
+  views: readonly PoolView[],
+): string | null {
   if (workload === 'completion') return null;
-  return `workload: "${workload}" is not served by /v2/tasks in this deployment (no pool of kind ${workload}); only completion is — for ${workload}, use ${WORKLOAD_ROUTES[workload]}`;
+  const serving = views.filter((v) => servesModel(v, model));
+  if (serving.length === 0 || serving.some((v) => poolKindOf(v.status) === workload)) return null;
+  const kinds = [...new Set(serving.map((v) => poolKindOf(v.status)))].sort().join(' and ');
+  return `workload: "${workload}" needs a pool of kind ${workload} serving ${model}; ${model} is served for ${kinds} only`;
 }
 
 /**
@@ -53,7 +52,7 @@ export function servingProblem(task: TaskRequest, views: readonly PoolView[]): E
       'INVALID_PARAMS',
       `engine: "${task.engine}" is not served; this deployment serves ${SERVED_ENGINES.join(', ')}`,
     );
-  const workload = workloadProblem(task.workload, views);
+  const workload = workloadProblem(task.workload, task.model_ref, views);
   if (workload !== null) return errorEnvelope('INVALID_PARAMS', workload);
   if (task.output_mode === 'edits')
     return errorEnvelope(

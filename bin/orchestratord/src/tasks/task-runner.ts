@@ -1,4 +1,5 @@
 import { context, propagation, trace, type Span } from '@opentelemetry/api';
+import type { EndEvent } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { dispatchOutcome, type OrchMetrics } from '../metrics.ts';
@@ -91,6 +92,7 @@ export class TaskRunner {
     let tokensIn = 0;
     let finishReason: string | null = null;
     let reportedOut: number | null = null;
+    let result: EngineResult = {};
     let streamSpan: Span | null = null;
     let silence: NodeJS.Timeout | undefined;
     let decodeTimedOut = false;
@@ -147,6 +149,8 @@ export class TaskRunner {
             ...(pool.status.engine_version ? { engine_version: pool.status.engine_version } : {}),
           },
         });
+      // What made its tokens, for the request log (ORCH-4037: a strict task is reproducible from these and its seed).
+      task.build = { engine_version: pool.status.engine_version, model_digest: pool.status.model_digest ?? null };
       metrics.started.inc({ pool_id: poolId, priority });
       streamSpan = tracer.startSpan('stream', { attributes: { 'pool.id': poolId } }, taskContext(task));
       // A hung engine (stopped, deadlocked) keeps its connection open and sends nothing: cut it after the timeout.
@@ -180,6 +184,10 @@ export class TaskRunner {
         if (frame.output && firstTokenAt === null) {
           firstTokenAt = Date.now();
           metrics.firstToken.observe({ pool_id: poolId, priority }, firstTokenAt - task.admittedAt);
+        }
+        if (task.kind !== 'completion') {
+          // An embedding or rerank answer is one body; a native task carries what it holds in its end event.
+          if (task.spec.relay !== true && frame.json !== null) result = resultOf(frame.json);
         }
         if (task.spec.relay === true) {
           task.relay(frame);
@@ -224,6 +232,7 @@ export class TaskRunner {
           decode_ms: decodeMs,
           tokens_in: tokensIn,
           finish_reason: LENGTH_REASONS.has(finishReason ?? '') ? 'length' : 'stop',
+          ...result,
         },
       });
       return DONE;
@@ -256,4 +265,25 @@ export class TaskRunner {
         this.#deps.sessions.recordTurn(task.spec.sessionId, poolId, task.tokensOut() > 0);
     }
   }
+}
+
+/** What an embedding or rerank answer holds, in the end event's terms. */
+type EngineResult = Pick<EndEvent, 'embeddings' | 'results'>;
+
+/** The vectors of an OpenAI-shaped embeddings body, or the ranked results of a rerank body (best first). */
+function resultOf(json: unknown): EngineResult {
+  const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  if (Array.isArray(body['data'])) {
+    const rows = (body['data'] as { index?: unknown; embedding?: unknown }[])
+      .filter((row) => Array.isArray(row.embedding))
+      .sort((a, b) => Number(a.index ?? 0) - Number(b.index ?? 0));
+    return { embeddings: rows.map((row) => row.embedding as number[]) };
+  }
+  if (Array.isArray(body['results'])) {
+    const results = (body['results'] as { index?: unknown; relevance_score?: unknown }[])
+      .map((r) => ({ index: Number(r.index), relevance_score: Number(r.relevance_score) }))
+      .sort((a, b) => b.relevance_score - a.relevance_score);
+    return { results };
+  }
+  return {};
 }

@@ -76,6 +76,8 @@ export class Task {
   #relayed = 0;
   /** A client has been handed the terminal event (it followed the task as it ended or came after, or was relayed to). */
   #terminalShown = false;
+  /** The engine build and model file of the pool that ran it (set when it starts), for the request log. */
+  build: { readonly engine_version: string | null; readonly model_digest: string | null } | null = null;
   /** The HTTP status of an engine that refused the request as the client's error (4xx); null otherwise. */
   engineStatus: number | null = null;
 

@@ -11,7 +11,12 @@ export interface StatusContext {
   readonly inFlight: (replicaId: string) => number;
 }
 
-/** The wire shape of a pool (GET /v2/pools/{id}/status), projected from its registry entry. */
+/**
+ * The wire shape of a pool (GET /v2/pools/{id}/status), projected from its registry entry. `deterministic`: on CPU
+ * llama.cpp gives a sequence the same tokens whatever else shares its batch (measured: ORCH-4037's test runs 64
+ * seeds alone and beside other work, on two replicas); on a GPU only a replica that decodes one sequence at a time
+ * (one slot) is counted on, since its kernels are chosen by batch size.
+ */
 export function projectPoolStatus(pool: PoolEntry, context: StatusContext): PoolStatus {
   const state = derivePoolState(pool);
   const serving = servingReplicas(pool);
@@ -23,6 +28,10 @@ export function projectPoolStatus(pool: PoolEntry, context: StatusContext): Pool
   const device = first?.device ?? 'cpu';
   const gpuIndexes = new Set(serving.flatMap(([, r]) => r.handoff.gpus));
   const gpus = device === 'cuda' ? context.gpus.filter((g) => gpuIndexes.size === 0 || gpuIndexes.has(g.index)) : [];
+  // Several replicas must run one engine build and one model file to give the same tokens for the same seed.
+  const builds = new Set(
+    serving.map(([, r]) => `${r.handoff.engine_version} ${r.handoff.model.sha256 ?? r.handoff.model.path}`),
+  );
   const lastError = serving.find(([, r]) => r.lastError !== null)?.[1].lastError ?? pool.lastError;
   return {
     pool_id: pool.poolId,
@@ -39,6 +48,12 @@ export function projectPoolStatus(pool: PoolEntry, context: StatusContext): Pool
     slots_free: Math.max(0, slotsTotal - busy),
     ctx_max: first?.ctx ?? 0,
     device,
+    gpus:
+      device === 'cuda'
+        ? (gpuIndexes.size > 0 ? [...gpuIndexes] : context.gpus.map((g) => g.index)).sort((a, b) => a - b)
+        : [],
+    model_digest: first?.model.sha256 ?? null,
+    deterministic: builds.size <= 1 && (device === 'cpu' || serving.every(([, r]) => r.handoff.slots_total === 1)),
     vram_total_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryTotalBytes, 0),
     vram_free_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryFreeBytes, 0),
     last_error: state === 'ready' ? null : lastError,
