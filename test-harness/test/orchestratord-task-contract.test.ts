@@ -175,11 +175,15 @@ describe('the llama-orch task contract and sessions against real pools', { timeo
     await followToEnd(url, first);
     const info = (await jsonRequest<SessionInfo>(`${url}/v2/sessions/budgeted`)).body;
     assert.deepEqual(
-      [info.turns, info.max_turns, info.tokens_used, info.tokens_budget_remaining, info.kv_warmth, info.kv_bytes],
-      [1, 3, 16, 24, true, null],
+      [info.turns, info.max_turns, info.tokens_used, info.tokens_budget_remaining, info.kv_warmth],
+      [1, 3, 16, 24, true],
     );
     assert.ok(info.ttl_ms_remaining > 590_000 && info.ttl_ms_remaining <= 600_000, JSON.stringify(info));
     assert.ok((info.kv_tokens ?? 0) > 16, 'the prompt and the 16 tokens it made are in the context');
+    // The demo model: 2 layers × 4 KV heads × (16 + 16) per head × 2 bytes (f16 cache) = 512 bytes per token.
+    const pool = (await jsonRequest<PoolList>(`${url}/v2/pools`)).body.pools.find((p) => p.pool_id === info.pool_id);
+    assert.equal(pool?.kv_bytes_per_token, 512);
+    assert.equal(info.kv_bytes, (info.kv_tokens ?? 0) * 512);
     assert.ok(info.time_used_ms > 0 && info.time_budget_remaining_ms === 60_000 - info.time_used_ms);
 
     const tooMany = await turn(25);

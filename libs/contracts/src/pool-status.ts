@@ -39,6 +39,8 @@ export const PoolStatusSchema = named(
        * replica, whatever else runs beside it (ORCH-4037).
        */
       deterministic: z.boolean().optional(),
+      /** Bytes of KV cache one token of context takes in the engine (f16 cache), from the model's header. */
+      kv_bytes_per_token: z.int().min(0).nullable().optional(),
       vram_total_bytes: z.int().min(0).nullable(),
       vram_free_bytes: z.int().min(0).nullable(),
       last_error: z.string().nullable(),

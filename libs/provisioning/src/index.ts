@@ -27,6 +27,7 @@ export {
   DEMO_VOCABULARY,
 } from './model/demo-model.ts';
 export { checkGgufFile, readGgufHeader } from './model/gguf-reader.ts';
+export { kvBytesPerToken, readGgufFileHeader } from './model/kv-size.ts';
 export type { DownloadProgress } from './model/download.ts';
 export { ReplicaSupervisor, type ReplicaDetail, type ReplicaState } from './launch/replica-supervisor.ts';
 export { EngineStartError } from './launch/engine-process.ts';

@@ -4,7 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { buildDemoModel, checkGgufFile, DEMO_MODEL_DEFAULTS, readGgufHeader } from '../src/index.ts';
+import {
+  buildDemoModel,
+  checkGgufFile,
+  DEMO_MODEL_DEFAULTS,
+  kvBytesPerToken,
+  readGgufFileHeader,
+  readGgufHeader,
+} from '../src/index.ts';
 import { toFloat16Bits } from '../src/model/demo-model.ts';
 import { GgufValueType } from '../src/model/gguf-format.ts';
 import { tinyVocabGguf } from './vocab-fixture.ts';
@@ -95,5 +102,52 @@ describe('the GGUF check', () => {
 
     const missing = await checkGgufFile(join(dir, 'nope.gguf'));
     assert.ok(!missing.ok && missing.message.includes('ENOENT'));
+  });
+});
+
+describe('the KV cache size of a model', () => {
+  test('is layers × KV heads × (key + value length) × 2 bytes, per layer where the header says so', () => {
+    // The demo: 2 layers, 4 heads of 16 (64 wide), as many KV heads.
+    assert.equal(kvBytesPerToken(readGgufHeader(buildDemoModel(tinyVocabGguf()))), 2 * 4 * (16 + 16) * 2);
+    const u32 = (value: number) => ({ type: GgufValueType.UINT32, value }) as const;
+    const header = (entries: [string, unknown][]) => ({
+      version: 3,
+      tensorCount: 0n,
+      metadata: new Map([['general.architecture', { type: GgufValueType.STRING, value: 'x' }], ...entries]) as never,
+    });
+    // Grouped-query attention with explicit key and value lengths: 32 layers × 8 KV heads × (128 + 128) × 2.
+    const gqa = header([
+      ['x.block_count', u32(32)],
+      ['x.embedding_length', u32(4096)],
+      ['x.attention.head_count', u32(32)],
+      ['x.attention.head_count_kv', u32(8)],
+      ['x.attention.key_length', u32(128)],
+      ['x.attention.value_length', u32(128)],
+    ]);
+    assert.equal(kvBytesPerToken(gqa), 32 * 8 * 256 * 2);
+    // KV heads per layer (layers that differ): 2 + 4 heads of 16.
+    const perLayer = header([
+      ['x.block_count', u32(2)],
+      ['x.embedding_length', u32(64)],
+      ['x.attention.head_count', u32(4)],
+      ['x.attention.head_count_kv', { type: GgufValueType.ARRAY, itemType: GgufValueType.UINT32, items: [2, 4] }],
+    ]);
+    assert.equal(kvBytesPerToken(perLayer), (2 + 4) * (16 + 16) * 2);
+    assert.equal(kvBytesPerToken(header([['x.block_count', u32(2)]])), null, 'not enough to know');
+  });
+
+  test('reads a header longer than its first read from the file, and refuses one cut short', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llorch-kv-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    // A vocabulary of 150,000 tokens puts the header past the first megabyte.
+    const big = buildDemoModel(tinyVocabGguf(150_000));
+    assert.ok(readGgufHeader(big).metadata.size > 0);
+    await writeFile(join(dir, 'big.gguf'), big);
+    const header = await readGgufFileHeader(join(dir, 'big.gguf'));
+    const tokens = header.metadata.get('tokenizer.ggml.tokens');
+    assert.ok(tokens?.type === GgufValueType.ARRAY && tokens.items.length === 150_000);
+    assert.equal(kvBytesPerToken(header), 512);
+    await writeFile(join(dir, 'cut.gguf'), big.subarray(0, 1 << 20));
+    await assert.rejects(readGgufFileHeader(join(dir, 'cut.gguf')), RangeError);
   });
 });

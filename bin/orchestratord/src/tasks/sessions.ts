@@ -197,8 +197,15 @@ export class SessionStore {
     session.warmAt = producedTokens ? this.#now() : null;
   }
 
-  /** `poolServes`: whether a pool is reachable, ready and not draining now (for kv_warmth). */
-  info(id: string, poolServes: (poolId: string) => boolean = () => true): SessionInfo | null {
+  /**
+   * `poolServes`: whether a pool is reachable, ready and not draining now (for kv_warmth); `kvBytesPerToken`: what
+   * one token of KV cache takes on a pool (its PoolStatus), for kv_bytes.
+   */
+  info(
+    id: string,
+    poolServes: (poolId: string) => boolean = () => true,
+    kvBytesPerToken: (poolId: string) => number | null = () => null,
+  ): SessionInfo | null {
     const session = this.#live(id);
     if (session === null) return null;
     const now = this.#now();
@@ -213,7 +220,10 @@ export class SessionStore {
       turns: session.turns,
       max_turns: session.maxTurns,
       kv_warmth: warm,
-      kv_bytes: null,
+      kv_bytes: (() => {
+        const perToken = session.poolId === null ? null : kvBytesPerToken(session.poolId);
+        return perToken === null || session.kvTokens === null ? null : perToken * session.kvTokens;
+      })(),
       kv_tokens: session.kvTokens,
       pool_id: session.poolId,
       tokens_used: session.tokensUsed + session.tokensReserved,

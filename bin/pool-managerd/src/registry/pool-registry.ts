@@ -10,6 +10,7 @@ import {
   type ProvisioningState,
   type ReplicaEntry,
 } from './pool-state.ts';
+import { KvSizes } from './kv-sizes.ts';
 import { projectPoolStatus } from './pool-status.ts';
 
 export type { ReplicaEntry } from './pool-state.ts';
@@ -39,6 +40,7 @@ export class PoolRegistry {
   readonly #slots: SlotCounts;
   readonly #onChange: (change: RegistryChange) => void;
   #gpus: readonly GpuInfo[] = [];
+  readonly #kvSizes = new KvSizes();
 
   constructor(options: PoolRegistryOptions) {
     this.#nodeId = options.nodeId;
@@ -209,6 +211,7 @@ export class PoolRegistry {
       nodeId: this.#nodeId,
       gpus: this.#gpus,
       inFlight: (replicaId) => this.#slots.inFlight(poolId, replicaId),
+      kvBytesPerToken: (modelPath) => this.#kvSizes.get(modelPath),
     });
   }
 

@@ -9,6 +9,8 @@ export interface StatusContext {
   readonly gpus: readonly GpuInfo[];
   /** Slots held now on one replica of this pool (from the slot ledger). */
   readonly inFlight: (replicaId: string) => number;
+  /** KV cache bytes per token of a model file, once its header has been read; null before or when unknown. */
+  readonly kvBytesPerToken?: (modelPath: string) => number | null;
 }
 
 /**
@@ -53,6 +55,7 @@ export function projectPoolStatus(pool: PoolEntry, context: StatusContext): Pool
         ? (gpuIndexes.size > 0 ? [...gpuIndexes] : context.gpus.map((g) => g.index)).sort((a, b) => a - b)
         : [],
     model_digest: first?.model.sha256 ?? null,
+    kv_bytes_per_token: first === undefined ? null : (context.kvBytesPerToken?.(first.model.path) ?? null),
     deterministic: builds.size <= 1 && (device === 'cpu' || serving.every(([, r]) => r.handoff.slots_total === 1)),
     vram_total_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryTotalBytes, 0),
     vram_free_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryFreeBytes, 0),

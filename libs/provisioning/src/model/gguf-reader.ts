@@ -64,6 +64,8 @@ class Cursor {
   }
   string(): string {
     const length = Number(this.u64());
+    // toString would stop quietly at the end; a header cut short must say so (readGgufFileHeader reads on).
+    if (this.offset + length > this.buf.length) throw new RangeError('GGUF string runs past the end of the buffer');
     const v = this.buf.toString('utf8', this.offset, this.offset + length);
     this.offset += length;
     return v;

@@ -14,8 +14,11 @@ export function sessionAndMetaRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
         .filter((v) => v.available && v.status.ready && !v.status.draining)
         .map((v) => v.status.pool_id),
     );
-    const info = deps.sessions.info(sessionKey(c.get('identity').owner, c.req.param('id')), (pool) =>
-      serving.has(pool),
+    const views = deps.scheduler.views();
+    const info = deps.sessions.info(
+      sessionKey(c.get('identity').owner, c.req.param('id')),
+      (pool) => serving.has(pool),
+      (pool) => views.find((v) => v.status.pool_id === pool)?.status.kv_bytes_per_token ?? null,
     );
     return info === null
       ? sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')} (unknown or expired)`))
