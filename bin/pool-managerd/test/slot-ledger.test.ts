@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { parallelTasks } from '../src/control/dispatcher.ts';
 import { SlotLedger, type SlotCandidate, type SlotGuard } from '../src/slots/slot-ledger.ts';
 
 /** Each replica's slots_total is fixed, as a handoff fixes it. */
@@ -119,6 +120,32 @@ describe('the slot ledger', () => {
     assert.equal(ledger.claim('chat', offered), null);
     assert.equal(ledger.claim('chat', []), null, 'no candidate, no slot');
     assert.equal(ledger.inFlight('code'), 0, 'pools are counted apart');
+  });
+
+  test('a request the engine splits holds as many slots as its parts, at most all of its replica’s', () => {
+    const ledger = new SlotLedger();
+    const offered = [{ replicaId: 'r0', slotsTotal: 2 }];
+    const six = ledger.claim('embed', offered, 6);
+    assert.deepEqual([six?.slots, ledger.inFlight('embed', 'r0')], [2, 2], 'six inputs on two slots take both');
+    assert.equal(ledger.claim('embed', offered), null, 'nothing else reaches the engine meanwhile');
+    six?.release();
+    const two = ledger.claim('embed', [{ replicaId: 'r0', slotsTotal: 4 }], 2);
+    assert.equal(ledger.claim('embed', [{ replicaId: 'r0', slotsTotal: 4 }], 3)?.slots, undefined, '2 + 3 > 4');
+    assert.equal(ledger.claim('embed', [{ replicaId: 'r0', slotsTotal: 4 }], 2)?.slots, 2);
+    assert.equal(ledger.inFlight('embed'), 4);
+    two?.release();
+    assert.equal(ledger.inFlight('embed'), 2);
+  });
+
+  test('counts one slot per input of an embeddings request and per document of a rerank, one for the rest', () => {
+    const tasks = (endpoint: string, body: Record<string, unknown>) =>
+      parallelTasks({ endpoint, body } as Parameters<typeof parallelTasks>[0]);
+    assert.equal(tasks('/v1/embeddings', { input: 'one text' }), 1);
+    assert.equal(tasks('/v1/embeddings', { input: ['a', 'b', 'c'] }), 3);
+    assert.equal(tasks('/v1/embeddings', { input: [1, 2, 3] }), 1, 'one list of token ids is one input');
+    assert.equal(tasks('/v1/embeddings', { input: [[1], [2]] }), 2);
+    assert.equal(tasks('/v1/rerank', { query: 'q', documents: ['a', 'b', 'c', 'd'] }), 4);
+    assert.equal(tasks('/v1/chat/completions', { messages: [] }), 1);
   });
 
   test('abortAll aborts the holders of one pool and leaves the slots theirs to release', () => {

@@ -70,7 +70,8 @@ export class PoolDispatcher {
     this.#onEngineFailure = onEngineFailure;
   }
 
-  #claim(poolId: string, endpoint: DispatchRequest['endpoint']): Claim {
+  #claim(poolId: string, request: DispatchRequest): Claim {
+    const { endpoint } = request;
     // An engine started for another kind would refuse the route or answer it badly (a completion from a reranker).
     const kind = this.#registry.kind(poolId) ?? 'completion';
     const needed = kindOfEndpoint(endpoint);
@@ -90,7 +91,7 @@ export class PoolDispatcher {
       });
       return { kind: 'refused', envelope };
     }
-    const guard = this.#slots.claim(poolId, this.#registry.candidates(poolId));
+    const guard = this.#slots.claim(poolId, this.#registry.candidates(poolId), parallelTasks(request));
     if (guard === null) {
       this.#metrics.dispatches.inc({ pool_id: poolId, outcome: 'busy' });
       const envelope = errorEnvelope('REPLICA_EXHAUSTED', `every slot of pool ${poolId} is busy`, {
@@ -139,7 +140,7 @@ export class PoolDispatcher {
     correlationId: string,
     trace?: string,
   ): Promise<DispatchOutcome> {
-    const claim = this.#claim(poolId, request.endpoint);
+    const claim = this.#claim(poolId, request);
     if (claim.kind === 'refused') return claim;
     const { guard } = claim;
     const claimedAt = Date.now();
@@ -249,4 +250,24 @@ export class PoolDispatcher {
     const contentType = String(answer.headers['content-type'] ?? 'application/octet-stream');
     return { kind: 'relayed', status: answer.statusCode, contentType, relayTo };
   }
+}
+
+/**
+ * How many tasks the engine makes of one request: llama-server runs each input of an embeddings request and each
+ * document of a rerank request as a task of its own, in as many slots as are free. The dispatch holds that many slots
+ * (at most the replica's), so that no other request waits inside the engine, out of sight (invariant 2).
+ */
+export function parallelTasks(request: DispatchRequest): number {
+  const body = request.body as Record<string, unknown>;
+  if (request.endpoint === '/v1/embeddings') {
+    const input = body['input'];
+    // A string, or one list of token ids, is one input; a list of strings or of token lists is one per entry.
+    if (!Array.isArray(input) || input.length === 0 || typeof input[0] === 'number') return 1;
+    return input.length;
+  }
+  if (request.endpoint === '/v1/rerank') {
+    const documents = body['documents'];
+    return Array.isArray(documents) ? Math.max(1, documents.length) : 1;
+  }
+  return 1;
 }

@@ -11,6 +11,8 @@ export interface SlotCandidate {
 export interface SlotGuard {
   readonly poolId: string;
   readonly replicaId: string;
+  /** How many of the replica's slots it holds: 1, or more for a request the engine splits (embedding inputs). */
+  readonly slots: number;
   /** Aborted by `abort()` (the holder's client went away) or by the ledger's `abortAll()` (a drain's deadline). */
   readonly signal: AbortSignal;
   readonly released: boolean;
@@ -37,26 +39,33 @@ export class SlotLedger implements SlotCounts {
 
   /**
    * Claim a slot on the least loaded candidate with one free (load = in flight / slots_total, ties broken by
-   * replica id); null when every candidate is full.
+   * replica id); null when every candidate is full. `wants` more than one: a request the engine runs as that many
+   * parallel tasks (the inputs of one embeddings request) holds as many slots of its replica, at most all of them.
    */
-  claim(poolId: string, candidates: readonly SlotCandidate[]): SlotGuard | null {
-    let best: { readonly replicaId: string; readonly load: number } | null = null;
+  claim(poolId: string, candidates: readonly SlotCandidate[], wants = 1): SlotGuard | null {
+    let best: { readonly replicaId: string; readonly load: number; readonly slots: number } | null = null;
     for (const { replicaId, slotsTotal } of candidates) {
       const held = this.inFlight(poolId, replicaId);
-      if (held >= slotsTotal) continue;
+      const slots = Math.max(1, Math.min(wants, slotsTotal));
+      if (held + slots > slotsTotal) continue;
       const load = held / slotsTotal;
       if (best === null || load < best.load || (load === best.load && replicaId.localeCompare(best.replicaId) < 0))
-        best = { replicaId, load };
+        best = { replicaId, load, slots };
     }
-    return best === null ? null : this.#hold(poolId, best.replicaId);
+    return best === null ? null : this.#hold(poolId, best.replicaId, best.slots);
   }
 
   inFlight(poolId: string, replicaId?: string): number {
     const replicas = this.#held.get(poolId);
     if (replicas === undefined) return 0;
-    if (replicaId !== undefined) return replicas.get(replicaId)?.size ?? 0;
+    const held = (guards: ReadonlySet<SlotGuard> | undefined): number => {
+      let sum = 0;
+      for (const guard of guards ?? []) sum += guard.slots;
+      return sum;
+    };
+    if (replicaId !== undefined) return held(replicas.get(replicaId));
     let sum = 0;
-    for (const guards of replicas.values()) sum += guards.size;
+    for (const guards of replicas.values()) sum += held(guards);
     return sum;
   }
 
@@ -87,7 +96,7 @@ export class SlotLedger implements SlotCounts {
     });
   }
 
-  #hold(poolId: string, replicaId: string): SlotGuard {
+  #hold(poolId: string, replicaId: string, slots: number): SlotGuard {
     const replicas = this.#held.get(poolId) ?? new Map<string, Set<SlotGuard>>();
     this.#held.set(poolId, replicas);
     const guards = replicas.get(replicaId) ?? new Set<SlotGuard>();
@@ -97,6 +106,7 @@ export class SlotLedger implements SlotCounts {
     const guard: SlotGuard = {
       poolId,
       replicaId,
+      slots,
       signal: controller.signal,
       get released() {
         return released;
