@@ -258,7 +258,7 @@ export class PoolDispatcher {
  * (at most the replica's), so that no other request waits inside the engine, out of sight (invariant 2).
  */
 export function parallelTasks(request: DispatchRequest): number {
-  const body = request.body as Record<string, unknown>;
+  const body = request.body;
   if (request.endpoint === '/v1/embeddings') {
     const input = body['input'];
     // A string, or one list of token ids, is one input; a list of strings or of token lists is one per entry.
