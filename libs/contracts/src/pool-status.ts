@@ -41,6 +41,12 @@ export const PoolStatusSchema = named(
       deterministic: z.boolean().optional(),
       /** Bytes of KV cache one token of context takes in the engine (f16 cache), from the model's header. */
       kv_bytes_per_token: z.int().min(0).nullable().optional(),
+      /**
+       * Memory the pool's engines hold, estimated from the model's GGUF header before loading (PROV-2041): weights,
+       * KV cache for `ctx × slots`, llama.cpp's output and compute buffers and, on CPU, the process; per replica ×
+       * replicas. Null until the header has been read, or when it does not say enough.
+       */
+      memory_estimate_bytes: z.int().min(0).nullable().optional(),
       vram_total_bytes: z.int().min(0).nullable(),
       vram_free_bytes: z.int().min(0).nullable(),
       last_error: z.string().nullable(),

@@ -26,8 +26,18 @@ export {
   DEMO_MODEL_VERSION,
   DEMO_VOCABULARY,
 } from './model/demo-model.ts';
-export { checkGgufFile, readGgufHeader } from './model/gguf-reader.ts';
-export { kvBytesPerToken, readGgufFileHeader } from './model/kv-size.ts';
+export {
+  checkGgufFile,
+  readGgufFileHeader,
+  readGgufFileLayout,
+  readGgufHeader,
+  readGgufLayout,
+  type GgufHeader,
+  type GgufLayout,
+  type GgufTensorEntry,
+} from './model/gguf-reader.ts';
+export { GGML_TYPE_SIZES, ggmlTensorBytes, type GgmlTypeSize } from './model/ggml-types.ts';
+export { kvBytesPerToken, kvCacheBytes, kvCacheCells, type KvCacheTypes } from './model/kv-size.ts';
 export type { DownloadProgress } from './model/download.ts';
 export { ReplicaSupervisor, type ReplicaDetail, type ReplicaState } from './launch/replica-supervisor.ts';
 export { EngineStartError } from './launch/engine-process.ts';
@@ -39,3 +49,13 @@ export type { Logger } from './logger.ts';
 export { PROVISIONING_ERROR_CODES, ProvisioningError, provisioningCode, type ProvisioningErrorCode } from './errors.ts';
 export type { EngineBuildErrorCode } from './engine/build-error.ts';
 export type { ModelErrorCode } from './model/model-error.ts';
+export {
+  estimateEngineMemory,
+  estimateModelFileMemory,
+  modelFacts,
+  readModelFacts,
+  PROCESS_BYTES,
+  type MemoryEstimate,
+  type MemoryEstimateOptions,
+  type ModelFacts,
+} from './model/memory-estimate.ts';

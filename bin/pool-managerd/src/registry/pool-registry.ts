@@ -10,7 +10,7 @@ import {
   type ProvisioningState,
   type ReplicaEntry,
 } from './pool-state.ts';
-import { KvSizes } from './kv-sizes.ts';
+import { ModelFactsCache } from './model-facts.ts';
 import { projectPoolStatus } from './pool-status.ts';
 
 export type { ReplicaEntry } from './pool-state.ts';
@@ -40,7 +40,7 @@ export class PoolRegistry {
   readonly #slots: SlotCounts;
   readonly #onChange: (change: RegistryChange) => void;
   #gpus: readonly GpuInfo[] = [];
-  readonly #kvSizes = new KvSizes();
+  readonly #modelFacts = new ModelFactsCache();
 
   constructor(options: PoolRegistryOptions) {
     this.#nodeId = options.nodeId;
@@ -211,7 +211,8 @@ export class PoolRegistry {
       nodeId: this.#nodeId,
       gpus: this.#gpus,
       inFlight: (replicaId) => this.#slots.inFlight(poolId, replicaId),
-      kvBytesPerToken: (modelPath) => this.#kvSizes.get(modelPath),
+      kvBytesPerToken: (modelPath) => this.#modelFacts.kvBytesPerToken(modelPath),
+      memoryEstimate: (modelPath, shape) => this.#modelFacts.memoryEstimate(modelPath, shape),
     });
   }
 

@@ -1,5 +1,6 @@
 import { poolKindOf, type PoolStatus } from '@llama-orch/contracts';
 import type { GpuInfo } from '@llama-orch/provisioning';
+import type { EngineShape } from './model-facts.ts';
 import { derivePoolState, servingReplicas, type PoolEntry } from './pool-state.ts';
 
 /** What the projection needs besides the pool itself. */
@@ -11,6 +12,22 @@ export interface StatusContext {
   readonly inFlight: (replicaId: string) => number;
   /** KV cache bytes per token of a model file, once its header has been read; null before or when unknown. */
   readonly kvBytesPerToken?: (modelPath: string) => number | null;
+  /** Bytes one engine of this model file and shape holds (PROV-2041), once its header has been read; else null. */
+  readonly memoryEstimate?: (modelPath: string, shape: EngineShape) => number | null;
+}
+
+/** The estimate summed over the pool's serving replicas (each has its own handoff); null while any is unknown. */
+function poolMemoryEstimate(pool: PoolEntry, context: StatusContext): number | null {
+  const serving = servingReplicas(pool);
+  if (serving.length === 0 || context.memoryEstimate === undefined) return null;
+  let total = 0;
+  for (const [, { handoff }] of serving) {
+    const shape = { ctx: handoff.ctx, slots: handoff.slots_total, kind: poolKindOf(handoff), device: handoff.device };
+    const bytes = context.memoryEstimate(handoff.model.path, shape);
+    if (bytes === null) return null;
+    total += bytes;
+  }
+  return total;
 }
 
 /**
@@ -56,6 +73,7 @@ export function projectPoolStatus(pool: PoolEntry, context: StatusContext): Pool
         : [],
     model_digest: first?.model.sha256 ?? null,
     kv_bytes_per_token: first === undefined ? null : (context.kvBytesPerToken?.(first.model.path) ?? null),
+    memory_estimate_bytes: poolMemoryEstimate(pool, context),
     deterministic: builds.size <= 1 && (device === 'cpu' || serving.every(([, r]) => r.handoff.slots_total === 1)),
     vram_total_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryTotalBytes, 0),
     vram_free_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryFreeBytes, 0),

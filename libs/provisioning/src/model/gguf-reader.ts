@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import {
+  GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
   GGUF_SCALAR_SIZE,
   GgufValueType,
@@ -102,9 +103,12 @@ class Cursor {
   }
 }
 
-/** Parse the header and metadata of a GGUF buffer (tensor infos and data are not needed here). */
+/** Parse the header and metadata of a GGUF buffer (tensor infos and data are not read: see readGgufLayout). */
 export function readGgufHeader(buf: Buffer): GgufHeader {
-  const c = new Cursor(buf);
+  return readMetadata(new Cursor(buf));
+}
+
+function readMetadata(c: Cursor): GgufHeader {
   if (c.u32() !== GGUF_MAGIC) throw new Error('not a GGUF buffer');
   const version = c.u32();
   const tensorCount = c.u64();
@@ -124,4 +128,81 @@ export function readGgufHeader(buf: Buffer): GgufHeader {
     }
   }
   return { version, tensorCount, metadata };
+}
+
+/** One tensor as the GGUF header describes it; its bytes are at `dataOffset + offset` of the file. */
+export interface GgufTensorEntry {
+  readonly name: string;
+  /** ne0 first (the innermost, contiguous dimension). */
+  readonly dims: readonly number[];
+  /** The ggml type id (any, including types this code does not write: see ggml-types.ts). */
+  readonly type: number;
+  /** From the start of the data section. */
+  readonly offset: number;
+}
+
+/** The header, metadata and tensor infos of a GGUF file: everything before its tensor data. */
+export interface GgufLayout extends GgufHeader {
+  readonly tensors: readonly GgufTensorEntry[];
+  readonly alignment: number;
+  /** Where the tensor data starts: the end of the tensor infos, rounded up to the alignment. */
+  readonly dataOffset: number;
+}
+
+/** ggml caps a tensor at four dimensions (GGML_MAX_DIMS); more means a corrupt or foreign file. */
+const MAX_DIMS = 4;
+
+/** Parse everything before the tensor data of a GGUF buffer. A buffer cut short throws RangeError (read more). */
+export function readGgufLayout(buf: Buffer): GgufLayout {
+  const c = new Cursor(buf);
+  const header = readMetadata(c);
+  const align = header.metadata.get('general.alignment');
+  const alignment = align?.type === GgufValueType.UINT32 ? Number(align.value) : GGUF_DEFAULT_ALIGNMENT;
+  const tensors: GgufTensorEntry[] = [];
+  for (let i = 0n; i < header.tensorCount; i += 1n) {
+    const name = c.string();
+    const nDims = c.u32();
+    if (nDims > MAX_DIMS) throw new Error(`GGUF tensor ${name} has ${nDims} dimensions; ggml allows ${MAX_DIMS}`);
+    const dims: number[] = [];
+    for (let d = 0; d < nDims; d += 1) dims.push(Number(c.u64()));
+    const type = c.u32();
+    tensors.push({ name, dims, type, offset: Number(c.u64()) });
+  }
+  const dataOffset = Math.ceil(c.offset / alignment) * alignment;
+  return { ...header, tensors, alignment, dataOffset };
+}
+
+const FIRST_READ_BYTES = 1 << 20;
+/** A header past this is not read (vocabularies of a few hundred thousand tokens take a few MB). */
+const MAX_HEADER_BYTES = 64 << 20;
+
+/** Parse the start of a file with `parse`, reading it in growing pieces until what `parse` needs is in. */
+async function readFileStart<T>(path: string, parse: (buf: Buffer) => T): Promise<T> {
+  const file = await open(path, 'r');
+  try {
+    const size = (await file.stat()).size;
+    for (let length = FIRST_READ_BYTES; ; length *= 4) {
+      const want = Math.min(length, size, MAX_HEADER_BYTES);
+      const buf = Buffer.alloc(want);
+      const { bytesRead } = await file.read(buf, 0, want, 0);
+      try {
+        return parse(buf.subarray(0, bytesRead));
+      } catch (error) {
+        // A header longer than what was read runs off the buffer: read more, up to the whole file or the cap.
+        if (!(error instanceof RangeError) || want >= size || want >= MAX_HEADER_BYTES) throw error;
+      }
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/** The header of a GGUF file, reading only as much of it as the metadata takes. */
+export function readGgufFileHeader(path: string): Promise<GgufHeader> {
+  return readFileStart(path, readGgufHeader);
+}
+
+/** The header, metadata and tensor infos of a GGUF file, reading none of its tensor data. */
+export function readGgufFileLayout(path: string): Promise<GgufLayout> {
+  return readFileStart(path, readGgufLayout);
 }

@@ -1,37 +1,22 @@
 /**
- * How many bytes of KV cache one token of context takes in llama-server, from a GGUF model's header: every layer
- * keeps a key and a value vector per KV head, in f16 (llama-server's default cache type). For a session's KV size and,
- * later, residency estimates; never a guess when the header lacks the figures (null).
+ * The KV cache of llama-server, from a GGUF model's header: every layer keeps a key and a value vector per KV head and
+ * token, in f16 (llama-server's default cache type) unless other cache types are given; the cells are the engine's
+ * padded context (kvCacheCells). For a session's KV size and the memory estimate (memory-estimate.ts); never a guess
+ * when the header lacks the figures (null).
  */
-import { open } from 'node:fs/promises';
 import type { GgufValue } from './gguf-format.ts';
-import { readGgufHeader, type GgufHeader } from './gguf-reader.ts';
+import type { GgufHeader } from './gguf-reader.ts';
+import { ggmlTensorBytes } from './ggml-types.ts';
 
-/** llama-server's default KV cache type (f16): two bytes per element. */
-const CACHE_ELEMENT_BYTES = 2;
-const FIRST_READ_BYTES = 1 << 20;
-/** A header past this is not read (vocabularies of a few hundred thousand tokens take a few MB). */
-const MAX_HEADER_BYTES = 64 << 20;
+/** llama-server's default KV cache type (f16, ggml type 1): two bytes per element. */
+const F16 = 1;
+/** llama.cpp pads the context, and each sequence's share of it, to a multiple of this (llama-context.cpp). */
+const CTX_PAD = 256;
 
-/** The header of a GGUF file, reading only as much of it as the metadata takes. */
-export async function readGgufFileHeader(path: string): Promise<GgufHeader> {
-  const file = await open(path, 'r');
-  try {
-    const size = (await file.stat()).size;
-    for (let length = FIRST_READ_BYTES; ; length *= 4) {
-      const want = Math.min(length, size, MAX_HEADER_BYTES);
-      const buf = Buffer.alloc(want);
-      const { bytesRead } = await file.read(buf, 0, want, 0);
-      try {
-        return readGgufHeader(buf.subarray(0, bytesRead));
-      } catch (error) {
-        // A header longer than what was read runs off the buffer: read more, up to the whole file or the cap.
-        if (!(error instanceof RangeError) || want >= size || want >= MAX_HEADER_BYTES) throw error;
-      }
-    }
-  } finally {
-    await file.close();
-  }
+/** The ggml types of the KV cache (llama-server's `--cache-type-k` / `--cache-type-v`); absent: f16. */
+export interface KvCacheTypes {
+  readonly k?: number;
+  readonly v?: number;
 }
 
 const numberOf = (value: GgufValue | undefined): number | null =>
@@ -47,8 +32,11 @@ function perLayer(value: GgufValue | undefined, layers: number): number[] | null
   return n === null ? null : Array.from({ length: layers }, () => n);
 }
 
-/** Bytes of f16 KV cache per token of context; null when the header does not say enough to know. */
-export function kvBytesPerToken(header: GgufHeader): number | null {
+/**
+ * Bytes of KV cache per token of context (f16 unless `types` says otherwise); null when the header does not say
+ * enough to know, or a cache type's blocks do not divide a layer's key or value row.
+ */
+export function kvBytesPerToken(header: GgufHeader, types: KvCacheTypes = {}): number | null {
   const meta = header.metadata;
   const arch = meta.get('general.architecture');
   if (arch === undefined || arch.type === 9 || typeof arch.value !== 'string') return null;
@@ -59,13 +47,34 @@ export function kvBytesPerToken(header: GgufHeader): number | null {
   const heads = perLayer(key('attention.head_count'), layers);
   const kvHeads = perLayer(key('attention.head_count_kv'), layers) ?? heads;
   if (heads === null || kvHeads === null) return null;
-  let elements = 0;
+  let bytes = 0;
   for (let l = 0; l < layers; l += 1) {
     const h = heads[l] ?? 0;
     const headDim = h > 0 ? embedding / h : 0;
     const keyLength = numberOf(key('attention.key_length')) ?? headDim;
     const valueLength = numberOf(key('attention.value_length')) ?? headDim;
-    elements += (kvHeads[l] ?? 0) * (keyLength + valueLength);
+    const n = kvHeads[l] ?? 0;
+    if (n === 0) continue;
+    const k = ggmlTensorBytes(types.k ?? F16, [keyLength * n]);
+    const v = ggmlTensorBytes(types.v ?? F16, [valueLength * n]);
+    if (k === null || v === null) return null;
+    bytes += k + v;
   }
-  return elements > 0 ? Math.round(elements * CACHE_ELEMENT_BYTES) : null;
+  return bytes > 0 ? Math.round(bytes) : null;
+}
+
+/**
+ * The KV cells llama-server allocates for `slots` sequences of `ctx` tokens each (it is started with
+ * `-c ctx×slots -np slots`): the context is padded to 256, split per sequence (llama-server's cache is not
+ * unified), and each share padded to 256 again (llama-context.cpp).
+ */
+export function kvCacheCells(ctx: number, slots: number): number {
+  const pad = (n: number): number => Math.ceil(n / CTX_PAD) * CTX_PAD;
+  return pad(pad(ctx * slots) / slots) * slots;
+}
+
+/** Bytes of the whole KV cache of an engine with `slots` slots of `ctx` tokens; null when unknown. */
+export function kvCacheBytes(header: GgufHeader, ctx: number, slots: number, types: KvCacheTypes = {}): number | null {
+  const perToken = kvBytesPerToken(header, types);
+  return perToken === null ? null : perToken * kvCacheCells(ctx, slots);
 }
