@@ -48,22 +48,19 @@ describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 
     for await (const chunk of first.body) if (String(chunk).includes('"content"')) break;
     process.kill(engine.pid, 'SIGSTOP');
     cut.abort();
-    await waitFor('pool-managerd to free its slot', async () =>
-      (await jsonRequest<{ slots_free: number }>(`${pm.url}/v2/pools/one/status`)).body.slots_free === 1
-        ? true
-        : undefined,
-    );
 
-    // pool-managerd's ledger has the slot free; the engine does not: the next dispatch is refused, retriable.
+    // The engine may still run the cut request: its slot stays held until the engine says otherwise, so the next
+    // dispatch is refused, retriable (busy, or the pool unready once its health check finds the engine stopped).
     const refused = await jsonRequest<ErrorEnvelope>(`${pm.url}/v2/pools/one/dispatch`, {
       method: 'POST',
       body: short,
       timeoutMs: 10_000,
     });
     assert.equal(refused.status, 503);
-    assert.equal(refused.body.code, 'REPLICA_EXHAUSTED');
+    assert.ok(['REPLICA_EXHAUSTED', 'POOL_UNREADY'].includes(refused.body.code), JSON.stringify(refused.body));
     assert.equal(refused.body.retriable, true);
-    assert.match(refused.body.message, /its engine did not say which slots are free|still runs 1 of 1/);
+    const status = await jsonRequest<{ slots_free: number }>(`${pm.url}/v2/pools/one/status`);
+    assert.equal(status.body.slots_free, 0, 'the cut request’s slot is still counted');
 
     // Once the engine runs again and drops the cut request, the next dispatch goes through; it never held two.
     process.kill(engine.pid, 'SIGCONT');
@@ -112,11 +109,7 @@ describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 
     // meanwhile. It must wait for the slot, not be refused and sent to another pool.
     process.kill(engine.pid, 'SIGSTOP');
     cut.abort();
-    await waitFor('pool-managerd to free its slot', async () =>
-      (await jsonRequest<{ slots_free: number }>(`${pm.url}/v2/pools/one/status`)).body.slots_free === 1
-        ? true
-        : undefined,
-    );
+    await new Promise((resolve) => setTimeout(resolve, 50)); // pool-managerd has seen the cut
     const next = jsonRequest(`${pm.url}/v2/pools/one/dispatch`, { method: 'POST', body: short, timeoutMs: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 300));
     process.kill(engine.pid, 'SIGCONT');

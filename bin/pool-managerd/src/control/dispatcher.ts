@@ -52,6 +52,12 @@ export class PoolDispatcher {
   readonly #onEngineFailure: (poolId: string, replicaId: string) => void;
   /** `pool/replica` → when a dispatch to it was last cut before its end. */
   readonly #cutAt = new Map<string, number>();
+  /**
+   * `pool/replica` → cut dispatches whose slot is still held because the engine may still run them. While there are
+   * any, no new request goes to that engine: it would be one the engine does not count yet, and the count is how a
+   * cut one is known to be gone.
+   */
+  readonly #zombies = new Map<string, number>();
 
   /** `onEngineFailure`: an engine could not be reached for a dispatch; its health is checked at once. */
   constructor(
@@ -70,7 +76,8 @@ export class PoolDispatcher {
     this.#onEngineFailure = onEngineFailure;
   }
 
-  #claim(poolId: string, request: DispatchRequest): Claim {
+  /** `count`: count a refusal in the metrics (a retry of the same dispatch does not count again). */
+  #claim(poolId: string, request: DispatchRequest, count = true): Claim {
     const { endpoint } = request;
     // An engine started for another kind would refuse the route or answer it badly (a completion from a reranker).
     const kind = this.#registry.kind(poolId) ?? 'completion';
@@ -93,7 +100,7 @@ export class PoolDispatcher {
     }
     const guard = this.#slots.claim(poolId, this.#registry.candidates(poolId), parallelTasks(request));
     if (guard === null) {
-      this.#metrics.dispatches.inc({ pool_id: poolId, outcome: 'busy' });
+      if (count) this.#metrics.dispatches.inc({ pool_id: poolId, outcome: 'busy' });
       const envelope = errorEnvelope('REPLICA_EXHAUSTED', `every slot of pool ${poolId} is busy`, {
         retry_after_ms: 250,
       });
@@ -106,27 +113,54 @@ export class PoolDispatcher {
    * Why the engine has no slot for one more request (it still runs one that was cut), or null when it has. An engine
    * that does not answer in time counts as busy: it is stopped, or too loaded to say.
    */
-  async #engineBusy(url: string, slotsTotal: number): Promise<string | null> {
+  async #engineBusy(key: string, url: string, slotsTotal: number): Promise<string | null> {
+    const zombies = this.#zombies.get(key) ?? 0;
+    if (zombies > 0) return `its engine may still run ${zombies} cut request(s)`;
+    const processing = await this.#engineProcessing(url);
+    if (processing === null) return 'its engine did not say which slots are free';
+    if (processing + 1 > slotsTotal) return `its engine still runs ${processing} of ${slotsTotal} (one of them cut)`;
+    if (this.#cutAt.get(key) === Number.POSITIVE_INFINITY) this.#cutAt.delete(key); // it has room again
+    return null;
+  }
+
+  #poolHasZombies(poolId: string): boolean {
+    for (const key of this.#zombies.keys()) if (key.startsWith(`${poolId}/`)) return true;
+    return false;
+  }
+
+  /**
+   * Until the engine runs fewer requests than the ledger counts on its replica (the cut one among them): then that
+   * one is gone. At most CUT_SETTLE_MS: an engine that does not answer (stopped, dead) keeps the slot that long.
+   */
+  async #untilEngineLetGo(poolId: string, replicaId: string, url: string): Promise<boolean> {
+    const deadline = Date.now() + CUT_SETTLE_MS;
+    while (Date.now() + CUT_POLL_MS < deadline) {
+      const processing = await this.#engineProcessing(url);
+      if (processing !== null && processing < this.#slots.inFlight(poolId, replicaId)) return true;
+      await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
+    }
+    return false;
+  }
+
+  /** How many requests the engine says it runs (its /slots), or null when it does not say in time. */
+  async #engineProcessing(url: string): Promise<number | null> {
     try {
       const answer = await engineRequest(this.#agent, `${url}/slots`, {
         method: 'GET',
         timeoutMs: SLOTS_CHECK_TIMEOUT_MS,
       });
       const slots = (await answer.body.json()) as { is_processing?: unknown }[];
-      const processing = Array.isArray(slots) ? slots.filter((s) => s.is_processing === true).length : slotsTotal;
-      return processing + 1 > slotsTotal
-        ? `its engine still runs ${processing} of ${slotsTotal} (one of them cut)`
-        : null;
-    } catch (error) {
-      return `its engine did not say which slots are free (${(error as Error).message})`;
+      return Array.isArray(slots) ? slots.filter((s) => s.is_processing === true).length : null;
+    } catch {
+      return null;
     }
   }
 
   /** #engineBusy until the engine has a slot, for at most CUT_WAIT_MS (or until the client leaves); the last reason. */
-  async #untilEngineFree(url: string, slotsTotal: number, signal: AbortSignal): Promise<string | null> {
+  async #untilEngineFree(key: string, url: string, slotsTotal: number, signal: AbortSignal): Promise<string | null> {
     const deadline = Date.now() + CUT_WAIT_MS;
     for (;;) {
-      const busy = await this.#engineBusy(url, slotsTotal);
+      const busy = await this.#engineBusy(key, url, slotsTotal);
       if (busy === null || signal.aborted || Date.now() + CUT_POLL_MS > deadline) return busy;
       await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
     }
@@ -140,24 +174,58 @@ export class PoolDispatcher {
     correlationId: string,
     trace?: string,
   ): Promise<DispatchOutcome> {
-    const claim = this.#claim(poolId, request);
+    let claim = this.#claim(poolId, request);
+    // Every slot is held, some by cut requests the engine is about to drop (at its next token): wait for them a
+    // moment rather than send the task to another pool (its session's warm cache, a pin) for a millisecond's lag.
+    const waitUntil = Date.now() + CUT_WAIT_MS;
+    while (
+      claim.kind === 'refused' &&
+      claim.envelope.code === 'REPLICA_EXHAUSTED' &&
+      this.#poolHasZombies(poolId) &&
+      !clientSignal.aborted &&
+      Date.now() + CUT_POLL_MS < waitUntil
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
+      claim = this.#claim(poolId, request, false);
+    }
     if (claim.kind === 'refused') return claim;
     const { guard } = claim;
     const claimedAt = Date.now();
+    const replica = this.#registry.replicas(poolId).get(guard.replicaId);
+    const key = `${poolId}/${guard.replicaId}`;
     /** Give the slot back and count the outcome, once, whichever exit path comes first. */
     const release = (outcome: string): void => {
       if (!guard.release()) return;
       this.#metrics.dispatches.inc({ pool_id: poolId, outcome });
       this.#metrics.dispatchDuration.observe({ pool_id: poolId }, Date.now() - claimedAt);
     };
+    /**
+     * A cut dispatch (its client left, a drain aborted it, its answer broke): the engine may still run it until it
+     * notices, so its slot stays held until the engine says it runs fewer requests than we count, or CUT_SETTLE_MS:
+     * the ledger never hands that slot to a new request the engine would have to queue (invariant 2).
+     */
+    let cut = false;
+    const releaseAfterCut = (outcome: string): void => {
+      if (cut || guard.released) return;
+      cut = true;
+      this.#cutAt.set(key, Date.now());
+      this.#zombies.set(key, (this.#zombies.get(key) ?? 0) + 1);
+      void this.#untilEngineLetGo(poolId, guard.replicaId, replica?.handoff.url ?? '').then((confirmed) => {
+        const left = (this.#zombies.get(key) ?? 1) - 1;
+        if (left > 0) this.#zombies.set(key, left);
+        else this.#zombies.delete(key);
+        // An engine that never said (stopped, dead): every dispatch to it asks it first until it has room again.
+        if (!confirmed) this.#cutAt.set(key, Number.POSITIVE_INFINITY);
+        release(outcome);
+      });
+    };
     // Registered before anything is awaited: an abort listener added later never hears an abort that came before.
     const onClientGone = (): void => guard.abort(new Error('client went away'));
     if (clientSignal.aborted) onClientGone();
     else clientSignal.addEventListener('abort', onClientGone, { once: true });
-    const replica = this.#registry.replicas(poolId).get(guard.replicaId);
-    const key = `${poolId}/${guard.replicaId}`;
-    if (Date.now() - (this.#cutAt.get(key) ?? -Infinity) < CUT_SETTLE_MS) {
+    if ((this.#zombies.get(key) ?? 0) > 0 || Date.now() - (this.#cutAt.get(key) ?? -Infinity) < CUT_SETTLE_MS) {
       const busy = await this.#untilEngineFree(
+        key,
         replica?.handoff.url ?? '',
         replica?.handoff.slots_total ?? 0,
         guard.signal,
@@ -191,8 +259,11 @@ export class PoolDispatcher {
     } catch (error) {
       clientSignal.removeEventListener('abort', onClientGone);
       // Cut before the engine answered: it may have begun the request all the same.
-      this.#cutAt.set(key, Date.now());
-      release(guard.signal.aborted ? 'client_abort' : 'engine_error');
+      if (guard.signal.aborted) releaseAfterCut('client_abort');
+      else {
+        this.#cutAt.set(key, Date.now());
+        release('engine_error');
+      }
       log.warn({ err: error }, 'engine request failed before its answer');
       if (!guard.signal.aborted) {
         // A dead engine must leave dispatch now, not at the next health tick: until the check answers, the
@@ -213,11 +284,12 @@ export class PoolDispatcher {
     }
     const source = answer.body;
     const started = Date.now();
-    const finish = (outcome: string): void => {
+    /** `cut`: the answer did not reach its end, so the engine may still be running it. */
+    const finish = (outcome: string, cutShort: boolean): void => {
       clientSignal.removeEventListener('abort', onClientGone);
-      if (guard.released) return;
-      if (outcome !== 'ok') this.#cutAt.set(key, Date.now());
-      release(outcome);
+      if (guard.released || cut) return;
+      if (cutShort) releaseAfterCut(outcome);
+      else release(outcome);
       log.info(
         { endpoint: request.endpoint, status: answer.statusCode, outcome, duration_ms: Date.now() - started },
         'dispatch finished',
@@ -229,12 +301,12 @@ export class PoolDispatcher {
         guard.abort(new Error('client went away'));
         source.on('error', () => undefined);
         source.destroy();
-        finish('client_abort');
+        finish('client_abort', true);
         return;
       }
-      source.once('end', () => finish(answer.statusCode < 400 ? 'ok' : 'engine_error'));
+      source.once('end', () => finish(answer.statusCode < 400 ? 'ok' : 'engine_error', false));
       source.once('error', (error: Error) => {
-        finish(guard.signal.aborted ? (clientSignal.aborted ? 'client_abort' : 'drained') : 'engine_error');
+        finish(guard.signal.aborted ? (clientSignal.aborted ? 'client_abort' : 'drained') : 'engine_error', true);
         // A broken engine answer reaches the client broken, never as a whole one.
         client.destroy(error);
       });
@@ -242,7 +314,7 @@ export class PoolDispatcher {
         if (source.readableEnded) return;
         guard.abort(new Error('client went away'));
         source.destroy();
-        finish('client_abort');
+        finish('client_abort', true);
       });
       // The engine's bytes go to the socket as they come: no copy, no adapter.
       client.pipe(source);
