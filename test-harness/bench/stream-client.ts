@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 
 /** Something that answers OpenAI chat completions: the engine, the stack, a relay or another proxy. */
 export interface Target {
@@ -29,15 +29,31 @@ export function closeClients(): Promise<void> {
 
 type Chunk = { choices?: { delta?: { content?: unknown } }[] };
 
+/**
+ * POST a body; sent once more when the pooled connection it went out on had just been closed by the server (llama-server
+ * closes its connection after every streamed answer, and the close can cross the next request on the wire), as any
+ * client with a connection pool does. Nothing of the answer had arrived, so nothing is counted twice.
+ */
+async function post(target: Target, body: unknown): Promise<Dispatcher.ResponseData> {
+  const send = () =>
+    request(target.url, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', ...target.headers },
+      body: JSON.stringify(body),
+    });
+  try {
+    return await send();
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'UND_ERR_SOCKET') throw error;
+    return send();
+  }
+}
+
 /** One streamed chat completion; tokens are the stream's content chunks, the first one timed from the request. */
 export async function streamOnce(target: Target, body: Record<string, unknown>): Promise<StreamResult> {
   const started = performance.now();
-  const answer = await request(target.url, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json', ...target.headers },
-    body: JSON.stringify(target.wrap ? target.wrap(body) : body),
-  });
+  const answer = await post(target, target.wrap ? target.wrap(body) : body);
   if (answer.statusCode !== 200) {
     throw new Error(`${target.name}: HTTP ${answer.statusCode}: ${(await answer.body.text()).slice(0, 300)}`);
   }
@@ -79,12 +95,7 @@ export async function streamRound(
 
 /** One non-streamed completion (for gateways that cannot stream); tokens from the answer's usage. */
 export async function completeOnce(target: Target, body: Record<string, unknown>): Promise<number> {
-  const answer = await request(target.url, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json', ...target.headers },
-    body: JSON.stringify({ ...body, stream: false }),
-  });
+  const answer = await post(target, { ...body, stream: false });
   const text = await answer.body.text();
   if (answer.statusCode !== 200) throw new Error(`${target.name}: HTTP ${answer.statusCode}: ${text.slice(0, 300)}`);
   const usage = (JSON.parse(text) as { usage?: { completion_tokens?: number } }).usage;
