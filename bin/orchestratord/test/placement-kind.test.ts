@@ -2,34 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PoolKind } from '@llama-orch/contracts';
 import { place, type PoolView } from '../src/placement/place.ts';
+import { poolView } from './pool-view-fixture.ts';
 
 function view(poolId: string, kind: PoolKind | undefined): PoolView {
-  return {
-    nodeUrl: 'http://127.0.0.1:9200',
-    available: true,
-    leases: 0,
-    othersBusy: 0,
-    status: {
-      pool_id: poolId,
-      node_id: 'n',
-      state: 'ready',
-      live: true,
-      ready: true,
-      draining: false,
-      model: 'demo',
-      ...(kind === undefined ? {} : { kind }),
-      engine: 'llamacpp',
-      engine_version: 'x',
-      slots_total: 2,
-      slots_free: 2,
-      ctx_max: 512,
-      device: 'cpu',
-      vram_total_bytes: null,
-      vram_free_bytes: null,
-      last_error: null,
-      updated_at: '2026-11-22T10:00:00.000Z',
-    },
-  };
+  return poolView(poolId, kind === undefined ? {} : { kind });
 }
 
 describe('placement by pool kind', () => {

@@ -3,34 +3,10 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { PoolStatus } from '@llama-orch/contracts';
 import { place, type PoolView } from '../src/placement/place.ts';
+import { poolView } from './pool-view-fixture.ts';
 
 function view(poolId: string, over: Partial<PoolStatus> = {}, leases = 0, available = true, othersBusy = 0): PoolView {
-  return {
-    nodeUrl: 'http://127.0.0.1:9200',
-    available,
-    leases,
-    othersBusy,
-    status: {
-      pool_id: poolId,
-      node_id: 'n',
-      state: 'ready',
-      live: true,
-      ready: true,
-      draining: false,
-      model: 'demo',
-      engine: 'llamacpp',
-      engine_version: 'x',
-      slots_total: 2,
-      slots_free: 2,
-      ctx_max: 512,
-      device: 'cpu',
-      vram_total_bytes: null,
-      vram_free_bytes: null,
-      last_error: null,
-      updated_at: '2026-11-22T10:00:00.000Z',
-      ...over,
-    },
-  };
+  return poolView(poolId, over, { leases, available, othersBusy });
 }
 const chosen = (p: ReturnType<typeof place>): string => (p.kind === 'assigned' ? p.pool.status.pool_id : p.kind);
 

@@ -3,37 +3,17 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { TaskRequestSchema, validate, type PoolStatus, type TaskRequest } from '@llama-orch/contracts';
 import { place, type PoolView } from '../src/placement/place.ts';
+import { poolView } from './pool-view-fixture.ts';
 import { nativeEngineRequest } from '../src/tasks/native-request.ts';
 import { servingProblem } from '../src/tasks/serving-checks.ts';
 import { KV_WARM_MS, SessionStore, type SessionTurn } from '../src/tasks/sessions.ts';
 
 function view(poolId: string, over: Partial<PoolStatus> = {}, available = true): PoolView {
-  return {
-    nodeUrl: `http://127.0.0.1:9200/${over.node_id ?? 'n'}`,
-    available,
-    leases: 0,
-    othersBusy: 0,
-    status: {
-      pool_id: poolId,
-      node_id: 'n',
-      state: 'ready',
-      live: true,
-      ready: true,
-      draining: false,
-      model: 'demo',
-      engine: 'llamacpp',
-      engine_version: 'x',
-      slots_total: 2,
-      slots_free: 2,
-      ctx_max: 2048,
-      device: 'cpu',
-      vram_total_bytes: null,
-      vram_free_bytes: null,
-      last_error: null,
-      updated_at: '2026-11-22T10:00:00.000Z',
-      ...over,
-    },
-  };
+  return poolView(
+    poolId,
+    { ctx_max: 2048, ...over },
+    { nodeUrl: `http://127.0.0.1:9200/${over.node_id ?? 'n'}`, available },
+  );
 }
 
 function request(body: Record<string, unknown>): TaskRequest {
