@@ -9,7 +9,8 @@ import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
-import { outcomeOf, Task, type TaskSpec } from './task.ts';
+import { logFinished } from './request-log.ts';
+import { Task, type TaskSpec } from './task.ts';
 import { TaskRunner, taskContext, type AttemptOutcome } from './task-runner.ts';
 import { TaskTable } from './task-table.ts';
 
@@ -201,7 +202,7 @@ export class Scheduler {
     );
     task.onEnd(() => {
       this.#failures.delete(task.id);
-      this.#logFinished(task);
+      logFinished(this.#log, task);
     });
     this.#metrics.enqueued.inc({ priority: spec.priority });
     this.#metrics.admissionEnqueued.inc({ pool_id: admissionPoolLabel(spec, views), outcome: 'admitted' });
@@ -217,42 +218,6 @@ export class Scheduler {
     this.#updateGauges();
     this.pump();
     return { kind: 'admitted', task, position: outcome.position, predictedStartMs };
-  }
-
-  /** The request log: one line per task, whatever ended it (`llorch logs --requests` reads it). */
-  #logFinished(task: Task): void {
-    const last = task.events.at(-1);
-    const now = Date.now();
-    const end = last?.event === 'end' ? last.data : null;
-    this.#log.info(
-      {
-        task_id: task.id,
-        model: task.spec.model,
-        priority: task.spec.priority,
-        pool_id: task.poolId,
-        outcome: last === undefined ? 'unknown' : outcomeOf(last),
-        ...(last?.event === 'end' ? { finish_reason: last.data.finish_reason ?? 'stop' } : {}),
-        ...(last?.event === 'error' ? { code: last.data.code } : {}),
-        tokens_in: end?.tokens_in ?? null,
-        // The engine's count where it gave one (a relayed non-streamed answer is one frame, not one token).
-        tokens_out: end?.tokens_out ?? task.tokensOut(),
-        queue_ms: (task.startedAt ?? now) - task.admittedAt,
-        first_token_ms: task.firstTokenAt === null ? null : task.firstTokenAt - task.admittedAt,
-        decode_ms: end?.decode_ms ?? null,
-        duration_ms: now - task.admittedAt,
-        // What reproduces it (ORCH-4037): the seed and sampler profile it asked for, the build that ran it.
-        ...(task.spec.hints === undefined
-          ? {}
-          : {
-              determinism: task.spec.hints.determinism,
-              seed: task.spec.hints.seed ?? null,
-              sampler_profile_version: task.spec.hints.sampler_profile_version ?? null,
-            }),
-        engine_version: task.build?.engine_version ?? null,
-        model_digest: task.build?.model_digest ?? null,
-      },
-      'task finished',
-    );
   }
 
   #entry(task: Task): Queued<Task> {
