@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { request } from 'undici';
 import type { ErrorEnvelope } from '@llama-orch/contracts';
 import { demoEngines } from '../src/demo-node.ts';
@@ -21,31 +21,39 @@ const long = {
 };
 const short = { endpoint: '/completion', body: { prompt: 'Hi', n_predict: 2, stream: false } };
 
+/**
+ * A pool of one slot on a real engine behind pool-managerd, and a long stream through it that has begun (its first
+ * token came); `cut` aborts that stream's client. The engine is sent SIGCONT when the test ends, whatever it did.
+ */
+async function streaming(t: TestContext) {
+  const engines = await demoEngines([{ id: 'one', slots: 1, ctx: 65_536 }]);
+  t.after(engines.cleanup);
+  const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
+  t.after(pm.stop);
+  await waitFor('the pool ready', async () =>
+    (await jsonRequest<{ ready: boolean }>(`${pm.url}/v2/pools/one/status`)).body.ready ? true : undefined,
+  );
+  const engine = await readHandoff(join(engines.handoffDir, 'one-r0.json'));
+  assert.ok(engine);
+  t.after(() => {
+    if (isAlive(engine.pid)) process.kill(engine.pid, 'SIGCONT');
+  });
+  const cut = new AbortController();
+  const first = await request(`${pm.url}/v2/pools/one/dispatch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(long),
+    signal: cut.signal,
+  });
+  assert.equal(first.statusCode, 200);
+  for await (const chunk of first.body) if (String(chunk).includes('"content"')) break;
+  return { pm, engine, cut };
+}
+
 describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 }, () => {
   test('holds back the next dispatch until the engine has freed the slot, so the engine never holds more than its slots', async (t) => {
-    const engines = await demoEngines([{ id: 'one', slots: 1, ctx: 65_536 }]);
-    t.after(engines.cleanup);
-    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
-    t.after(pm.stop);
-    await waitFor('the pool ready', async () =>
-      (await jsonRequest<{ ready: boolean }>(`${pm.url}/v2/pools/one/status`)).body.ready ? true : undefined,
-    );
-    const engine = await readHandoff(join(engines.handoffDir, 'one-r0.json'));
-    assert.ok(engine);
-    t.after(() => {
-      if (isAlive(engine.pid)) process.kill(engine.pid, 'SIGCONT');
-    });
-
+    const { pm, engine, cut } = await streaming(t);
     // A long stream holds the one slot; the engine is stopped under it and its client goes away.
-    const cut = new AbortController();
-    const first = await request(`${pm.url}/v2/pools/one/dispatch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(long),
-      signal: cut.signal,
-    });
-    assert.equal(first.statusCode, 200);
-    for await (const chunk of first.body) if (String(chunk).includes('"content"')) break;
     process.kill(engine.pid, 'SIGSTOP');
     cut.abort();
 
@@ -85,26 +93,7 @@ describe('a dispatch cut while its engine still runs it', { timeout: 5 * 60_000 
     );
   });
   test('a dispatch right after a cut waits for the engine to let go of it, and is served on the same pool', async (t) => {
-    const engines = await demoEngines([{ id: 'one', slots: 1, ctx: 65_536 }]);
-    t.after(engines.cleanup);
-    const pm = await startPoolManagerd({ POOL_MANAGERD_RUNTIME_DIR: engines.runtimeDir });
-    t.after(pm.stop);
-    await waitFor('the pool ready', async () =>
-      (await jsonRequest<{ ready: boolean }>(`${pm.url}/v2/pools/one/status`)).body.ready ? true : undefined,
-    );
-    const engine = await readHandoff(join(engines.handoffDir, 'one-r0.json'));
-    assert.ok(engine);
-    t.after(() => {
-      if (isAlive(engine.pid)) process.kill(engine.pid, 'SIGCONT');
-    });
-    const cut = new AbortController();
-    const first = await request(`${pm.url}/v2/pools/one/dispatch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(long),
-      signal: cut.signal,
-    });
-    for await (const chunk of first.body) if (String(chunk).includes('"content"')) break;
+    const { pm, engine, cut } = await streaming(t);
     // The engine is slow to notice the cut (stopped for 300 ms: a token that takes that long); the next dispatch comes
     // meanwhile. It must wait for the slot, not be refused and sent to another pool.
     process.kill(engine.pid, 'SIGSTOP');
