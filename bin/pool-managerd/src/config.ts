@@ -114,6 +114,10 @@ export interface InProcessSetup {
   readonly cacheDir: string;
   readonly engine: ResolvedNodeConfig['engine'];
   readonly pools: readonly PoolConfig[];
+  /** NodeConfig.memory_budget_bytes: what the engines of CPU pools may hold together (null: no limit). */
+  readonly memoryBudgetBytes: number | null;
+  /** NodeConfig.max_swap_wait_ms: how long a load waits for busy pools' memory before it swaps them out. */
+  readonly maxSwapWaitMs: number;
 }
 
 /** pool-managerd's whole configuration, resolved once at start-up and frozen. */
@@ -262,6 +266,8 @@ export async function resolveNodeSetup(
               cacheDir: cacheDir !== undefined ? resolve(cacheDir) : node.cache_dir,
               engine: node.engine,
               pools: node.pools,
+              memoryBudgetBytes: node.memory_budget_bytes ?? null,
+              maxSwapWaitMs: node.max_swap_wait_ms,
             }),
     }),
   };

@@ -9,6 +9,9 @@ export interface PoolMetrics {
   // The CLOUD profile spec's names (OBS-6306..6308), beside the ones above; pool_ready is registered below.
   readonly handoffProcessing: Histogram<'pool_id'>;
   readonly healthChecks: Counter<'pool_id' | 'outcome'>;
+  /** Pools loaded on demand (issue 18): loads by outcome, unloads by reason (evicted and swapped are the swaps). */
+  readonly modelLoads: Counter<'pool_id' | 'outcome'>;
+  readonly modelUnloads: Counter<'pool_id' | 'reason'>;
 }
 
 /** Register pool-managerd's series on `registry`; pool gauges are read from the registry at scrape time. */
@@ -65,6 +68,18 @@ export function createMetrics(registry: Registry, pools: PoolRegistry): PoolMetr
       help: 'Time to read, validate and reconcile one handoff file (accepted or removed)',
       labelNames: ['pool_id'],
       buckets: [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000],
+      registers: [registry],
+    }),
+    modelLoads: new Counter({
+      name: 'pool_model_loads_total',
+      help: 'Loads of pools loaded on demand, by outcome (ok, failed, does_not_fit)',
+      labelNames: ['pool_id', 'outcome'],
+      registers: [registry],
+    }),
+    modelUnloads: new Counter({
+      name: 'pool_model_unloads_total',
+      help: 'Unloads of pools loaded on demand, by reason (idle; evicted: idle, for another load; swapped: busy, after max_swap_wait_ms)',
+      labelNames: ['pool_id', 'reason'],
       registers: [registry],
     }),
     healthChecks: new Counter({

@@ -16,6 +16,7 @@ import { GpuDiscovery } from './gpu/gpu-discovery.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './metrics.ts';
 import { InProcessPools } from './provisioning/in-process-pools.ts';
+import { Residency } from './residency/residency.ts';
 import { PoolRegistry } from './registry/pool-registry.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
 import { HandoffReaper } from './watcher/handoff-reaper.ts';
@@ -130,7 +131,16 @@ export class NodeAgent implements Service {
       },
       log,
     );
-    const gpus = new GpuDiscovery(config.env, config.gpuDiscoveryIntervalMs, (list) => registry.setGpus(list), log);
+    let residency: Residency | null = null;
+    const gpus = new GpuDiscovery(
+      config.env,
+      config.gpuDiscoveryIntervalMs,
+      (list) => {
+        registry.setGpus(list);
+        residency?.observeGpus(list);
+      },
+      log,
+    );
 
     let inProcess: InProcessPools | null = null;
     if (config.inProcess !== null) {
@@ -139,6 +149,15 @@ export class NodeAgent implements Service {
       const { cacheDir, engine, pools } = config.inProcess;
       const target = { nodeId: config.nodeId, cacheDir, handoffDir: config.handoffDir, engine, pools };
       inProcess = new InProcessPools({ ...target, hfEndpoint: config.hfEndpoint }, host, config.env, registry, log);
+      residency = new Residency({
+        registry,
+        slots,
+        pools: inProcess,
+        log,
+        memoryBudgetBytes: config.inProcess.memoryBudgetBytes,
+        maxSwapWaitMs: config.inProcess.maxSwapWaitMs,
+        metrics: { loads: metrics.modelLoads, unloads: metrics.modelUnloads },
+      });
     }
     if (scope.signal.aborted) return;
 
@@ -165,6 +184,12 @@ export class NodeAgent implements Service {
       scope.defer(() => pools.stop());
       await pools.start();
     }
+    if (residency !== null) {
+      const onDemand = residency;
+      // Before the engines stop: no load starts while they are being stopped.
+      scope.defer(() => onDemand.stop());
+      await onDemand.start();
+    }
     if (scope.signal.aborted) return;
 
     const app = createApp({
@@ -173,6 +198,7 @@ export class NodeAgent implements Service {
         void monitor.check(poolId, replicaId);
       }),
       control: new PoolControl(registry, slots, inProcess, log, config.modelAllowList),
+      residency,
       metrics: this.#metrics,
       log,
       version: this.#version,

@@ -49,3 +49,23 @@ describe('the pool state derivation', () => {
     assert.deepEqual(dispatchCandidates({ ...ready, draining: true }), [], 'a draining pool takes no dispatch');
   });
 });
+
+describe('the state of a pool loaded on demand', () => {
+  const onDemand = (residency: 'unloaded' | 'loading' | 'unloading' | null) => ({
+    onDemand: { residency, loadMs: null },
+  });
+
+  test('is unloaded or unloading between runs, and takes no dispatch then', () => {
+    assert.equal(derivePoolState(pool({}, onDemand('unloaded'))), 'unloaded');
+    const unloading = pool({ r0: replica(up) }, onDemand('unloading'));
+    assert.equal(derivePoolState(unloading), 'unloading');
+    assert.deepEqual(dispatchCandidates(unloading), []);
+  });
+
+  test('is loading until an engine answers, then ready; a failed load is failed', () => {
+    assert.equal(derivePoolState(pool({}, { ...onDemand('loading'), provisioning: 'starting' })), 'loading');
+    assert.equal(derivePoolState(pool({ r0: replica() }, onDemand('loading'))), 'loading');
+    assert.equal(derivePoolState(pool({ r0: replica(up) }, onDemand('loading'))), 'ready');
+    assert.equal(derivePoolState(pool({}, { ...onDemand(null), provisioning: 'failed' })), 'failed');
+  });
+});

@@ -34,6 +34,9 @@ export const PoolConfigSchema = named(
     replicas: z.int().min(1).max(16).default(1),
     kind: PoolKindSchema.optional(),
     pooling: EmbeddingPoolingSchema.optional(),
+    /** `on-demand`: no engine until a task needs the model; stopped after `idle_unload_s` without work. */
+    load: z.enum(['always', 'on-demand']).optional(),
+    idle_unload_s: z.int().min(1).max(604_800).optional(),
   }),
   'PoolConfig',
   'One pool: a model served by replicas of llama-server with ctx and slots, optionally on chosen GPUs; `kind` says whether it completes, embeds or reranks.',
@@ -47,6 +50,13 @@ export const NodeConfigSchema = named(
       runtime_dir: z.string().min(1).optional(),
       cache_dir: z.string().min(1).optional(),
       engine: EngineConfigSchema.default({ source: DEFAULT_ENGINE_SOURCE, device: 'auto', curl: false }),
+      /**
+       * Memory the engines of CPU pools may hold together (bytes); on-demand pools are unloaded, least recently used
+       * first, to stay under it. GPU pools are held to their GPUs' free memory instead.
+       */
+      memory_budget_bytes: z.int().min(1).optional(),
+      /** How long queued work for one model may wait while the loaded models serve theirs before one is swapped out. */
+      max_swap_wait_ms: z.int().min(0).max(3_600_000).default(10_000),
       pools: z.array(PoolConfigSchema).min(1),
     })
     .superRefine((config, ctx) => {
@@ -65,6 +75,13 @@ export const NodeConfigSchema = named(
             code: 'custom',
             path: ['pools', index, 'pooling'],
             message: `only for kind: embedding (this pool's kind is ${pool.kind ?? 'completion'})`,
+          });
+        }
+        if (pool.idle_unload_s !== undefined && pool.load !== 'on-demand') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', index, 'idle_unload_s'],
+            message: 'only for load: on-demand (this pool is loaded always)',
           });
         }
         if (config.engine.device === 'cpu' && pool.gpus !== undefined) {

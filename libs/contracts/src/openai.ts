@@ -167,6 +167,9 @@ export const ModelListSchema = named(
         /** llama-orch's: the state of the model's best pool, and that pool. */
         state: z.string().optional(),
         pool_id: z.string().optional(),
+        /** That pool's: loaded `always` or `on-demand`, and the memory its engines hold (or will, once loaded). */
+        load: z.enum(['always', 'on-demand']).optional(),
+        memory_estimate_bytes: z.int().min(0).nullable().optional(),
       }),
     ),
   }),

@@ -5,9 +5,9 @@ import { PoolKindSchema } from './pool-kind.ts';
 import { named } from './registry.ts';
 
 export const PoolStateSchema = named(
-  z.enum(['provisioning', 'starting', 'ready', 'draining', 'offline', 'failed']),
+  z.enum(['provisioning', 'starting', 'ready', 'draining', 'offline', 'failed', 'unloaded', 'loading', 'unloading']),
   'PoolState',
-  'provisioning → starting → ready → draining → offline | failed.',
+  'provisioning → starting → ready → draining → offline | failed; a pool loaded on demand: unloaded → loading → ready → unloading → unloaded.',
 );
 export type PoolState = z.infer<typeof PoolStateSchema>;
 
@@ -47,6 +47,10 @@ export const PoolStatusSchema = named(
        * replicas. Null until the header has been read, or when it does not say enough.
        */
       memory_estimate_bytes: z.int().min(0).nullable().optional(),
+      /** `always`: its engines run from the start; `on-demand`: started when a task needs it, stopped when idle. */
+      load: z.enum(['always', 'on-demand']).optional(),
+      /** How long the last load on demand took, from the request to the first healthy engine (ms); null before one. */
+      load_ms: z.int().min(0).nullable().optional(),
       vram_total_bytes: z.int().min(0).nullable(),
       vram_free_bytes: z.int().min(0).nullable(),
       last_error: z.string().nullable(),
@@ -130,6 +134,18 @@ export const ReloadResponseSchema = named(
   'Answer of POST /v2/pools/{id}/reload; rolled_back means the old model still serves.',
 );
 export type ReloadResponse = z.infer<typeof ReloadResponseSchema>;
+
+export const LoadResponseSchema = named(
+  z.strictObject({
+    pool_id: ResourceIdSchema,
+    state: PoolStateSchema,
+    /** Why it is not loading yet: the memory it waits for (other pools' work), or null. */
+    waiting_for: z.string().nullable(),
+  }),
+  'LoadResponse',
+  'Answer of pool-managerd POST /v2/pools/{id}/load: the load of an on-demand pool is under way (or it is loaded).',
+);
+export type LoadResponse = z.infer<typeof LoadResponseSchema>;
 
 export const DispatchRequestSchema = named(
   z.strictObject({

@@ -52,6 +52,8 @@ describe('OpenAPI documents', () => {
         'GET /v2/pools/{id}/health',
         'POST /v2/pools/{id}/drain',
         'POST /v2/pools/{id}/reload',
+        // Issue 18: load a pool loaded on demand before a task needs it.
+        'POST /v2/pools/{id}/load',
       ].sort(),
     );
     assert.deepEqual(
@@ -64,6 +66,8 @@ describe('OpenAPI documents', () => {
         'GET /v2/pools/{id}/status',
         'POST /v2/pools/{id}/drain',
         'POST /v2/pools/{id}/reload',
+        // Issue 18: orchestratord asks for a pool loaded on demand when a task needs its model.
+        'POST /v2/pools/{id}/load',
         'POST /v2/pools/{id}/dispatch',
       ].sort(),
     );

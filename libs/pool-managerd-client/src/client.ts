@@ -115,7 +115,7 @@ export class PoolManagerdClient {
   async control(
     nodeUrl: string,
     poolId: string,
-    action: 'drain' | 'reload',
+    action: 'drain' | 'reload' | 'load',
     body: string,
     correlationId: string,
   ): Promise<ControlOutcome> {

@@ -1,5 +1,10 @@
 import { join } from 'node:path';
-import { DEFAULT_ENGINE_SOURCE, HANDOFF_SCHEMA_VERSION, parseEngineSource } from '@llama-orch/contracts';
+import {
+  DEFAULT_ENGINE_SOURCE,
+  HANDOFF_SCHEMA_VERSION,
+  parseEngineSource,
+  type PoolConfig,
+} from '@llama-orch/contracts';
 import type { Dispatcher } from 'undici';
 import { ensureEngine, StoppedError, type EngineBinary, type EngineEvents } from './engine/ensure-engine.ts';
 import { claimHandoffDir } from './launch/instance-lock.ts';
@@ -31,6 +36,11 @@ export interface ProvisionerOptions {
   readonly exclusive?: boolean;
   /** Engine logs as `<dir>/engine-<pool>-<replica>.log` (default `<cache>/logs/engine-<node>-<pool>-<replica>.log`). */
   readonly engineLogDir?: string;
+  /**
+   * Called once a pool's model file is in place, before its engines start: pool-managerd checks there the memory the
+   * engines will hold (and makes room, or throws to refuse the start).
+   */
+  readonly beforeLaunch?: (pool: PoolConfig, modelPath: string, device: 'cpu' | 'cuda') => Promise<void>;
   readonly events?: EngineEvents & {
     readonly onDownload?: (poolId: string, progress: DownloadProgress) => void;
     readonly onReplica?: (poolId: string, replicaId: string, state: ReplicaState) => void;
@@ -133,6 +143,8 @@ export class EngineProvisioner {
           onProgress: (progress) => this.options.events?.onDownload?.(pool.id, progress),
           authToken: this.options.hfToken,
         });
+        await this.options.beforeLaunch?.(pool, model.path, plan.device.chosen);
+        checkpoint(`the engines of pool ${pool.id}`);
         for (const { replicaId } of replicas) {
           const replica = new ReplicaSupervisor({
             poolId: pool.id,

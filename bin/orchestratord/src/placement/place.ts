@@ -33,16 +33,37 @@ export interface PlacementRequest {
 
 export type Placement =
   | { readonly kind: 'assigned'; readonly pool: PoolView; readonly reason: string }
-  /** No slot now: a feasible pool is up but busy (`slot`), or none is up but one is coming (`start`). */
-  | { readonly kind: 'wait'; readonly until: 'slot' | 'start'; readonly reason: string }
+  /**
+   * No slot now: a feasible pool is up but busy (`slot`), or none is up but one is coming (`start`). `load`: the
+   * pool loaded on demand to ask pool-managerd to load, when none is loading yet; `loadMs`: how long the coming
+   * pool's last load took (for the predicted start), when it was loaded on demand before.
+   */
+  | {
+      readonly kind: 'wait';
+      readonly until: 'slot' | 'start';
+      readonly reason: string;
+      readonly load?: PoolView;
+      readonly loadMs?: number;
+    }
   /** Nothing can run it now and nothing is coming: every candidate is offline, failed or unreachable. */
   | { readonly kind: 'unavailable'; readonly reason: string }
   | { readonly kind: 'impossible'; readonly code: 'INVALID_PARAMS' | 'MODEL_NOT_AVAILABLE'; readonly message: string };
 
 export const servesModel = (view: PoolView, model: string): boolean =>
   view.status.model === model || view.status.pool_id === model;
-/** States from which a pool may serve soon: being built, loading, or draining for a reload. */
-const COMING: ReadonlySet<string> = new Set(['provisioning', 'starting', 'draining']);
+/**
+ * States from which a pool may serve soon: being built, loading, draining for a reload, or loaded on demand (unloaded
+ * and unloading ones are loaded when a task needs them).
+ */
+const COMING: ReadonlySet<string> = new Set([
+  'provisioning',
+  'starting',
+  'draining',
+  'loading',
+  'unloading',
+  'unloaded',
+]);
+const ON_DEMAND_IDLE: ReadonlySet<string> = new Set(['unloading', 'unloaded']);
 const describe = (pools: readonly PoolView[]): string =>
   [...pools]
     .sort((a, b) => a.status.pool_id.localeCompare(b.status.pool_id))
@@ -125,7 +146,15 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
   if (feasible.length === 0) {
     if (up.length > 0) return { kind: 'wait', until: 'slot', reason: 'every feasible pool is busy' };
     const coming = candidates.filter((p) => p.available && COMING.has(p.status.state));
-    if (coming.length > 0) return { kind: 'wait', until: 'start', reason: describe(coming) };
+    if (coming.length > 0) {
+      const loadMs = Math.max(0, ...coming.map((p) => p.status.load_ms ?? 0));
+      const timing = loadMs > 0 ? { loadMs } : {};
+      // Nothing on its way up, only pools loaded on demand at rest: ask for the first (pool id order) to load.
+      const load = coming.every((p) => ON_DEMAND_IDLE.has(p.status.state))
+        ? [...coming].sort((a, b) => a.status.pool_id.localeCompare(b.status.pool_id))[0]
+        : undefined;
+      return { kind: 'wait', until: 'start', reason: describe(coming), ...timing, ...(load ? { load } : {}) };
+    }
     return { kind: 'unavailable', reason: describe(candidates) };
   }
   const sorted = [...feasible].sort(

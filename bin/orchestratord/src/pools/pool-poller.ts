@@ -185,6 +185,11 @@ export class PoolPoller {
     void this.#loop.trigger();
   }
 
+  /** Poll every node soon, out of turn (a pool was asked to change: its new state shows sooner). */
+  refreshSoon(): void {
+    void this.#loop.trigger();
+  }
+
   /** Pool views with our own lease counts; one address per node id, and the first node to report a pool id owns it. */
   views(): PoolView[] {
     const owners = nodeOwners(this.#nodes, this.#snapshots);

@@ -19,6 +19,8 @@ export type Admission =
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
 const tracer = trace.getTracer('orchestratord');
+/** A pool at rest that queued work needs is asked to load again this often while the work waits. */
+const LOAD_ASK_MS = 2_000;
 
 /**
  * Tasks with the same model, placement request, context demand and pool kind are feasible on the same pools: one
@@ -55,6 +57,9 @@ export class Scheduler {
   readonly #failures = new Map<string, number>();
   /** Since when each queue class has found no pool up (its head waits for a start, or nothing can run it). */
   readonly #stalledSince = new Map<string, number>();
+  /** Pools loaded on demand this orchestratord asked to load, and when (asked again after LOAD_ASK_MS). */
+  readonly #loadAsked = new Map<string, number>();
+  readonly #client: PoolManagerdClient;
   #stopped = false;
 
   constructor(options: {
@@ -77,6 +82,7 @@ export class Scheduler {
   }) {
     this.#queue = new AdmissionQueue(options.capacity, options.policy);
     this.#poller = options.poller;
+    this.#client = options.client;
     this.#sessions = options.sessions;
     this.#metrics = options.metrics;
     this.#retries = options.retries;
@@ -211,10 +217,12 @@ export class Scheduler {
     this.#metrics.admissionShare.set({ priority: 'interactive' }, this.#admitted.interactive / total);
     this.#metrics.admissionShare.set({ priority: 'batch' }, this.#admitted.batch / total);
     if (spec.sessionId !== undefined) this.#sessions.touch(spec.sessionId);
+    // A pool loaded on demand that has to load first adds its last measured load time.
+    const loadMs = placement.kind === 'wait' ? (placement.loadMs ?? 0) : 0;
     const predictedStartMs =
       outcome.position === 0 && placement.kind === 'assigned'
         ? 0
-        : (outcome.position + 1) * this.#slotWaitMs(spec.model, views);
+        : (outcome.position + 1) * this.#slotWaitMs(spec.model, views) + loadMs;
     this.#updateGauges();
     this.pump();
     return { kind: 'admitted', task, position: outcome.position, predictedStartMs };
@@ -286,6 +294,7 @@ export class Scheduler {
       });
       const placement = entry === null ? undefined : placements.get(entry.id);
       if (entry === null || placement?.kind !== 'assigned') {
+        this.#askLoads(placements);
         this.#checkStalls(placements);
         return;
       }
@@ -335,6 +344,27 @@ export class Scheduler {
     this.#queue.requeue(this.#entry(task));
     this.#metrics.admissionEnqueued.inc({ pool_id: outcome.poolId, outcome: 'requeued' });
     this.#updateGauges();
+  }
+
+  /** Queue heads waiting for a pool loaded on demand that is at rest: ask its pool-managerd to load it. */
+  #askLoads(placements: ReadonlyMap<string, Placement>): void {
+    const now = Date.now();
+    for (const placement of placements.values()) {
+      if (placement.kind !== 'wait' || placement.load === undefined) continue;
+      const { pool_id: poolId } = placement.load.status;
+      if (now - (this.#loadAsked.get(poolId) ?? 0) < LOAD_ASK_MS) continue;
+      this.#loadAsked.set(poolId, now);
+      const nodeUrl = placement.load.nodeUrl;
+      this.#log.info({ pool_id: poolId, node: nodeUrl }, 'asking for a pool loaded on demand');
+      void this.#client.control(nodeUrl, poolId, 'load', '{}', `load-${poolId}-${now}`).then((answer) => {
+        if (answer.kind === 'unreachable' || answer.status >= 300)
+          this.#log.warn(
+            { pool_id: poolId, node: nodeUrl, answer: answer.kind === 'unreachable' ? answer.reason : answer.body },
+            'the load of a pool was refused',
+          );
+        else this.#poller.refreshSoon();
+      });
+    }
   }
 
   /** Classes whose head found no pool up: note since when; past the pool wait, end all their tasks. */

@@ -27,6 +27,9 @@ function downloadDispatcher(env: NodeJS.ProcessEnv): Dispatcher | undefined {
   });
 }
 
+/** Called once the pool's model file is in place, before its engines start (see ProvisionerOptions.beforeLaunch). */
+export type BeforeLaunch = (pool: PoolConfig, modelPath: string, device: 'cpu' | 'cuda') => Promise<void>;
+
 interface Generation {
   readonly number: number;
   readonly provisioner: EngineProvisioner;
@@ -61,12 +64,13 @@ export class InProcessPools {
     return this.#target.pools;
   }
 
-  #provisioner(pool: PoolConfig, generation: number): EngineProvisioner {
+  #provisioner(pool: PoolConfig, generation: number, beforeLaunch?: BeforeLaunch): EngineProvisioner {
     let lastBuild = -10;
     let lastDownload = -5;
     return new EngineProvisioner(
       { ...this.#target, pools: [pool], replicaPrefix: generation === 1 ? 'r' : `g${generation}-r` },
       {
+        ...(beforeLaunch === undefined ? {} : { beforeLaunch }),
         host: this.#host,
         env: this.#env,
         exclusive: false,
@@ -118,6 +122,11 @@ export class InProcessPools {
       this.#registry.declare(pool.id, pool.model, pool.kind);
       const generation = { number: 1, provisioner: this.#provisioner(pool, 1) };
       this.#current.set(pool.id, generation);
+      if (pool.load === 'on-demand') {
+        // No engine until a task needs the model (Residency.load); the build and download happen then too.
+        this.#registry.setResidency(pool.id, 'unloaded', 'loaded on demand');
+        continue;
+      }
       const device = generation.provisioner.plan.device;
       this.#log.info(
         {
@@ -141,6 +150,41 @@ export class InProcessPools {
       });
       this.#starting.add(started);
       void started.finally(() => this.#starting.delete(started));
+    }
+  }
+
+  /** The pool as it is served now: its config, with the model of the last reload. */
+  poolConfig(poolId: string): PoolConfig | undefined {
+    return this.#current.get(poolId)?.provisioner.target.pools[0];
+  }
+
+  /** Where the pool's model file is (or will be, once fetched), and the device its engines run on. */
+  placement(poolId: string): { modelPath: string; device: 'cpu' | 'cuda' } | undefined {
+    const plan = this.#current.get(poolId)?.provisioner.plan;
+    const model = plan?.pools[0]?.model;
+    return plan === undefined || model === undefined
+      ? undefined
+      : { modelPath: model.path, device: plan.device.chosen };
+  }
+
+  /**
+   * Start the engines of a pool loaded on demand (its last ones were stopped): a new provisioner of the same
+   * generation, so the replica ids stay. Resolves once they are healthy; `beforeLaunch` runs once its model file is
+   * in place. Throws what the start threw (a stop cancels it with PROV_STOPPED).
+   */
+  async load(poolId: string, beforeLaunch: BeforeLaunch): Promise<void> {
+    const current = this.#current.get(poolId);
+    const pool = current?.provisioner.target.pools[0];
+    if (current === undefined || pool === undefined) throw new Error(`pool ${poolId} is not run by this pool-managerd`);
+    await current.provisioner.stop();
+    const next = { number: current.number, provisioner: this.#provisioner(pool, current.number, beforeLaunch) };
+    this.#current.set(poolId, next);
+    const started = next.provisioner.start();
+    this.#starting.add(started);
+    try {
+      await started;
+    } finally {
+      this.#starting.delete(started);
     }
   }
 

@@ -9,6 +9,7 @@ import {
   type PoolEntry,
   type ProvisioningState,
   type ReplicaEntry,
+  type Residency,
 } from './pool-state.ts';
 import { ModelFactsCache } from './model-facts.ts';
 import { projectPoolStatus } from './pool-status.ts';
@@ -153,6 +154,20 @@ export class PoolRegistry {
       pool.declaredKind = kind;
       pool.provisioning ??= 'provisioning';
     });
+  }
+
+  /** A pool loaded on demand: where it stands between runs (null once it serves), and the last load's duration. */
+  setResidency(poolId: string, residency: Residency | null, reason: string, loadMs?: number): void {
+    this.#mutate(poolId, reason, (pool) => {
+      pool.onDemand = { residency, loadMs: loadMs ?? pool.onDemand?.loadMs ?? null };
+      if (residency === 'loading') pool.lastError = null;
+    });
+  }
+
+  /** The memory estimate of the pool's engines, worked out before they run (issue 18). */
+  setMemoryEstimate(poolId: string, bytes: number | null): void {
+    const pool = this.#pools.get(poolId);
+    if (pool) pool.plannedMemoryBytes = bytes;
   }
 
   /** Lifecycle reported by an in-process provisioner (before there is any handoff, or when it failed). */

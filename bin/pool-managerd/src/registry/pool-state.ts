@@ -13,6 +13,9 @@ export interface ReplicaEntry {
 /** What the provisioner in this process reports before a pool has handoffs (or when it failed). */
 export type ProvisioningState = 'provisioning' | 'starting' | 'failed';
 
+/** Where a pool loaded on demand stands between its engines' runs; null for one loaded always (or while it serves). */
+export type Residency = 'unloaded' | 'loading' | 'unloading';
+
 /** Everything the registry knows of one pool; the state and the status are derived from it. */
 export interface PoolEntry {
   readonly poolId: string;
@@ -29,6 +32,10 @@ export interface PoolEntry {
   declaredModel: string | null;
   /** The kind the config gives the pool (completion, embedding, rerank), shown before any handoff exists. */
   declaredKind: PoolKind | null;
+  /** Set for a pool loaded on demand (PoolConfig.load); null for one whose engines always run. */
+  onDemand: { residency: Residency | null; loadMs: number | null } | null;
+  /** The memory estimate worked out before any engine runs (from the model file's header), if it was. */
+  plannedMemoryBytes: number | null;
   updatedAt: Date;
 }
 
@@ -43,6 +50,8 @@ export function emptyPool(poolId: string, now: Date): PoolEntry {
     lastError: null,
     declaredModel: null,
     declaredKind: null,
+    onDemand: null,
+    plannedMemoryBytes: null,
     updatedAt: now,
   };
 }
@@ -56,9 +65,12 @@ export function servingReplicas(pool: PoolEntry): [string, ReplicaEntry][] {
 export function derivePoolState(pool: PoolEntry): PoolState {
   if (pool.drained) return 'offline';
   if (pool.draining) return 'draining';
+  const residency = pool.onDemand?.residency ?? null;
+  if (residency === 'unloading' || residency === 'unloaded') return residency;
   const serving = servingReplicas(pool).map(([, r]) => r);
   if (serving.some((r) => r.healthy)) return 'ready';
   if (pool.provisioning === 'failed') return 'failed';
+  if (residency === 'loading') return 'loading';
   if (pool.provisioning !== null && serving.length === 0) return pool.provisioning;
   if (serving.length > 0 && serving.every((r) => !r.seenHealthy)) return 'starting';
   return 'offline';

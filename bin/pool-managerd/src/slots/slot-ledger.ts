@@ -36,6 +36,13 @@ export class SlotLedger implements SlotCounts {
   readonly #held = new Map<string, Map<string, Set<SlotGuard>>>();
   /** pool → callbacks waiting for it to have nothing in flight. */
   readonly #idleWaiters = new Map<string, Set<() => void>>();
+  /** pool → when a slot of it was last claimed or released (ms since the epoch). */
+  readonly #activeAt = new Map<string, number>();
+
+  /** When a slot of the pool was last claimed or released (ms since the epoch); 0 if never. */
+  lastActive(poolId: string): number {
+    return this.#activeAt.get(poolId) ?? 0;
+  }
 
   /**
    * Claim a slot on the least loaded candidate with one free (load = in flight / slots_total, ties broken by
@@ -97,6 +104,7 @@ export class SlotLedger implements SlotCounts {
   }
 
   #hold(poolId: string, replicaId: string, slots: number): SlotGuard {
+    this.#activeAt.set(poolId, Date.now());
     const replicas = this.#held.get(poolId) ?? new Map<string, Set<SlotGuard>>();
     this.#held.set(poolId, replicas);
     const guards = replicas.get(replicaId) ?? new Set<SlotGuard>();
@@ -126,6 +134,7 @@ export class SlotLedger implements SlotCounts {
   }
 
   #free(poolId: string, replicaId: string, guard: SlotGuard): void {
+    this.#activeAt.set(poolId, Date.now());
     const replicas = this.#held.get(poolId);
     const guards = replicas?.get(replicaId);
     guards?.delete(guard);

@@ -78,6 +78,26 @@ export const controlPlaneOperations: readonly OperationSpec[] = [
   },
   {
     method: 'post',
+    path: '/v2/pools/{id}/load',
+    operationId: 'loadPool',
+    summary:
+      'Start loading a pool loaded on demand (orchestratord asks when a task needs its model): it makes room by unloading idle pools least recently used first, or waits for busy ones up to max_swap_wait_ms.',
+    tags: ['pools'],
+    responses: {
+      200: { description: 'Loaded already.', json: 'LoadResponse' },
+      202: {
+        description: 'Loading (or unloading first, then loading); waiting_for says what it waits for.',
+        json: 'LoadResponse',
+      },
+      404: { description: 'Unknown pool.', json: 'ErrorEnvelope' },
+      409: {
+        description: 'This pool-managerd only watches handoff files: it starts no engine.',
+        json: 'ErrorEnvelope',
+      },
+    },
+  },
+  {
+    method: 'post',
     path: '/v2/pools/{id}/dispatch',
     operationId: 'dispatch',
     summary: "Relay an engine request to one of the pool's replicas; the answer is the engine's bytes, unparsed.",

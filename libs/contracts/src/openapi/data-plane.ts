@@ -260,6 +260,21 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
   },
   {
     method: 'post',
+    path: '/v2/pools/{id}/load',
+    operationId: 'loadPool',
+    summary: 'Forwarded to the owning pool-managerd: load a pool loaded on demand now, before a task needs it (admin).',
+    tags: ['pools'],
+    responses: {
+      200: { description: 'Loaded already.', json: 'LoadResponse' },
+      202: { description: 'Loading; waiting_for says what it waits for.', json: 'LoadResponse' },
+      401: unauthorized,
+      404: envelope('Unknown pool.'),
+      409: envelope('Its pool-managerd starts no engine (handoff files only).'),
+      503: unavailable(envelope('The owning pool-managerd is unreachable.')),
+    },
+  },
+  {
+    method: 'post',
     path: POOL_READY_CALLBACK_PATH,
     operationId: 'poolReadyCallback',
     summary:

@@ -38,8 +38,11 @@ const capabilities = {
 
 export const poolsExamples: Record<string, ShapeExamples> = {
   PoolState: {
-    valid: [{ name: 'draining', value: 'draining' }],
-    invalid: [{ name: 'an unknown state', value: 'loading', field: '(root)' }],
+    valid: [
+      { name: 'draining', value: 'draining' },
+      { name: 'loaded on demand, at rest', value: 'unloaded' },
+    ],
+    invalid: [{ name: 'an unknown state', value: 'sleeping', field: '(root)' }],
   },
   Device: {
     valid: [{ name: 'cuda', value: 'cuda' }],
@@ -132,6 +135,15 @@ export const poolsExamples: Record<string, ShapeExamples> = {
       },
     ],
     invalid: [{ name: 'no rolled_back', value: { pool_id: 'demo', ok: true, model: 'demo' }, field: 'rolled_back' }],
+  },
+  LoadResponse: {
+    valid: [
+      {
+        name: 'waiting for memory',
+        value: { pool_id: 'large', state: 'loading', waiting_for: 'memory held by pools with work: small' },
+      },
+    ],
+    invalid: [{ name: 'no waiting_for', value: { pool_id: 'large', state: 'loading' }, field: 'waiting_for' }],
   },
   DispatchRequest: {
     valid: [

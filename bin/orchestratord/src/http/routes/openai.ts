@@ -93,13 +93,16 @@ export function openaiRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const data = [...byName.keys()].sort().map((id) => {
       const pools = byName.get(id) ?? [];
       if (!firstSeen.has(id)) firstSeen.set(id, now);
+      const best = pools.find((p) => p.status.ready) ?? pools[0];
       return {
         id,
         object: 'model' as const,
         created: firstSeen.get(id) ?? now,
         owned_by: 'llama-orch',
         state: stateOf(pools),
-        pool_id: pools.find((p) => p.status.ready)?.status.pool_id ?? pools[0]?.status.pool_id ?? id,
+        pool_id: best?.status.pool_id ?? id,
+        load: best?.status.load ?? 'always',
+        memory_estimate_bytes: best?.status.memory_estimate_bytes ?? null,
       };
     });
     return c.json({ object: 'list' as const, data });

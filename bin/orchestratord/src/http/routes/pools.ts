@@ -41,7 +41,7 @@ export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     });
   });
 
-  for (const action of ['drain', 'reload'] as const) {
+  for (const action of ['drain', 'reload', 'load'] as const) {
     app.post(`/v2/pools/:id/${action}`, async (c) => {
       const poolId = c.req.param('id');
       const refused = refuseUnless(c, 'admin', `pool ${action}`);

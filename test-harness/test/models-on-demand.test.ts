@@ -1,0 +1,229 @@
+/**
+ * Models on demand (issue 18) on real engines: three pools loaded on demand, of three model sizes, under a CPU memory
+ * budget that holds the small one with either other but never the middle one with the large one. Every task ends
+ * with `end` on the pool of its model; the engines alive never hold more than the budget (their model files, read
+ * from /proc, against the estimates); the least recently used idle pool is the one unloaded; an idle pool unloads
+ * after its idle_unload_s.
+ */
+import assert from 'node:assert/strict';
+import { access, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { PoolStatus } from '@llama-orch/contracts';
+import {
+  buildDemoModel,
+  DEMO_CHAT_TEMPLATE,
+  DEMO_MODEL_DEFAULTS,
+  DEMO_MODEL_VERSION,
+  DEMO_VOCABULARY,
+  estimateModelFileMemory,
+} from '@llama-orch/provisioning';
+import { testCacheDir, testEngine } from '../src/engine-fixture.ts';
+import { jsonRequest } from '../src/http-json.ts';
+import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
+import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-process.ts';
+import { waitFor } from '../src/processes.ts';
+import { followEvents, summarize } from '../src/sse.ts';
+
+const SHAPES = {
+  small: { embedding: 64, feedForward: 128 },
+  middle: { embedding: 256, feedForward: 512 },
+  large: { embedding: 384, feedForward: 768 },
+} as const;
+type Size = keyof typeof SHAPES;
+const SIZES = Object.keys(SHAPES) as Size[];
+const CTX = 512;
+
+/** A generated model of that width (the demo's writer), written once to the test cache. */
+async function model(size: Size): Promise<string> {
+  const shape = { ...DEMO_MODEL_DEFAULTS, ...SHAPES[size] };
+  const dir = join(testCacheDir(), 'on-demand');
+  const path = join(dir, `${size}-${DEMO_MODEL_VERSION}-e${shape.embedding}-ff${shape.feedForward}.gguf`);
+  const exists = await access(path).then(
+    () => true,
+    () => false,
+  );
+  if (exists) return path;
+  const { sourceDir } = await testEngine();
+  const vocab = await readFile(join(sourceDir, 'models', DEMO_VOCABULARY));
+  const template = await readFile(join(sourceDir, 'models', 'templates', DEMO_CHAT_TEMPLATE), 'utf8');
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${path}.tmp-${process.pid}`, buildDemoModel(vocab, template, shape));
+  await rename(`${path}.tmp-${process.pid}`, path);
+  return path;
+}
+
+/** The model files of the llama-server processes alive under `parent` now. */
+async function engineModels(parent: number): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== parent) continue;
+      const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+      if (!(argv[0] ?? '').endsWith('llama-server')) continue;
+      const file = argv[argv.indexOf('-m') + 1];
+      if (file !== undefined) files.push(file);
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return files;
+}
+
+describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 }, () => {
+  test('swap, evict the least recently used, unload when idle: no task lost, never over the budget', async (t) => {
+    const fixture = await testEngine();
+    const paths = Object.fromEntries(await Promise.all(SIZES.map(async (s) => [s, await model(s)] as const))) as Record<
+      Size,
+      string
+    >;
+    const estimate = Object.fromEntries(
+      await Promise.all(
+        SIZES.map(async (s) => {
+          const e = await estimateModelFileMemory({ modelPath: paths[s], ctx: CTX, slots: 1, device: 'cpu' });
+          return [s, e?.totalBytes ?? 0] as const;
+        }),
+      ),
+    ) as Record<Size, number>;
+    const budget = Math.floor(estimate.small + estimate.large + (estimate.middle - estimate.small) / 2);
+    assert.ok(estimate.middle + estimate.large > budget && estimate.small + estimate.middle <= budget, 'the sizes');
+
+    const dir = await mkdtemp(join(tmpdir(), 'llorch-on-demand-'));
+    let node: PoolManagerd | null = null;
+    let orchestrator: Orchestratord | null = null;
+    let sampling = true;
+    let sampler: Promise<void> = Promise.resolve();
+    t.after(async () => {
+      sampling = false;
+      await sampler;
+      await orchestrator?.stop();
+      await node?.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const config = join(dir, 'node.yaml');
+    await writeFile(
+      config,
+      [
+        'node_id: od-node',
+        `runtime_dir: ${join(dir, 'run')}`,
+        `cache_dir: ${fixture.cacheDir}`,
+        'engine: { device: cpu }',
+        `memory_budget_bytes: ${budget}`,
+        'max_swap_wait_ms: 1500',
+        'pools:',
+        `  - { id: small, model: "file:${paths.small}", ctx: ${CTX}, slots: 1, load: on-demand, idle_unload_s: 60 }`,
+        `  - { id: middle, model: "file:${paths.middle}", ctx: ${CTX}, slots: 1, load: on-demand, idle_unload_s: 60 }`,
+        `  - { id: large, model: "file:${paths.large}", ctx: ${CTX}, slots: 1, load: on-demand, idle_unload_s: 4 }`,
+        '',
+      ].join('\n'),
+    );
+    node = await startPoolManagerd({ LLORCH_CONFIG: config }, 120_000);
+    orchestrator = await startOrchestratord({ ORCHD_POOL_MANAGERS: node.url });
+    const nodePid = node.proc.child.pid ?? 0;
+    const pools = async (): Promise<Map<string, PoolStatus>> => {
+      const answer = await jsonRequest<{ pools: PoolStatus[] }>(`${node?.url}/v2/pools`);
+      return new Map(answer.body.pools.map((p) => [p.pool_id, p]));
+    };
+
+    // Before any task: every model is listed, unloaded, with the estimate read from its file.
+    const listed = await waitFor(
+      'the three pools, unloaded, with their estimates',
+      async () => {
+        const now = await pools();
+        return SIZES.every((s) => now.get(s)?.state === 'unloaded' && now.get(s)?.memory_estimate_bytes === estimate[s])
+          ? now
+          : undefined;
+      },
+      30_000,
+    );
+    assert.equal(listed.get('small')?.load, 'on-demand');
+    assert.deepEqual(await engineModels(nodePid), [], 'no engine runs before a task needs one');
+    const models = await jsonRequest<{ data: { id: string; state: string; load: string }[] }>(
+      `${orchestrator.url}/v1/models`,
+    );
+    assert.deepEqual(
+      models.body.data.filter((m) => SIZES.includes(m.id as Size)).map((m) => [m.id, m.state, m.load]),
+      [
+        ['large', 'unloaded', 'on-demand'],
+        ['middle', 'unloaded', 'on-demand'],
+        ['small', 'unloaded', 'on-demand'],
+      ],
+    );
+
+    // The engines alive, sampled every 20 ms for the whole test: their estimates never sum past the budget.
+    const byPath = new Map(SIZES.map((s) => [paths[s], estimate[s]]));
+    let peak = 0;
+    let samples = 0;
+    sampler = (async () => {
+      while (sampling) {
+        const held = (await engineModels(nodePid)).reduce((sum, file) => sum + (byPath.get(file) ?? Infinity), 0);
+        peak = Math.max(peak, held);
+        samples += 1;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+
+    const run = async (size: Size, maxTokens = 8): Promise<void> => {
+      const url = orchestrator?.url ?? '';
+      const id = `od-${size}-${Math.random().toString(36).slice(2, 10)}`;
+      const admitted = await jsonRequest(`${url}/v2/tasks`, {
+        method: 'POST',
+        body: { task_id: id, model_ref: size, prompt: 'Hello', max_tokens: maxTokens, ignore_eos: true },
+      });
+      assert.equal(admitted.status, 202, JSON.stringify(admitted.body));
+      const followed = await followEvents(`${url}/v2/tasks/${id}/events`, { timeoutMs: 120_000 });
+      const names = followed.events.map((e) => e.event);
+      assert.equal(names.filter((n) => n === 'end' || n === 'error').length, 1, summarize(followed.events));
+      assert.equal(names.at(-1), 'end', `${size}: ${JSON.stringify(followed.events.at(-1))}`);
+      const started = followed.events.find((e) => e.event === 'started');
+      assert.equal(started?.data['pool_id'], size, `the task for ${size} ran on its own pool`);
+    };
+
+    // small, middle (both fit), small again (middle is now the least recently used), large (needs middle's room).
+    await run('small');
+    await run('middle');
+    let now = await pools();
+    assert.deepEqual([now.get('small')?.state, now.get('middle')?.state], ['ready', 'ready']);
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // past the idle grace: both may now be unloaded
+    await run('small');
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await run('large');
+    now = await pools();
+    assert.deepEqual(
+      SIZES.map((s) => now.get(s)?.state),
+      ['ready', 'unloaded', 'ready'],
+      'middle, the least recently used, made room for large; small stayed',
+    );
+    assert.ok((now.get('large')?.load_ms ?? 0) > 0, 'the load time is measured');
+
+    // Alternating requests, all at once: each waits for its model's memory in the queue; none is lost.
+    await Promise.all(
+      ['small', 'middle', 'large', 'middle', 'small', 'large', 'middle'].map((s) => run(s as Size, 16)),
+    );
+
+    // Idle: large (idle_unload_s 4) unloads by itself, not before 4 s without work.
+    await run('large');
+    const ended = Date.now();
+    const nodeUrl = node.url;
+    await waitFor(
+      'large unloaded when idle',
+      async () => ((await pools()).get('large')?.state === 'unloaded' ? true : undefined),
+      15_000,
+    );
+    assert.ok(Date.now() - ended >= 3_900, `unloaded ${Date.now() - ended} ms after its last task`);
+    const metrics = await (await fetch(`${nodeUrl}/metrics`)).text();
+    assert.match(metrics, /pool_model_unloads_total\{pool_id="large",reason="idle"\} [1-9]/);
+    assert.match(metrics, /pool_model_unloads_total\{pool_id="middle",reason="evicted"\} [1-9]/);
+    assert.match(metrics, /pool_model_loads_total\{pool_id="large",outcome="ok"\} [1-9]/);
+
+    sampling = false;
+    await sampler;
+    assert.ok(samples > 50, `sampled ${samples} times`);
+    assert.ok(peak <= budget, `the engines alive held ${peak} bytes by their estimates, over the budget of ${budget}`);
+    t.diagnostic(`peak ${peak} of ${budget} bytes over ${samples} samples; estimates ${JSON.stringify(estimate)}`);
+  });
+});
