@@ -19,11 +19,14 @@ import {
   DEMO_VOCABULARY,
   estimateModelFileMemory,
 } from '@llama-orch/provisioning';
+import { fileURLToPath } from 'node:url';
 import { testCacheDir, testEngine } from '../src/engine-fixture.ts';
+import { freePort } from '../src/free-port.ts';
+import { homeGone } from '../src/home-world.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
 import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-process.ts';
-import { waitFor } from '../src/processes.ts';
+import { startProcess, stopProcess, waitFor } from '../src/processes.ts';
 import { followEvents, summarize } from '../src/sse.ts';
 
 const SHAPES = {
@@ -225,5 +228,58 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
     assert.ok(samples > 50, `sampled ${samples} times`);
     assert.ok(peak <= budget, `the engines alive held ${peak} bytes by their estimates, over the budget of ${budget}`);
     t.diagnostic(`peak ${peak} of ${budget} bytes over ${samples} samples; estimates ${JSON.stringify(estimate)}`);
+  });
+});
+
+describe('llorch home with a pool loaded on demand', { timeout: 4 * 60_000 }, () => {
+  test('is ready with the pool at rest, and the first chat loads it', async (t) => {
+    const fixture = await testEngine();
+    const state = await mkdtemp(join(tmpdir(), 'llorch-od-home-'));
+    const config = join(state, 'pools.yaml');
+    await writeFile(
+      config,
+      `cache_dir: ${fixture.cacheDir}\npools:\n  - { id: demo, model: demo, ctx: 1024, slots: 1, load: on-demand }\n`,
+    );
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const llorch = fileURLToPath(new URL('../../bin/llorch/bin/llorch.js', import.meta.url));
+    const home = startProcess(process.execPath, [llorch, 'home', '--config', config], {
+      ...process.env,
+      POOL_MANAGERD_RUNTIME_DIR: state,
+      ORCHD_BIND_ADDR: `127.0.0.1:${port}`,
+      POOL_MANAGERD_BIND_ADDR: `127.0.0.1:${await freePort()}`,
+      LLORCH_URL: undefined,
+      LLORCH_CONFIG: undefined,
+    });
+    t.after(async () => {
+      await stopProcess(home);
+      await homeGone(state).catch(() => undefined);
+      await rm(state, { recursive: true, force: true });
+    });
+    await waitFor(
+      'the ready line',
+      () => {
+        if (home.child.exitCode !== null) throw new Error(`llorch home exited:\n${home.output()}`);
+        return home.output().includes('llama-orch is ready') ? true : undefined;
+      },
+      120_000,
+    );
+    const before = await jsonRequest<{ data: { id: string; state: string }[] }>(`${url}/v1/models`);
+    assert.deepEqual(
+      before.body.data.map((m) => [m.id, m.state]),
+      [['demo', 'unloaded']],
+    );
+    const chat = await jsonRequest<{ choices: { message: { content: string } }[] }>(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      body: { model: 'demo', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 },
+      timeoutMs: 60_000,
+    });
+    assert.equal(chat.status, 200, JSON.stringify(chat.body));
+    assert.ok((chat.body.choices[0]?.message.content ?? '').length > 0);
+    const after = await jsonRequest<{ data: { id: string; state: string }[] }>(`${url}/v1/models`);
+    assert.deepEqual(
+      after.body.data.map((m) => [m.id, m.state]),
+      [['demo', 'ready']],
+    );
   });
 });

@@ -276,7 +276,9 @@ async function supervise(
         `pool ${failed.pool_id} failed: ${failed.last_error ?? 'unknown error'}`,
         poolFailures.get(failed.pool_id) ?? poolManagerd.failureCodes,
       );
-    const allReady = [...wanted].every((id) => pools.some((p) => p.pool_id === id && p.ready));
+    // A pool loaded on demand is there once it is at rest: its engines start with the first task for it.
+    const settled = (p: PoolStatus): boolean => p.ready || (p.load === 'on-demand' && p.state === 'unloaded');
+    const allReady = [...wanted].every((id) => pools.some((p) => p.pool_id === id && settled(p)));
     if (allReady && (await orchestratordReady(orch)) && !stop.signalled()) break;
     const outcome = await Promise.race([sleep(50).then(() => 'tick' as const), stopRequested]);
     if (outcome === 'signal') return stopped();
