@@ -6,92 +6,30 @@
  * after its idle_unload_s.
  */
 import assert from 'node:assert/strict';
-import { access, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { PoolStatus } from '@llama-orch/contracts';
-import {
-  buildDemoModel,
-  DEMO_CHAT_TEMPLATE,
-  DEMO_MODEL_DEFAULTS,
-  DEMO_MODEL_VERSION,
-  DEMO_VOCABULARY,
-  estimateModelFileMemory,
-} from '@llama-orch/provisioning';
 import { fileURLToPath } from 'node:url';
-import { testCacheDir, testEngine } from '../src/engine-fixture.ts';
+import type { PoolStatus } from '@llama-orch/contracts';
+import { testEngine } from '../src/engine-fixture.ts';
 import { freePort } from '../src/free-port.ts';
 import { homeGone } from '../src/home-world.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
 import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-process.ts';
 import { startProcess, stopProcess, waitFor } from '../src/processes.ts';
+import { engineModels, MODEL_SIZES as SIZES, sizedModels, type ModelSize as Size } from '../src/sized-models.ts';
 import { followEvents, summarize } from '../src/sse.ts';
 
-const SHAPES = {
-  small: { embedding: 64, feedForward: 128 },
-  middle: { embedding: 256, feedForward: 512 },
-  large: { embedding: 384, feedForward: 768 },
-} as const;
-type Size = keyof typeof SHAPES;
-const SIZES = Object.keys(SHAPES) as Size[];
 const CTX = 512;
-
-/** A generated model of that width (the demo's writer), written once to the test cache. */
-async function model(size: Size): Promise<string> {
-  const shape = { ...DEMO_MODEL_DEFAULTS, ...SHAPES[size] };
-  const dir = join(testCacheDir(), 'on-demand');
-  const path = join(dir, `${size}-${DEMO_MODEL_VERSION}-e${shape.embedding}-ff${shape.feedForward}.gguf`);
-  const exists = await access(path).then(
-    () => true,
-    () => false,
-  );
-  if (exists) return path;
-  const { sourceDir } = await testEngine();
-  const vocab = await readFile(join(sourceDir, 'models', DEMO_VOCABULARY));
-  const template = await readFile(join(sourceDir, 'models', 'templates', DEMO_CHAT_TEMPLATE), 'utf8');
-  await mkdir(dir, { recursive: true });
-  await writeFile(`${path}.tmp-${process.pid}`, buildDemoModel(vocab, template, shape));
-  await rename(`${path}.tmp-${process.pid}`, path);
-  return path;
-}
-
-/** The model files of the llama-server processes alive under `parent` now. */
-async function engineModels(parent: number): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent) continue;
-      const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
-      if (!(argv[0] ?? '').endsWith('llama-server')) continue;
-      const file = argv[argv.indexOf('-m') + 1];
-      if (file !== undefined) files.push(file);
-    } catch {
-      // gone between the listing and the read
-    }
-  }
-  return files;
-}
 
 describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 }, () => {
   test('swap, evict the least recently used, unload when idle: no task lost, never over the budget', async (t) => {
     const fixture = await testEngine();
-    const paths = Object.fromEntries(await Promise.all(SIZES.map(async (s) => [s, await model(s)] as const))) as Record<
-      Size,
-      string
-    >;
-    const estimate = Object.fromEntries(
-      await Promise.all(
-        SIZES.map(async (s) => {
-          const e = await estimateModelFileMemory({ modelPath: paths[s], ctx: CTX, slots: 1, device: 'cpu' });
-          return [s, e?.totalBytes ?? 0] as const;
-        }),
-      ),
-    ) as Record<Size, number>;
+    const files = await sizedModels(CTX);
+    const paths = Object.fromEntries(SIZES.map((s) => [s, files[s].path])) as Record<Size, string>;
+    const estimate = Object.fromEntries(SIZES.map((s) => [s, files[s].estimate])) as Record<Size, number>;
     const budget = Math.floor(estimate.small + estimate.large + (estimate.middle - estimate.small) / 2);
     assert.ok(estimate.middle + estimate.large > budget && estimate.small + estimate.middle <= budget, 'the sizes');
 

@@ -29,6 +29,8 @@ interface Member {
   waitingFor: string | null;
   /** A load asked for while it was unloading: start it once unloaded. */
   loadAfterUnload: boolean;
+  /** Loading, and its room was made: its engines start (or run). A load still waiting for room holds nothing. */
+  granted: boolean;
 }
 
 export interface ResidencyOptions {
@@ -70,6 +72,7 @@ export class Residency {
         readyAt: Date.now(),
         waitingFor: null,
         loadAfterUnload: false,
+        granted: !onDemand,
       });
     }
   }
@@ -166,7 +169,11 @@ export class Residency {
     return {
       poolId: member.poolId,
       onDemand: member.onDemand,
-      resident: member.phase !== 'unloaded' && state !== 'offline' && state !== 'failed',
+      // Two loads waiting for room do not count each other: neither holds memory until its room is made.
+      resident:
+        (member.phase === 'ready' || member.phase === 'unloading' || (member.phase === 'loading' && member.granted)) &&
+        state !== 'offline' &&
+        state !== 'failed',
       idle: serving && quiet,
       busy: serving && !quiet,
       lastActive,
@@ -205,6 +212,7 @@ export class Residency {
       await sleep(ROOM_POLL_MS);
     }
     member.waitingFor = null;
+    member.granted = true;
     this.#o.log.info({ pool_id: member.poolId, estimate_bytes: need }, 'room made; engines start');
   }
 
@@ -212,6 +220,7 @@ export class Residency {
     const { registry, log } = this.#o;
     const started = Date.now();
     member.phase = 'loading';
+    member.granted = false;
     registry.setResidency(member.poolId, 'loading', 'load requested');
     log.info({ pool_id: member.poolId }, 'loading on demand');
     try {
