@@ -19,8 +19,15 @@ export type Admission =
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
 const tracer = trace.getTracer('orchestratord');
-/** A pool at rest that queued work needs is asked to load again this often while the work waits. */
-const LOAD_ASK_MS = 2_000;
+/**
+ * A pool at rest that queued work needs is asked to load at most this often (the ask is idempotent: pool-managerd
+ * answers where the pool stands). Asked again soon after it was swapped out, so that max_swap_wait_ms, counted from
+ * pool-managerd's load request, bounds the wait of the work queued for it.
+ */
+const LOAD_ASK_MS = 250;
+/** How often, and how long at most, the nodes are polled while a pool it asked for loads. */
+const LOAD_FOLLOW_POLL_MS = 50;
+const LOAD_FOLLOW_MS = 10 * 60_000;
 
 /**
  * Tasks with the same model, placement request, context demand and pool kind are feasible on the same pools: one
@@ -362,9 +369,19 @@ export class Scheduler {
             { pool_id: poolId, node: nodeUrl, answer: answer.kind === 'unreachable' ? answer.reason : answer.body },
             'the load of a pool was refused',
           );
-        else this.#poller.refreshSoon();
+        else this.#followLoad(poolId, now + LOAD_FOLLOW_MS);
       });
     }
+  }
+
+  /** While a pool it asked for loads, poll its state often: the queued tasks start as soon as it is ready. */
+  #followLoad(poolId: string, until: number): void {
+    const state = this.views().find((v) => v.status.pool_id === poolId)?.status.state;
+    const settled = state === 'ready' || state === 'failed' || state === 'offline';
+    if (this.#stopped || Date.now() > until || (settled && Date.now() - (this.#loadAsked.get(poolId) ?? 0) > 500))
+      return;
+    this.#poller.refreshSoon();
+    setTimeout(() => this.#followLoad(poolId, until), LOAD_FOLLOW_POLL_MS).unref();
   }
 
   /** Classes whose head found no pool up: note since when; past the pool wait, end all their tasks. */

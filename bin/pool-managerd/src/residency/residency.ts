@@ -12,9 +12,10 @@ import { planRoom, type Domain, type ResidentPool } from './room.ts';
 export const DEFAULT_IDLE_UNLOAD_S = 300;
 /**
  * A pool counts as idle (unloadable to make room) only this long after its last slot was claimed or released:
- * orchestratord sends a queued task the moment a slot frees, so a pool with work queued is never idle this long.
+ * orchestratord sends a queued task the moment a slot frees (measured: the next dispatch arrives within a few
+ * milliseconds on loopback), so a pool with work queued is never idle this long.
  */
-export const IDLE_GRACE_MS = 1_000;
+export const IDLE_GRACE_MS = 250;
 const ROOM_POLL_MS = 50;
 
 type Phase = 'unloaded' | 'loading' | 'ready' | 'unloading';
