@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { PoolStatus } from '@llama-orch/contracts';
+import { request } from 'undici';
 import { testEngine } from '../src/engine-fixture.ts';
 import { freePort } from '../src/free-port.ts';
 import { homeGone } from '../src/home-world.ts';
@@ -20,7 +21,7 @@ import { startOrchestratord, type Orchestratord } from '../src/orchestratord-pro
 import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-process.ts';
 import { startProcess, stopProcess, waitFor } from '../src/processes.ts';
 import { engineModels, MODEL_SIZES as SIZES, sizedModels, type ModelSize as Size } from '../src/sized-models.ts';
-import { followEvents, summarize } from '../src/sse.ts';
+import { followEvents, summarize, type SseEvent } from '../src/sse.ts';
 
 const CTX = 512;
 
@@ -108,7 +109,7 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
       }
     })();
 
-    const run = async (size: Size, maxTokens = 8): Promise<void> => {
+    const run = async (size: Size, maxTokens = 8): Promise<SseEvent[]> => {
       const url = orchestrator?.url ?? '';
       const id = `od-${size}-${Math.random().toString(36).slice(2, 10)}`;
       const admitted = await jsonRequest(`${url}/v2/tasks`, {
@@ -122,10 +123,20 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
       assert.equal(names.at(-1), 'end', `${size}: ${JSON.stringify(followed.events.at(-1))}`);
       const started = followed.events.find((e) => e.event === 'started');
       assert.equal(started?.data['pool_id'], size, `the task for ${size} ran on its own pool`);
+      return followed.events;
     };
 
     // small, middle (both fit), small again (middle is now the least recently used), large (needs middle's room).
-    await run('small');
+    // A task for a model at rest hears where its load stands before it starts.
+    const cold = await run('small');
+    const loading = cold.filter((e) => e.event === 'loading');
+    assert.ok(loading.length > 0, `loading events before started: ${summarize(cold)}`);
+    assert.ok(cold.indexOf(loading.at(-1) ?? cold[0]!) < cold.findIndex((e) => e.event === 'started'));
+    assert.equal(loading[0]?.data['pool_id'], 'small');
+    assert.ok(
+      ['preparing', 'downloading', 'waiting_for_memory', 'starting'].includes(String(loading[0]?.data['phase'])),
+      JSON.stringify(loading[0]),
+    );
     await run('middle');
     let now = await pools();
     assert.deepEqual([now.get('small')?.state, now.get('middle')?.state], ['ready', 'ready']);
@@ -207,13 +218,18 @@ describe('llorch home with a pool loaded on demand', { timeout: 4 * 60_000 }, ()
       before.body.data.map((m) => [m.id, m.state]),
       [['demo', 'unloaded']],
     );
-    const chat = await jsonRequest<{ choices: { message: { content: string } }[] }>(`${url}/v1/chat/completions`, {
+    // A streamed chat for the model at rest: the stream opens at once and says in comments that the model loads.
+    const answer = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
-      body: { model: 'demo', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 },
-      timeoutMs: 60_000,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, stream: true }),
+      signal: AbortSignal.timeout(60_000),
     });
-    assert.equal(chat.status, 200, JSON.stringify(chat.body));
-    assert.ok((chat.body.choices[0]?.message.content ?? '').length > 0);
+    const text = await answer.body.text();
+    assert.equal(answer.statusCode, 200, text);
+    assert.match(text, /^: loading demo (preparing|starting|waiting_for_memory|downloading)/m);
+    assert.ok(text.indexOf(': loading') < text.indexOf('data: {'), text);
+    assert.match(text, /data: \[DONE\]/);
     const after = await jsonRequest<{ data: { id: string; state: string }[] }>(`${url}/v1/models`);
     assert.deepEqual(
       after.body.data.map((m) => [m.id, m.state]),

@@ -52,7 +52,7 @@ describe('the pool state derivation', () => {
 
 describe('the state of a pool loaded on demand', () => {
   const onDemand = (residency: 'unloaded' | 'loading' | 'unloading' | null) => ({
-    onDemand: { residency, loadMs: null },
+    onDemand: { residency, loadMs: null, progress: null },
   });
 
   test('is unloaded or unloading between runs, and takes no dispatch then', () => {

@@ -11,6 +11,25 @@ export const PoolStateSchema = named(
 );
 export type PoolState = z.infer<typeof PoolStateSchema>;
 
+export const LoadProgressSchema = named(
+  z.strictObject({
+    /**
+     * `preparing`: the engine build and the model file are made ready; `downloading`: the model file comes in;
+     * `waiting_for_memory`: other pools hold the memory it needs (`waiting_for` says which); `starting`: its engines
+     * start; `unloading`: its engines stop (another load or idleness), a load asked meanwhile follows.
+     */
+    phase: z.enum(['preparing', 'downloading', 'waiting_for_memory', 'starting', 'unloading']),
+    bytes_done: z.int().min(0).nullable(),
+    bytes_total: z.int().min(0).nullable(),
+    waiting_for: z.string().nullable(),
+    /** Since the load was asked for (ms). */
+    elapsed_ms: z.int().min(0),
+  }),
+  'LoadProgress',
+  'Where the load of a pool loaded on demand stands (PoolStatus.loading, the task event `loading`).',
+);
+export type LoadProgress = z.infer<typeof LoadProgressSchema>;
+
 export const DeviceSchema = named(z.enum(['cpu', 'cuda']), 'Device', 'What the engine computes on.');
 
 export const PoolStatusSchema = named(
@@ -51,6 +70,8 @@ export const PoolStatusSchema = named(
       load: z.enum(['always', 'on-demand']).optional(),
       /** How long the last load on demand took, from the request to the first healthy engine (ms); null before one. */
       load_ms: z.int().min(0).nullable().optional(),
+      /** While it loads or unloads: where that stands; otherwise null. */
+      loading: LoadProgressSchema.nullable().optional(),
       vram_total_bytes: z.int().min(0).nullable(),
       vram_free_bytes: z.int().min(0).nullable(),
       last_error: z.string().nullable(),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCodeSchema } from './errors.ts';
 import { ResourceIdSchema } from './ids.ts';
+import { LoadProgressSchema } from './pool-status.ts';
 import { named } from './registry.ts';
 import { validate, type Validated } from './validate.ts';
 
@@ -62,8 +63,15 @@ export const ErrorEventSchema = named(
   'Terminal event of a task that failed; nothing follows it.',
 );
 
+export const LoadingEventSchema = named(
+  z.strictObject({ pool_id: ResourceIdSchema, ...LoadProgressSchema.shape }),
+  'LoadingEvent',
+  'While a queued task waits for the pool loaded on demand that will run it: where the load stands (issue 18). Sent when it changes, at most every 500 ms; not a terminal event.',
+);
+
 export const TaskEventSchema = named(
   z.discriminatedUnion('event', [
+    z.strictObject({ event: z.literal('loading'), data: LoadingEventSchema }),
     z.strictObject({ event: z.literal('started'), data: StartedEventSchema }),
     z.strictObject({ event: z.literal('token'), data: TokenEventSchema }),
     z.strictObject({ event: z.literal('metrics'), data: MetricsEventSchema }),
@@ -75,6 +83,7 @@ export const TaskEventSchema = named(
 );
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 export type EndEvent = z.infer<typeof EndEventSchema>;
+export type LoadingEvent = z.infer<typeof LoadingEventSchema>;
 export type TaskEventName = TaskEvent['event'];
 export const terminalEvents: ReadonlySet<TaskEventName> = new Set(['end', 'error']);
 

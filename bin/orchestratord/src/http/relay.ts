@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
-import { errorEnvelope, type DispatchRequest, type ErrorEnvelope, type TaskEvent } from '@llama-orch/contracts';
+import {
+  errorEnvelope,
+  type DispatchRequest,
+  type ErrorEnvelope,
+  type LoadingEvent,
+  type TaskEvent,
+} from '@llama-orch/contracts';
 import type { EngineFrame } from '@llama-orch/pool-managerd-client';
 import { rawStream, sendError } from '@llama-orch/http';
 import type { Task } from '../tasks/task.ts';
@@ -74,6 +80,16 @@ function failure(c: Context<AppEnv>, task: Task, event: TaskEvent & { event: 'er
   return sendError(c, envelope, task.engineStatus ?? undefined);
 }
 
+/** An SSE comment saying where the load of the task's pool stands: `: loading demo downloading 12/40 MB`. */
+function loadingComment(load: LoadingEvent): string {
+  const bytes =
+    load.bytes_done === null
+      ? ''
+      : ` ${(load.bytes_done / 1e6).toFixed(0)}/${load.bytes_total === null ? '?' : (load.bytes_total / 1e6).toFixed(0)} MB`;
+  const waiting = load.waiting_for === null ? '' : ` (${load.waiting_for.replace(/[\r\n]/g, ' ')})`;
+  return `: loading ${load.pool_id} ${load.phase}${bytes}${waiting}\n\n`;
+}
+
 /**
  * Submit an engine request as a relayed task and answer with the engine's own answer: its JSON body, or its SSE
  * events as they come (with keep-alive comments), rewriting only what the orchestrator owns. A failure before the
@@ -115,7 +131,7 @@ export async function relayTask(
   };
   task.relayTo((frame) => push({ kind: 'frame', frame }));
   const unsubscribe = task.subscribe((event) => {
-    if (event.event === 'end' || event.event === 'error') push({ kind: 'event', event });
+    if (event.event === 'end' || event.event === 'error' || event.event === 'loading') push({ kind: 'event', event });
   });
   let gone = false;
   const leave = (): void => {
@@ -138,12 +154,15 @@ export async function relayTask(
   // Nothing is committed until the first frame (or the end): an error before it is a proper HTTP error.
   const signal = c.req.raw.signal;
   signal.addEventListener('abort', leave, { once: true });
-  const first = await next();
+  let first = await next();
+  // A model that loads first: a stream is committed now and says so in comments (the client sees the connection
+  // live, ORCH-4050); a plain answer just waits.
+  while (first?.kind === 'event' && first.event.event === 'loading' && !request.stream) first = await next();
   if (first === null) {
     held.release();
     return new Response(null, { status: 499 });
   }
-  if (first.kind === 'event') {
+  if (first.kind === 'event' && first.event.event !== 'loading') {
     held.release();
     signal.removeEventListener('abort', leave);
     unsubscribe();
@@ -151,10 +170,11 @@ export async function relayTask(
     return sendError(c, errorEnvelope('WORKER_RESET', `the engine's answer for task ${id} was empty`));
   }
 
-  if (!request.stream) {
+  if (!request.stream && first.kind === 'frame') {
     signal.removeEventListener('abort', leave);
     // A non-streamed answer is one frame, then the end.
-    const last = await next();
+    let last = await next();
+    while (last?.kind === 'event' && last.event.event === 'loading') last = await next();
     unsubscribe();
     if (last?.kind === 'event' && last.event.event === 'error') return failure(c, task, last.event);
     return c.body(rewriter.body(first.frame), 200, { 'content-type': 'application/json' });
@@ -184,6 +204,10 @@ export async function relayTask(
             frame = queued.frame;
           }
           await stream.write(text);
+          continue;
+        }
+        if (item.event.event === 'loading') {
+          await stream.write(loadingComment(item.event.data));
           continue;
         }
         if (item.event.event === 'error' && !engineFailed) {

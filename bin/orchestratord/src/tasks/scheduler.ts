@@ -9,6 +9,7 @@ import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
+import { OnDemandLoads } from './on-demand-loads.ts';
 import { logFinished } from './request-log.ts';
 import { Task, type TaskSpec } from './task.ts';
 import { TaskRunner, taskContext, type AttemptOutcome } from './task-runner.ts';
@@ -19,15 +20,6 @@ export type Admission =
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
 const tracer = trace.getTracer('orchestratord');
-/**
- * A pool at rest that queued work needs is asked to load at most this often (the ask is idempotent: pool-managerd
- * answers where the pool stands). Asked again soon after it was swapped out, so that max_swap_wait_ms, counted from
- * pool-managerd's load request, bounds the wait of the work queued for it.
- */
-const LOAD_ASK_MS = 250;
-/** How often, and how long at most, the nodes are polled while a pool it asked for loads. */
-const LOAD_FOLLOW_POLL_MS = 50;
-const LOAD_FOLLOW_MS = 10 * 60_000;
 
 /**
  * Tasks with the same model, placement request, context demand and pool kind are feasible on the same pools: one
@@ -64,9 +56,7 @@ export class Scheduler {
   readonly #failures = new Map<string, number>();
   /** Since when each queue class has found no pool up (its head waits for a start, or nothing can run it). */
   readonly #stalledSince = new Map<string, number>();
-  /** Pools loaded on demand this orchestratord asked to load, and when (asked again after LOAD_ASK_MS). */
-  readonly #loadAsked = new Map<string, number>();
-  readonly #client: PoolManagerdClient;
+  readonly #loads: OnDemandLoads;
   #stopped = false;
 
   constructor(options: {
@@ -89,7 +79,7 @@ export class Scheduler {
   }) {
     this.#queue = new AdmissionQueue(options.capacity, options.policy);
     this.#poller = options.poller;
-    this.#client = options.client;
+    this.#loads = new OnDemandLoads({ ...options, tasks: () => this.#tasks.live(), stopped: () => this.#stopped });
     this.#sessions = options.sessions;
     this.#metrics = options.metrics;
     this.#retries = options.retries;
@@ -301,7 +291,8 @@ export class Scheduler {
       });
       const placement = entry === null ? undefined : placements.get(entry.id);
       if (entry === null || placement?.kind !== 'assigned') {
-        this.#askLoads(placements);
+        this.#loads.ask(placements);
+        this.#loads.announce(views);
         this.#checkStalls(placements);
         return;
       }
@@ -351,37 +342,6 @@ export class Scheduler {
     this.#queue.requeue(this.#entry(task));
     this.#metrics.admissionEnqueued.inc({ pool_id: outcome.poolId, outcome: 'requeued' });
     this.#updateGauges();
-  }
-
-  /** Queue heads waiting for a pool loaded on demand that is at rest: ask its pool-managerd to load it. */
-  #askLoads(placements: ReadonlyMap<string, Placement>): void {
-    const now = Date.now();
-    for (const placement of placements.values()) {
-      if (placement.kind !== 'wait' || placement.load === undefined) continue;
-      const { pool_id: poolId } = placement.load.status;
-      if (now - (this.#loadAsked.get(poolId) ?? 0) < LOAD_ASK_MS) continue;
-      this.#loadAsked.set(poolId, now);
-      const nodeUrl = placement.load.nodeUrl;
-      this.#log.info({ pool_id: poolId, node: nodeUrl }, 'asking for a pool loaded on demand');
-      void this.#client.control(nodeUrl, poolId, 'load', '{}', `load-${poolId}-${now}`).then((answer) => {
-        if (answer.kind === 'unreachable' || answer.status >= 300)
-          this.#log.warn(
-            { pool_id: poolId, node: nodeUrl, answer: answer.kind === 'unreachable' ? answer.reason : answer.body },
-            'the load of a pool was refused',
-          );
-        else this.#followLoad(poolId, now + LOAD_FOLLOW_MS);
-      });
-    }
-  }
-
-  /** While a pool it asked for loads, poll its state often: the queued tasks start as soon as it is ready. */
-  #followLoad(poolId: string, until: number): void {
-    const state = this.views().find((v) => v.status.pool_id === poolId)?.status.state;
-    const settled = state === 'ready' || state === 'failed' || state === 'offline';
-    if (this.#stopped || Date.now() > until || (settled && Date.now() - (this.#loadAsked.get(poolId) ?? 0) > 500))
-      return;
-    this.#poller.refreshSoon();
-    setTimeout(() => this.#followLoad(poolId, until), LOAD_FOLLOW_POLL_MS).unref();
   }
 
   /** Classes whose head found no pool up: note since when; past the pool wait, end all their tasks. */

@@ -88,6 +88,15 @@ export class InProcessPools {
           },
           onLog: (message) => this.#log.info({ event: 'pool.engine', pool_id: pool.id }, message),
           onDownload: (poolId, p) => {
+            const since = this.#registry.loadProgress(poolId)?.since;
+            if (since !== undefined)
+              this.#registry.setLoadProgress(poolId, {
+                phase: 'downloading',
+                bytesDone: p.bytes,
+                bytesTotal: p.total,
+                waitingFor: null,
+                since,
+              });
             const percent = p.total === null ? null : Math.floor((p.bytes * 100) / p.total);
             if (percent !== null && percent < lastDownload + 5 && percent !== 100) return;
             lastDownload = percent ?? lastDownload;

@@ -9,6 +9,7 @@ import {
   type PoolEntry,
   type ProvisioningState,
   type ReplicaEntry,
+  type LoadProgressEntry,
   type Residency,
 } from './pool-state.ts';
 import { ModelFactsCache } from './model-facts.ts';
@@ -159,9 +160,21 @@ export class PoolRegistry {
   /** A pool loaded on demand: where it stands between runs (null once it serves), and the last load's duration. */
   setResidency(poolId: string, residency: Residency | null, reason: string, loadMs?: number): void {
     this.#mutate(poolId, reason, (pool) => {
-      pool.onDemand = { residency, loadMs: loadMs ?? pool.onDemand?.loadMs ?? null };
+      const progress = residency === 'loading' || residency === 'unloading' ? (pool.onDemand?.progress ?? null) : null;
+      pool.onDemand = { residency, loadMs: loadMs ?? pool.onDemand?.loadMs ?? null, progress };
       if (residency === 'loading') pool.lastError = null;
     });
+  }
+
+  /** Where the load of a pool loaded on demand stands (ignored for a pool loaded always). */
+  setLoadProgress(poolId: string, progress: LoadProgressEntry | null): void {
+    const pool = this.#pools.get(poolId);
+    if (pool?.onDemand) pool.onDemand.progress = progress;
+  }
+
+  /** The load progress of a pool loaded on demand, if a load or unload is under way. */
+  loadProgress(poolId: string): LoadProgressEntry | null {
+    return this.#pools.get(poolId)?.onDemand?.progress ?? null;
   }
 
   /** The memory estimate of the pool's engines, worked out before they run (issue 18). */

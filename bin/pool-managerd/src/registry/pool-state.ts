@@ -1,4 +1,4 @@
-import type { Handoff, PoolKind, PoolState } from '@llama-orch/contracts';
+import type { Handoff, LoadProgress, PoolKind, PoolState } from '@llama-orch/contracts';
 import type { SlotCandidate } from '../slots/slot-ledger.ts';
 
 /** One engine of a pool, as its handoff file describes it and its health checks observe it. */
@@ -12,6 +12,16 @@ export interface ReplicaEntry {
 
 /** What the provisioner in this process reports before a pool has handoffs (or when it failed). */
 export type ProvisioningState = 'provisioning' | 'starting' | 'failed';
+
+/** Where a load (or unload) of a pool loaded on demand stands: PoolStatus.loading without the elapsed time. */
+export interface LoadProgressEntry {
+  readonly phase: LoadProgress['phase'];
+  readonly bytesDone: number | null;
+  readonly bytesTotal: number | null;
+  readonly waitingFor: string | null;
+  /** When the load was asked for (ms since the epoch). */
+  readonly since: number;
+}
 
 /** Where a pool loaded on demand stands between its engines' runs; null for one loaded always (or while it serves). */
 export type Residency = 'unloaded' | 'loading' | 'unloading';
@@ -33,7 +43,7 @@ export interface PoolEntry {
   /** The kind the config gives the pool (completion, embedding, rerank), shown before any handoff exists. */
   declaredKind: PoolKind | null;
   /** Set for a pool loaded on demand (PoolConfig.load); null for one whose engines always run. */
-  onDemand: { residency: Residency | null; loadMs: number | null } | null;
+  onDemand: { residency: Residency | null; loadMs: number | null; progress: LoadProgressEntry | null } | null;
   /** The memory estimate worked out before any engine runs (from the model file's header), if it was. */
   plannedMemoryBytes: number | null;
   updatedAt: Date;

@@ -30,6 +30,19 @@ function poolMemoryEstimate(pool: PoolEntry, context: StatusContext): number | n
   return total;
 }
 
+/** PoolStatus.loading: while a pool loaded on demand loads or unloads, where that stands. */
+function loadingOf(pool: PoolEntry, state: string): PoolStatus['loading'] {
+  const progress = pool.onDemand?.progress ?? null;
+  if (progress === null || (state !== 'loading' && state !== 'unloading')) return null;
+  return {
+    phase: progress.phase,
+    bytes_done: progress.bytesDone,
+    bytes_total: progress.bytesTotal,
+    waiting_for: progress.waitingFor,
+    elapsed_ms: Math.max(0, Date.now() - progress.since),
+  };
+}
+
 /**
  * The wire shape of a pool (GET /v2/pools/{id}/status), projected from its registry entry. `deterministic`: on CPU
  * llama.cpp gives a sequence the same tokens whatever else shares its batch (measured: ORCH-4037's test runs 64
@@ -77,6 +90,7 @@ export function projectPoolStatus(pool: PoolEntry, context: StatusContext): Pool
     deterministic: builds.size <= 1 && (device === 'cpu' || serving.every(([, r]) => r.handoff.slots_total === 1)),
     load: pool.onDemand === null ? 'always' : 'on-demand',
     load_ms: pool.onDemand?.loadMs ?? null,
+    loading: loadingOf(pool, state),
     vram_total_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryTotalBytes, 0),
     vram_free_bytes: gpus.length === 0 ? null : gpus.reduce((sum, g) => sum + g.memoryFreeBytes, 0),
     last_error: state === 'ready' ? null : lastError,

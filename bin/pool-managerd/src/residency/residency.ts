@@ -5,6 +5,7 @@ import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { InProcessPools } from '../provisioning/in-process-pools.ts';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
+import type { LoadProgressEntry } from '../registry/pool-state.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { planRoom, type Domain, type ResidentPool } from './room.ts';
 
@@ -214,6 +215,7 @@ export class Residency {
     }
     member.waitingFor = null;
     member.granted = true;
+    this.#progress(member, 'starting');
     this.#o.log.info({ pool_id: member.poolId, estimate_bytes: need }, 'room made; engines start');
   }
 
@@ -222,7 +224,9 @@ export class Residency {
     const started = Date.now();
     member.phase = 'loading';
     member.granted = false;
+    registry.setLoadProgress(member.poolId, null);
     registry.setResidency(member.poolId, 'loading', 'load requested');
+    this.#progress(member, 'preparing');
     log.info({ pool_id: member.poolId }, 'loading on demand');
     try {
       await this.#o.pools.load(member.poolId, (_pool: PoolConfig, path, device) =>
@@ -252,13 +256,20 @@ export class Residency {
     }
   }
 
+  #progress(member: Member, phase: LoadProgressEntry['phase'], waitingFor: string | null = null): void {
+    const since = this.#o.registry.loadProgress(member.poolId)?.since ?? Date.now();
+    this.#o.registry.setLoadProgress(member.poolId, { phase, bytesDone: null, bytesTotal: null, waitingFor, since });
+  }
+
   /** Stop new dispatches, let what runs finish, stop the engines. */
   async #unload(poolId: string, reason: 'idle' | 'evicted' | 'swapped'): Promise<void> {
     const member = this.#members.get(poolId);
     if (member === undefined || member.phase !== 'ready') return;
     const { registry, slots, log } = this.#o;
     member.phase = 'unloading';
+    registry.setLoadProgress(poolId, null);
     registry.setResidency(poolId, 'unloading', `unloading (${reason})`);
+    this.#progress(member, 'unloading');
     await slots.whenIdle(poolId);
     await this.#o.pools.stopPool(poolId);
     for (const id of [...registry.replicas(poolId).keys()]) registry.removeReplica(poolId, id, `unloaded (${reason})`);

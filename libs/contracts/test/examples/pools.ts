@@ -136,6 +136,27 @@ export const poolsExamples: Record<string, ShapeExamples> = {
     ],
     invalid: [{ name: 'no rolled_back', value: { pool_id: 'demo', ok: true, model: 'demo' }, field: 'rolled_back' }],
   },
+  LoadProgress: {
+    valid: [
+      {
+        name: 'waiting for the memory of busy pools',
+        value: {
+          phase: 'waiting_for_memory',
+          bytes_done: null,
+          bytes_total: null,
+          waiting_for: 'memory held by pools with work: small',
+          elapsed_ms: 250,
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'negative elapsed time',
+        value: { phase: 'starting', bytes_done: null, bytes_total: null, waiting_for: null, elapsed_ms: -1 },
+        field: 'elapsed_ms',
+      },
+    ],
+  },
   LoadResponse: {
     valid: [
       {

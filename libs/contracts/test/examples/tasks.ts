@@ -173,6 +173,35 @@ export const tasksExamples: Record<string, ShapeExamples> = {
       },
     ],
   },
+  LoadingEvent: {
+    valid: [
+      {
+        name: 'a model file coming in',
+        value: {
+          pool_id: 'chat',
+          phase: 'downloading',
+          bytes_done: 1_048_576,
+          bytes_total: 4_194_304,
+          waiting_for: null,
+          elapsed_ms: 1200,
+        },
+      },
+    ],
+    invalid: [
+      {
+        name: 'an unknown phase',
+        value: {
+          pool_id: 'chat',
+          phase: 'thinking',
+          bytes_done: null,
+          bytes_total: null,
+          waiting_for: null,
+          elapsed_ms: 0,
+        },
+        field: 'phase',
+      },
+    ],
+  },
   StartedEvent: {
     valid: [
       {
