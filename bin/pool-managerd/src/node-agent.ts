@@ -192,12 +192,14 @@ export class NodeAgent implements Service {
     }
     if (scope.signal.aborted) return;
 
+    const control = new PoolControl(registry, slots, inProcess, log, config.modelAllowList);
+    if (residency !== null) control.useResidency(residency);
     const app = createApp({
       registry,
       dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log, (poolId, replicaId) => {
         void monitor.check(poolId, replicaId);
       }),
-      control: new PoolControl(registry, slots, inProcess, log, config.modelAllowList),
+      control,
       residency,
       metrics: this.#metrics,
       log,

@@ -13,7 +13,6 @@ import type { PoolRegistry } from '../registry/pool-registry.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { ModelAllowList } from './model-allow-list.ts';
 
-const RELOAD_DRAIN_MS = 30_000;
 const NEW_GENERATION_READY_MS = 30_000;
 
 /**
@@ -36,6 +35,18 @@ export class PoolControl {
   readonly #log: Logger;
   readonly #busy = new Set<string>();
   readonly #allowed: ModelAllowList;
+  #fitsBeside: (poolId: string, modelPath: string, device: 'cpu' | 'cuda') => Promise<boolean> = () =>
+    Promise.resolve(true);
+  #reloaded: ((poolId: string, modelPath: string) => Promise<void>) | null = null;
+
+  /** The memory check of a reload (Residency.fitsBeside) and what it is told once a reload committed. */
+  useResidency(residency: {
+    fitsBeside: (poolId: string, modelPath: string, device: 'cpu' | 'cuda') => Promise<boolean>;
+    reloaded: (poolId: string, modelPath: string) => Promise<void>;
+  }): void {
+    this.#fitsBeside = (poolId, modelPath, device) => residency.fitsBeside(poolId, modelPath, device);
+    this.#reloaded = (poolId, modelPath) => residency.reloaded(poolId, modelPath);
+  }
 
   /** `modelAllowList`: the references a reload may name besides the node config's models (config.modelAllowList). */
   constructor(
@@ -88,7 +99,13 @@ export class PoolControl {
     }
   }
 
-  /** Drain, start the new model, switch; if the new engine fails the old one serves on (rolled_back). */
+  /**
+   * Start the new model's engines beside the old ones, switch new dispatches to them, let the old ones finish what
+   * they run, then stop them: no request is cut and the pool never stops serving. When the memory (PoolConfig's
+   * device: memory_budget_bytes or its GPUs) cannot hold both, the old engines are drained first (what they run
+   * finishes; new work waits in orchestratord's queue) and stopped before the new ones start. If the new engines
+   * fail, the old model serves on (rolled_back), started again when it had been stopped.
+   */
   async reload(poolId: string, request: ReloadRequest): Promise<ReloadResponse | ErrorEnvelope> {
     const refused = this.#guard(poolId);
     if (refused) return refused;
@@ -100,23 +117,37 @@ export class PoolControl {
         `model_ref: ${request.model_ref} is not on this node's model allow-list (POOL_MANAGERD_MODEL_ALLOWLIST)`,
       );
     }
-    if (this.#inProcess === null) {
+    const inProcess = this.#inProcess;
+    if (inProcess === null) {
       return errorEnvelope(
         'CONFLICT',
         `pool ${poolId}: reload needs pool-managerd to run the engines (LLORCH_CONFIG); this node only watches handoff files`,
       );
     }
     const before = this.#registry.status(poolId);
+    const oldModel = inProcess.poolConfig(poolId);
     const oldIds = new Set(this.#registry.replicas(poolId).keys());
     this.#busy.add(poolId);
     const log = this.#log.child({ pool_id: poolId, model: request.model_ref });
+    let drainedFirst = false;
     try {
-      this.#registry.setActive(poolId, oldIds, 'reload: old replicas only');
-      this.#registry.setDraining(poolId, true, false, `reload to ${request.model_ref}`);
-      await this.#quiesce(poolId, RELOAD_DRAIN_MS);
+      this.#registry.setActive(poolId, oldIds, 'reload: the old engines serve while the new ones start');
       let generation;
       try {
-        generation = await this.#inProcess.startGeneration(poolId, request.model_ref, request.sha256);
+        generation = await inProcess.startGeneration(
+          poolId,
+          request.model_ref,
+          request.sha256,
+          async (_pool, modelPath, device) => {
+            if (oldIds.size === 0 || (await this.#fitsBeside(poolId, modelPath, device))) return;
+            drainedFirst = true;
+            log.info('reload: no room for both models; the old engines finish their work and stop first');
+            this.#registry.setDraining(poolId, true, false, `reload to ${request.model_ref}: draining the old engines`);
+            await this.#slots.whenIdle(poolId);
+            await inProcess.stopPool(poolId);
+            for (const id of oldIds) this.#registry.removeReplica(poolId, id, 'stopped for the reload');
+          },
+        );
         const ids = generation.replicaIds;
         const deadline = Date.now() + NEW_GENERATION_READY_MS;
         while (!ids.every((id) => this.#registry.replicas(poolId).get(id)?.healthy === true)) {
@@ -128,22 +159,37 @@ export class PoolControl {
         await generation?.abandon();
         const message = publicReloadFailure(error, request.model_ref);
         log.warn({ err: error }, 'reload failed; the old model keeps serving');
+        if (drainedFirst && oldModel !== undefined) await this.#restart(poolId, oldModel.model, oldModel.sha256, log);
         this.#registry.setActive(poolId, null, 'reload rolled back');
         this.#registry.setDraining(poolId, false, false, 'reload rolled back');
         this.#registry.setLastError(poolId, `reload to ${request.model_ref} failed: ${message}`);
         return { pool_id: poolId, ok: false, rolled_back: true, model: before?.model ?? 'unknown', message };
       }
+      // New work goes to the new engines from here; the old ones finish what they run, then stop.
       this.#registry.setActive(poolId, new Set(generation.replicaIds), `reloaded to ${request.model_ref}`);
       this.#registry.setDraining(poolId, false, false, `reloaded to ${request.model_ref}`);
+      while ([...oldIds].some((id) => this.#slots.inFlight(poolId, id) > 0)) await sleep(25);
       await generation.commit();
       // The old engines are stopped and their files removed: forget them now rather than at the watcher's pace.
       for (const id of oldIds)
         this.#registry.removeReplica(poolId, id, `replaced by the reload to ${request.model_ref}`);
       this.#registry.setActive(poolId, null, 'reload committed');
-      log.info('reloaded');
+      const path = inProcess.placement(poolId)?.modelPath;
+      if (path !== undefined) await this.#reloaded?.(poolId, path);
+      log.info({ side_by_side: !drainedFirst }, 'reloaded');
       return { pool_id: poolId, ok: true, rolled_back: false, model: request.model_ref };
     } finally {
       this.#busy.delete(poolId);
+    }
+  }
+
+  /** After a failed reload that had stopped the old engines: start the old model again. */
+  async #restart(poolId: string, model: string, sha256: string | undefined, log: Logger): Promise<void> {
+    try {
+      const again = await this.#inProcess?.startGeneration(poolId, model, sha256);
+      await again?.commit();
+    } catch (error) {
+      log.error({ err: error }, 'the old model did not start again after the failed reload');
     }
   }
 }

@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import type { PoolConfig } from '@llama-orch/contracts';
 import {
   EngineProvisioner,
+  estimateModelFileMemory,
   provisioningCode,
   reapStaleEngines,
   type HostFacts,
@@ -197,6 +198,21 @@ export class InProcessPools {
     }
   }
 
+  /** The memory one engine generation of the pool would hold with this model file (all replicas), when known. */
+  async estimate(poolId: string, modelPath: string): Promise<number | null> {
+    const pool = this.poolConfig(poolId);
+    const where = this.placement(poolId);
+    if (pool === undefined || where === undefined) return null;
+    const one = await estimateModelFileMemory({
+      modelPath,
+      ctx: pool.ctx,
+      slots: pool.slots,
+      device: where.device,
+      ...(pool.kind === undefined ? {} : { kind: pool.kind }),
+    });
+    return one === null ? null : one.totalBytes * pool.replicas;
+  }
+
   /** Stop a pool's engines (a drain that ended): their handoffs go away with them. */
   async stopPool(poolId: string): Promise<void> {
     await this.#current.get(poolId)?.provisioner.stop();
@@ -210,13 +226,14 @@ export class InProcessPools {
     poolId: string,
     model: string,
     sha256: string | undefined,
+    beforeLaunch?: BeforeLaunch,
   ): Promise<{ replicaIds: string[]; commit: () => Promise<void>; abandon: () => Promise<void> }> {
     const old = this.#current.get(poolId);
     const config = this.#target.pools.find((p) => p.id === poolId);
     if (old === undefined || config === undefined) throw new Error(`pool ${poolId} is not run by this pool-managerd`);
     const { sha256: _old, ...rest } = config;
     const pool: PoolConfig = sha256 === undefined ? { ...rest, model } : { ...rest, model, sha256 };
-    const next = { number: old.number + 1, provisioner: this.#provisioner(pool, old.number + 1) };
+    const next = { number: old.number + 1, provisioner: this.#provisioner(pool, old.number + 1, beforeLaunch) };
     try {
       await next.provisioner.start();
     } catch (error) {

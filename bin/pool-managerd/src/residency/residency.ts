@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorEnvelope, type ErrorEnvelope, type LoadResponse, type PoolConfig } from '@llama-orch/contracts';
-import { estimateModelFileMemory, provisioningCode, type GpuInfo } from '@llama-orch/provisioning';
+import { provisioningCode, type GpuInfo } from '@llama-orch/provisioning';
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { InProcessPools } from '../provisioning/in-process-pools.ts';
@@ -129,19 +129,28 @@ export class Residency {
 
   async #estimate(poolId: string, modelPath?: string): Promise<number | null> {
     const member = this.#members.get(poolId);
-    const pool = this.#o.pools.poolConfig(poolId);
     const where = this.#o.pools.placement(poolId);
-    if (member === undefined || pool === undefined || where === undefined) return null;
-    const one = await estimateModelFileMemory({
-      modelPath: modelPath ?? where.modelPath,
-      ctx: pool.ctx,
-      slots: pool.slots,
-      device: where.device,
-      ...(pool.kind === undefined ? {} : { kind: pool.kind }),
-    });
-    member.estimate = one === null ? null : one.totalBytes * pool.replicas;
+    if (member === undefined || where === undefined) return null;
+    member.estimate = await this.#o.pools.estimate(poolId, modelPath ?? where.modelPath);
     this.#o.registry.setMemoryEstimate(poolId, member.estimate);
     return member.estimate;
+  }
+
+  /**
+   * Whether a new generation of the pool's engines (this model file) fits beside its current one and every other
+   * pool resident now, unloading nothing (a reload's choice: side by side, or drain first). Unknown sizes fit.
+   */
+  async fitsBeside(poolId: string, modelPath: string, device: 'cpu' | 'cuda'): Promise<boolean> {
+    const member = this.#members.get(poolId);
+    const need = await this.#o.pools.estimate(poolId, modelPath);
+    if (member === undefined || need === null) return true;
+    const others = [...this.#members.values()].map((m) => ({ ...this.#view(m), onDemand: false }));
+    return planRoom(need, this.#domain(poolId, device), others).kind === 'fits';
+  }
+
+  /** A reload gave the pool a new model file: its estimate from now on. */
+  async reloaded(poolId: string, modelPath: string): Promise<void> {
+    await this.#estimate(poolId, modelPath).catch(() => null);
   }
 
   #gpuIndexes(poolId: string): readonly number[] {

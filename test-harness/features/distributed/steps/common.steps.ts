@@ -155,7 +155,11 @@ Then(
     failed();
     const terminals = record.events.filter(isTerminal);
     assert.equal(terminals.length, 1, `task ${id}: exactly one terminal event, saw: ${summarize(record.events)}`);
-    assert.equal(record.events.at(-1)?.event, kind, `task ${id} ends with ${kind}: ${summarize(record.events)}`);
+    assert.equal(
+      record.events.at(-1)?.event,
+      kind,
+      `task ${id} ends with ${kind}: ${summarize(record.events)} ${JSON.stringify(record.events.at(-1)?.data)}`,
+    );
   },
 );
 
