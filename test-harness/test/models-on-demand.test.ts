@@ -60,6 +60,8 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
         `  - { id: small, model: "file:${paths.small}", ctx: ${CTX}, slots: 1, load: on-demand, idle_unload_s: 60 }`,
         `  - { id: middle, model: "file:${paths.middle}", ctx: ${CTX}, slots: 1, load: on-demand, idle_unload_s: 60 }`,
         `  - { id: large, model: "file:${paths.large}", ctx: ${CTX}, slots: 1, load: on-demand, idle_unload_s: 4 }`,
+        // The large model with a context no budget here holds: its KV cache alone is about 800 MB.
+        `  - { id: huge, model: "file:${paths.large}", ctx: 65536, slots: 4, load: on-demand }`,
         '',
       ].join('\n'),
     );
@@ -156,6 +158,20 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
     await Promise.all(
       ['small', 'middle', 'large', 'middle', 'small', 'large', 'middle'].map((s) => run(s as Size, 16)),
     );
+
+    // A model that could never fit: its task is admitted, the load fails, and it ends at once with the reason.
+    const hugeId = `od-huge-${Date.now()}`;
+    const hugeAdmitted = await jsonRequest(`${orchestrator.url}/v2/tasks`, {
+      method: 'POST',
+      body: { task_id: hugeId, model_ref: 'huge', prompt: 'Hello', max_tokens: 4 },
+    });
+    assert.equal(hugeAdmitted.status, 202, JSON.stringify(hugeAdmitted.body));
+    const huge = await followEvents(`${orchestrator.url}/v2/tasks/${hugeId}/events`, { timeoutMs: 60_000 });
+    const refusal = huge.events.at(-1);
+    assert.equal(refusal?.event, 'error', summarize(huge.events));
+    assert.equal(refusal.data['code'], 'POOL_UNAVAILABLE');
+    assert.match(String(refusal.data['message']), /cannot be loaded: .*more than the \d+ MiB of memory_budget_bytes/);
+    assert.equal((await pools()).get('huge')?.state, 'failed');
 
     // Idle: large (idle_unload_s 4) unloads by itself, not before 4 s without work.
     await run('large');

@@ -46,7 +46,12 @@ export type Placement =
       readonly loadMs?: number;
     }
   /** Nothing can run it now and nothing is coming: every candidate is offline, failed or unreachable. */
-  | { readonly kind: 'unavailable'; readonly reason: string }
+  /**
+   * Nothing can run it now and nothing is coming. `final`: every candidate is a pool loaded on demand whose load
+   * failed (its model does not fit, or its engines did not start): nothing brings it back without an operator, so
+   * waiting tasks end at once rather than after the pool wait.
+   */
+  | { readonly kind: 'unavailable'; readonly reason: string; readonly final?: boolean }
   | { readonly kind: 'impossible'; readonly code: 'INVALID_PARAMS' | 'MODEL_NOT_AVAILABLE'; readonly message: string };
 
 export const servesModel = (view: PoolView, model: string): boolean =>
@@ -155,7 +160,8 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
         : undefined;
       return { kind: 'wait', until: 'start', reason: describe(coming), ...timing, ...(load ? { load } : {}) };
     }
-    return { kind: 'unavailable', reason: describe(candidates) };
+    const final = candidates.every((p) => p.available && p.status.load === 'on-demand' && p.status.state === 'failed');
+    return { kind: 'unavailable', reason: describe(candidates), ...(final ? { final } : {}) };
   }
   const sorted = [...feasible].sort(
     (a, b) =>

@@ -358,7 +358,8 @@ export class Scheduler {
       }
       const since = this.#stalledSince.get(key) ?? now;
       this.#stalledSince.set(key, since);
-      if (now - since < this.#poolWaitMs) continue;
+      const final = placement.kind === 'unavailable' && placement.final === true;
+      if (now - since < this.#poolWaitMs && !final) continue;
       this.#stalledSince.delete(key);
       const reason = placement.reason;
       const tasks = this.#queue.removeClass(key);
@@ -367,13 +368,10 @@ export class Scheduler {
       const poolLabel = admissionPoolLabel(head.item.spec, this.views());
       for (const { item } of tasks) {
         countRejection(this.#metrics, poolLabel, 'POOL_UNAVAILABLE');
-        item.fail(
-          'POOL_UNAVAILABLE',
-          `no pool for ${item.spec.model} came up within ${this.#poolWaitMs} ms: ${reason}`,
-          {
-            retry_after_ms: 1000,
-          },
-        );
+        const message = final
+          ? `no pool can run ${item.spec.model}: ${reason}`
+          : `no pool for ${item.spec.model} came up within ${this.#poolWaitMs} ms: ${reason}`;
+        item.fail('POOL_UNAVAILABLE', message, { retry_after_ms: 1000 });
       }
     }
   }
