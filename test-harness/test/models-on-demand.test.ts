@@ -183,6 +183,23 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
       15_000,
     );
     assert.ok(Date.now() - ended >= 3_900, `unloaded ${Date.now() - ended} ms after its last task`);
+    // The 202 for a model at rest predicts its start with the load time measured last.
+    const lastLoad = (await pools()).get('large')?.load_ms ?? 0;
+    assert.ok(lastLoad > 0);
+    await waitFor(
+      'orchestratord to see large unloaded',
+      async () => {
+        const seen = await jsonRequest<{ pools: PoolStatus[] }>(`${orchestrator?.url}/v2/pools`);
+        return seen.body.pools.some((p) => p.pool_id === 'large' && p.state === 'unloaded') ? true : undefined;
+      },
+      10_000,
+    );
+    const predicted = await jsonRequest<{ predicted_start_ms: number }>(`${orchestrator.url}/v2/tasks`, {
+      method: 'POST',
+      body: { task_id: `od-predict-${Date.now()}`, model_ref: 'large', prompt: 'Hello', max_tokens: 4 },
+    });
+    assert.equal(predicted.status, 202, JSON.stringify(predicted.body));
+    assert.ok(predicted.body.predicted_start_ms >= lastLoad, `${predicted.body.predicted_start_ms} < ${lastLoad}`);
     const metrics = await (await fetch(`${nodeUrl}/metrics`)).text();
     assert.match(metrics, /pool_model_unloads_total\{pool_id="large",reason="idle"\} [1-9]/);
     assert.match(metrics, /pool_model_unloads_total\{pool_id="middle",reason="evicted"\} [1-9]/);
