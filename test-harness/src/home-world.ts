@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,43 @@ export async function homeGone(state: string): Promise<void> {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LLORCH = join(ROOT, 'bin', 'llorch', 'bin', 'llorch.js');
+
+/**
+ * `llorch home --config <file>` with `yaml` as the file, in a fresh state directory on free loopback ports, as a
+ * user runs it; resolves at its ready line. `after` (a test's `t.after`) gets its stop and the directory's removal.
+ */
+export async function startHomeWithConfig(
+  yaml: string,
+  after: (cleanup: () => Promise<void>) => void,
+  readyMs = 180_000,
+): Promise<{ url: string; state: string; home: RunningProcess }> {
+  const state = await mkdtemp(join(tmpdir(), 'llorch-home-config-'));
+  const config = join(state, 'pools.yaml');
+  await writeFile(config, yaml);
+  const port = await freePort();
+  const home = startProcess(process.execPath, [LLORCH, 'home', '--config', config], {
+    ...process.env,
+    POOL_MANAGERD_RUNTIME_DIR: state,
+    ORCHD_BIND_ADDR: `127.0.0.1:${port}`,
+    POOL_MANAGERD_BIND_ADDR: `127.0.0.1:${await freePort()}`,
+    LLORCH_URL: undefined,
+    LLORCH_CONFIG: undefined,
+  });
+  after(async () => {
+    await stopProcess(home);
+    await homeGone(state).catch(() => undefined);
+    await rm(state, { recursive: true, force: true });
+  });
+  await waitFor(
+    'the ready line',
+    () => {
+      if (home.child.exitCode !== null) throw new Error(`llorch home exited:\n${home.output()}`);
+      return home.output().includes('llama-orch is ready') ? true : undefined;
+    },
+    readyMs,
+  );
+  return { url: `http://127.0.0.1:${port}`, state, home };
+}
 
 /**
  * The typed harness behind the BDD steps: one HOME installation in a temporary state directory on free

@@ -10,16 +10,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { PoolStatus } from '@llama-orch/contracts';
 import { request } from 'undici';
 import { testEngine } from '../src/engine-fixture.ts';
-import { freePort } from '../src/free-port.ts';
-import { homeGone } from '../src/home-world.ts';
+import { startHomeWithConfig } from '../src/home-world.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
 import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-process.ts';
-import { startProcess, stopProcess, waitFor } from '../src/processes.ts';
+import { waitFor } from '../src/processes.ts';
 import { engineModels, MODEL_SIZES as SIZES, sizedModels, type ModelSize as Size } from '../src/sized-models.ts';
 import { followEvents, summarize, type SseEvent } from '../src/sse.ts';
 
@@ -216,34 +214,9 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
 describe('llorch home with a pool loaded on demand', { timeout: 4 * 60_000 }, () => {
   test('is ready with the pool at rest, and the first chat loads it', async (t) => {
     const fixture = await testEngine();
-    const state = await mkdtemp(join(tmpdir(), 'llorch-od-home-'));
-    const config = join(state, 'pools.yaml');
-    await writeFile(
-      config,
+    const { url } = await startHomeWithConfig(
       `cache_dir: ${fixture.cacheDir}\npools:\n  - { id: demo, model: demo, ctx: 1024, slots: 1, load: on-demand }\n`,
-    );
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const llorch = fileURLToPath(new URL('../../bin/llorch/bin/llorch.js', import.meta.url));
-    const home = startProcess(process.execPath, [llorch, 'home', '--config', config], {
-      ...process.env,
-      POOL_MANAGERD_RUNTIME_DIR: state,
-      ORCHD_BIND_ADDR: `127.0.0.1:${port}`,
-      POOL_MANAGERD_BIND_ADDR: `127.0.0.1:${await freePort()}`,
-      LLORCH_URL: undefined,
-      LLORCH_CONFIG: undefined,
-    });
-    t.after(async () => {
-      await stopProcess(home);
-      await homeGone(state).catch(() => undefined);
-      await rm(state, { recursive: true, force: true });
-    });
-    await waitFor(
-      'the ready line',
-      () => {
-        if (home.child.exitCode !== null) throw new Error(`llorch home exited:\n${home.output()}`);
-        return home.output().includes('llama-orch is ready') ? true : undefined;
-      },
+      (cleanup) => t.after(cleanup),
       120_000,
     );
     const before = await jsonRequest<{ data: { id: string; state: string }[] }>(`${url}/v1/models`);
