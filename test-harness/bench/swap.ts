@@ -11,7 +11,7 @@
  *   node test-harness/bench/swap.ts [--rounds N] [--out DIR]     writes SWAP.md and swap.json into DIR (default here)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-proce
 import { MODEL_SIZES, sizedModels, type ModelSize } from '../src/sized-models.ts';
 import { followEvents } from '../src/sse.ts';
 import { writeFormatted } from '../src/write-formatted.ts';
+import { machine } from './results.ts';
 import { summarize, type Summary } from './stats.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, out: { type: 'string' } } });
@@ -169,9 +170,10 @@ const rows = MODEL_SIZES.map((size) => {
 const batchRows = Object.entries(batching).map(
   ([waitMs, b]) => `| ${waitMs} | ${fmt(summarize(b.wallMs))} | ${fmt(summarize(b.swaps))} |`,
 );
+const host = machine(fileURLToPath(new URL('../..', import.meta.url)));
 const report = `# Swap cost of pools loaded on demand
 
-- Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}; ${new Date().toISOString()}
+- Machine: ${host.cpu}, ${host.cores} cores, ${host.ramGb} GiB RAM; Node ${host.node}; commit ${host.commit}; ${new Date().toISOString()}
 - Command: \`node test-harness/bench/swap.ts --rounds ${ROUNDS}\`
 - Three generated models (the demo's writer, widths 64, 256 and 384), each an on-demand CPU pool (ctx ${CTX}, one slot),
   under \`memory_budget_bytes\` ${budget} (${mib(budget)}: one model at a time). Figures: median (min–max).

@@ -84,6 +84,13 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
     );
     assert.equal(listed.get('small')?.load, 'on-demand');
     assert.deepEqual(await engineModels(nodePid), [], 'no engine runs before a task needs one');
+    // A reload replaces running engines: one of a pool at rest would start engines the residency does not count.
+    const reload = await jsonRequest<{ code: string; message: string }>(`${node.url}/v2/pools/small/reload`, {
+      method: 'POST',
+      body: { model_ref: `file:${paths.middle}` },
+    });
+    assert.equal(reload.status, 409, JSON.stringify(reload.body));
+    assert.match(reload.body.message, /loaded on demand and unloaded now.*load it first/);
     const models = await jsonRequest<{ data: { id: string; state: string; load: string }[] }>(
       `${orchestrator.url}/v1/models`,
     );

@@ -38,12 +38,15 @@ export class PoolControl {
   #fitsBeside: (poolId: string, modelPath: string, device: 'cpu' | 'cuda') => Promise<boolean> = () =>
     Promise.resolve(true);
   #reloaded: ((poolId: string, modelPath: string) => Promise<void>) | null = null;
+  #reloadBlocker: (poolId: string) => string | null = () => null;
 
   /** The memory check of a reload (Residency.fitsBeside) and what it is told once a reload committed. */
   useResidency(residency: {
     fitsBeside: (poolId: string, modelPath: string, device: 'cpu' | 'cuda') => Promise<boolean>;
     reloaded: (poolId: string, modelPath: string) => Promise<void>;
+    reloadBlocker: (poolId: string) => string | null;
   }): void {
+    this.#reloadBlocker = (poolId) => residency.reloadBlocker(poolId);
     this.#fitsBeside = (poolId, modelPath, device) => residency.fitsBeside(poolId, modelPath, device);
     this.#reloaded = (poolId, modelPath) => residency.reloaded(poolId, modelPath);
   }
@@ -124,6 +127,8 @@ export class PoolControl {
         `pool ${poolId}: reload needs pool-managerd to run the engines (LLORCH_CONFIG); this node only watches handoff files`,
       );
     }
+    const blocked = this.#reloadBlocker(poolId);
+    if (blocked !== null) return errorEnvelope('CONFLICT', blocked);
     const before = this.#registry.status(poolId);
     const oldModel = inProcess.poolConfig(poolId);
     const oldIds = new Set(this.#registry.replicas(poolId).keys());

@@ -148,6 +148,13 @@ export class Residency {
     return planRoom(need, this.#domain(poolId, device), others).kind === 'fits';
   }
 
+  /** Why a reload of the pool must wait (an on-demand pool that is not loaded now), or null. */
+  reloadBlocker(poolId: string): string | null {
+    const member = this.#members.get(poolId);
+    if (member === undefined || !member.onDemand || member.phase === 'ready') return null;
+    return `pool ${poolId} is loaded on demand and ${member.phase} now: a reload replaces running engines; load it first (POST /v2/pools/${poolId}/load), then reload`;
+  }
+
   /** A reload gave the pool a new model file: its estimate from now on. */
   async reloaded(poolId: string, modelPath: string): Promise<void> {
     await this.#estimate(poolId, modelPath).catch(() => null);
@@ -188,7 +195,8 @@ export class Residency {
       idle: serving && quiet,
       busy: serving && !quiet,
       lastActive,
-      estimate: member.estimate,
+      // A pool whose file was not on disk at start (downloaded since) is known by its engines' handoffs.
+      estimate: member.estimate ?? this.#o.registry.status(member.poolId)?.memory_estimate_bytes ?? null,
       device: where?.device ?? 'cpu',
       gpus: this.#gpuIndexes(member.poolId),
     };
