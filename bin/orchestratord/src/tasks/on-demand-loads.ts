@@ -11,8 +11,13 @@ import type { Task } from './task.ts';
  * pool-managerd's load request, bounds the wait of the work queued for it.
  */
 const LOAD_ASK_MS = 250;
-/** How often, and how long at most, the nodes are polled while a pool it asked for loads. */
+/**
+ * How often, and how long at most, the nodes are polled while a pool it asked for loads: often at first (an engine
+ * starts in well under a second), then at a slower pace (a download of gigabytes takes minutes).
+ */
 const LOAD_FOLLOW_POLL_MS = 50;
+const LOAD_FOLLOW_SLOW_AFTER_MS = 10_000;
+const LOAD_FOLLOW_SLOW_POLL_MS = 500;
 const LOAD_FOLLOW_MS = 10 * 60_000;
 /** Queued tasks are matched with loading pools at most this often; each gets a `loading` event at most this often. */
 const LOADING_SCAN_MS = 200;
@@ -38,6 +43,8 @@ export class OnDemandLoads {
   /** The last `loading` event each queued task got (its content and when), and when queued tasks were last scanned. */
   readonly #announced = new WeakMap<Task, { key: string; at: number }>();
   #announcedAt = 0;
+  /** Pools whose load is being followed (one loop each, however often it is asked for). */
+  readonly #following = new Set<string>();
 
   constructor(options: OnDemandLoadsOptions) {
     this.#o = options;
@@ -59,7 +66,10 @@ export class OnDemandLoads {
             { pool_id: poolId, node: nodeUrl, answer: answer.kind === 'unreachable' ? answer.reason : answer.body },
             'the load of a pool was refused',
           );
-        else this.#follow(poolId, now + LOAD_FOLLOW_MS);
+        else if (!this.#following.has(poolId)) {
+          this.#following.add(poolId);
+          this.#follow(poolId, now + LOAD_FOLLOW_MS);
+        }
       });
     }
   }
@@ -91,9 +101,13 @@ export class OnDemandLoads {
   #follow(poolId: string, until: number): void {
     const state = this.#o.poller.views().find((v) => v.status.pool_id === poolId)?.status.state;
     const settled = state === 'ready' || state === 'failed' || state === 'offline';
-    if (this.#o.stopped() || Date.now() > until || (settled && Date.now() - (this.#asked.get(poolId) ?? 0) > 500))
+    if (this.#o.stopped() || Date.now() > until || (settled && Date.now() - (this.#asked.get(poolId) ?? 0) > 500)) {
+      this.#following.delete(poolId);
       return;
+    }
     this.#o.poller.refreshSoon();
-    setTimeout(() => this.#follow(poolId, until), LOAD_FOLLOW_POLL_MS).unref();
+    const following = Date.now() - (until - LOAD_FOLLOW_MS);
+    const next = following < LOAD_FOLLOW_SLOW_AFTER_MS ? LOAD_FOLLOW_POLL_MS : LOAD_FOLLOW_SLOW_POLL_MS;
+    setTimeout(() => this.#follow(poolId, until), next).unref();
   }
 }
