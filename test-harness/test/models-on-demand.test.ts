@@ -160,9 +160,13 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
     assert.ok((now.get('large')?.load_ms ?? 0) > 0, 'the load time is measured');
 
     // Alternating requests, all at once: each waits for its model's memory in the queue; none is lost.
-    await Promise.all(
+    const burst = await Promise.all(
       ['small', 'middle', 'large', 'middle', 'small', 'large', 'middle'].map((s) => run(s as Size, 16)),
     );
+    // Some of them waited for the memory of busy pools, and were told which.
+    const waiting = burst.flat().filter((e) => e.event === 'loading' && e.data['phase'] === 'waiting_for_memory');
+    assert.ok(waiting.length > 0, 'a task heard that its load waits for memory');
+    assert.match(String(waiting[0]?.data['waiting_for']), /memory held by pools with work: /);
 
     // A model that could never fit: its task is admitted, the load fails, and it ends at once with the reason.
     const hugeId = `od-huge-${Date.now()}`;

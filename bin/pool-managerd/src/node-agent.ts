@@ -193,7 +193,10 @@ export class NodeAgent implements Service {
     if (scope.signal.aborted) return;
 
     const control = new PoolControl(registry, slots, inProcess, log, config.modelAllowList);
-    if (residency !== null) control.useResidency(residency);
+    if (residency !== null) {
+      control.useResidency(residency);
+      residency.watchControl((poolId) => control.busy(poolId));
+    }
     const app = createApp({
       registry,
       dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log, (poolId, replicaId) => {

@@ -40,7 +40,13 @@ export interface ProvisionerOptions {
    * Called once a pool's model file is in place, before its engines start: pool-managerd checks there the memory the
    * engines will hold (and makes room, or throws to refuse the start).
    */
-  readonly beforeLaunch?: (pool: PoolConfig, modelPath: string, device: 'cpu' | 'cuda') => Promise<void>;
+  readonly beforeLaunch?: (
+    pool: PoolConfig,
+    modelPath: string,
+    device: 'cpu' | 'cuda',
+    /** Aborted when the provisioner is stopped meanwhile: a wait inside should give up. */
+    signal: AbortSignal,
+  ) => Promise<void>;
   readonly events?: EngineEvents & {
     readonly onDownload?: (poolId: string, progress: DownloadProgress) => void;
     readonly onReplica?: (poolId: string, replicaId: string, state: ReplicaState) => void;
@@ -143,7 +149,7 @@ export class EngineProvisioner {
           onProgress: (progress) => this.options.events?.onDownload?.(pool.id, progress),
           authToken: this.options.hfToken,
         });
-        await this.options.beforeLaunch?.(pool, model.path, plan.device.chosen);
+        await this.options.beforeLaunch?.(pool, model.path, plan.device.chosen, signal);
         checkpoint(`the engines of pool ${pool.id}`);
         for (const { replicaId } of replicas) {
           const replica = new ReplicaSupervisor({

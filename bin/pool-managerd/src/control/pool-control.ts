@@ -66,6 +66,11 @@ export class PoolControl {
     this.#allowed = new ModelAllowList([...(inProcess?.pools().map((pool) => pool.model) ?? []), ...modelAllowList]);
   }
 
+  /** Whether a drain or reload of the pool is under way. */
+  busy(poolId: string): boolean {
+    return this.#busy.has(poolId);
+  }
+
   #guard(poolId: string): ErrorEnvelope | null {
     if (!this.#registry.has(poolId))
       return errorEnvelope('NOT_FOUND', `no pool ${poolId} on node ${this.#registry.nodeId}`);

@@ -29,7 +29,12 @@ function downloadDispatcher(env: NodeJS.ProcessEnv): Dispatcher | undefined {
 }
 
 /** Called once the pool's model file is in place, before its engines start (see ProvisionerOptions.beforeLaunch). */
-export type BeforeLaunch = (pool: PoolConfig, modelPath: string, device: 'cpu' | 'cuda') => Promise<void>;
+export type BeforeLaunch = (
+  pool: PoolConfig,
+  modelPath: string,
+  device: 'cpu' | 'cuda',
+  signal: AbortSignal,
+) => Promise<void>;
 
 interface Generation {
   readonly number: number;

@@ -61,6 +61,8 @@ export class Residency {
   #residentAtDiscovery = new Map<number, number>();
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Whether a drain or reload of the pool is under way (PoolControl): it is then never unloaded from here. */
+  #underControl: (poolId: string) => boolean = () => false;
 
   constructor(options: ResidencyOptions) {
     this.#o = options;
@@ -89,6 +91,11 @@ export class Residency {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
+  }
+
+  /** Where drains and reloads are known (PoolControl.busy): a pool under one is neither idle nor a swap victim. */
+  watchControl(underControl: (poolId: string) => boolean): void {
+    this.#underControl = underControl;
   }
 
   /** The latest GPU discovery: free memory, and what of the used memory is ours. */
@@ -182,7 +189,7 @@ export class Residency {
     const where = this.#o.pools.placement(member.poolId);
     const lastActive = Math.max(member.readyAt, this.#o.slots.lastActive(member.poolId));
     const state = this.#o.registry.state(member.poolId);
-    const serving = member.phase === 'ready' && state === 'ready';
+    const serving = member.phase === 'ready' && state === 'ready' && !this.#underControl(member.poolId);
     const quiet = this.#o.slots.inFlight(member.poolId) === 0 && Date.now() - lastActive >= IDLE_GRACE_MS;
     return {
       poolId: member.poolId,
@@ -206,11 +213,13 @@ export class Residency {
    * Called by the provisioner once the model file is in place: unload what must go for the engines to fit, wait
    * while busy pools hold the memory (swapping them out after max_swap_wait_ms), or refuse for good.
    */
-  async #makeRoom(member: Member, modelPath: string, device: 'cpu' | 'cuda'): Promise<void> {
+  async #makeRoom(member: Member, modelPath: string, device: 'cpu' | 'cuda', signal: AbortSignal): Promise<void> {
     const need = (await this.#estimate(member.poolId, modelPath)) ?? 0;
     const since = Date.now();
     for (;;) {
       if (this.#stopped) throw new Error('pool-managerd is stopping');
+      // A drain or stop of this pool while it waits: give up the load rather than make room for nothing.
+      if (signal.aborted) throw new Error(`the load of pool ${member.poolId} was stopped`);
       const domain = this.#domain(member.poolId, device);
       const others = [...this.#members.values()].filter((m) => m !== member).map((m) => this.#view(m));
       const plan = planRoom(need, domain, others);
@@ -221,8 +230,10 @@ export class Residency {
         await Promise.all(plan.victims.map((id) => this.#unload(id, 'evicted')));
         continue;
       }
-      if (member.waitingFor !== plan.reason)
+      if (member.waitingFor !== plan.reason) {
         this.#o.log.info({ pool_id: member.poolId, reason: plan.reason }, 'load waits for memory');
+        this.#progress(member, 'waiting_for_memory', plan.reason);
+      }
       member.waitingFor = plan.reason;
       if (Date.now() - since >= this.#o.maxSwapWaitMs && plan.victims.length > 0) {
         await Promise.all(plan.victims.map((id) => this.#unload(id, 'swapped')));
@@ -242,12 +253,14 @@ export class Residency {
     member.phase = 'loading';
     member.granted = false;
     registry.setLoadProgress(member.poolId, null);
+    // A retry after a failed load: the failure is history until this one ends.
+    registry.setProvisioning(member.poolId, 'provisioning');
     registry.setResidency(member.poolId, 'loading', 'load requested');
     this.#progress(member, 'preparing');
     log.info({ pool_id: member.poolId }, 'loading on demand');
     try {
-      await this.#o.pools.load(member.poolId, (_pool: PoolConfig, path, device) =>
-        this.#makeRoom(member, path, device),
+      await this.#o.pools.load(member.poolId, (_pool: PoolConfig, path, device, signal) =>
+        this.#makeRoom(member, path, device, signal),
       );
       member.phase = 'ready';
       member.readyAt = Date.now();
@@ -255,9 +268,10 @@ export class Residency {
       this.#o.metrics.loads.inc({ pool_id: member.poolId, outcome: 'ok' });
       log.info({ pool_id: member.poolId, load_ms: member.readyAt - started }, 'loaded on demand');
     } catch (error) {
+      // Still `loading` until its engines are stopped: a load asked meanwhile does not start a second one.
+      await this.#o.pools.stopPool(member.poolId).catch(() => undefined);
       member.phase = 'unloaded';
       member.waitingFor = null;
-      await this.#o.pools.stopPool(member.poolId).catch(() => undefined);
       if (provisioningCode(error) === 'PROV_STOPPED' || this.#stopped) {
         registry.setResidency(member.poolId, 'unloaded', 'load cancelled by a stop');
         return;
@@ -303,11 +317,13 @@ export class Residency {
   #unloadIdle(): void {
     const now = Date.now();
     for (const member of this.#members.values()) {
-      if (!member.onDemand || member.phase !== 'ready') continue;
+      if (!member.onDemand || member.phase !== 'ready' || this.#underControl(member.poolId)) continue;
       const idleMs = (this.#o.pools.poolConfig(member.poolId)?.idle_unload_s ?? DEFAULT_IDLE_UNLOAD_S) * 1000;
       const lastActive = Math.max(member.readyAt, this.#o.slots.lastActive(member.poolId));
       if (this.#o.slots.inFlight(member.poolId) === 0 && now - lastActive >= idleMs)
-        void this.#unload(member.poolId, 'idle');
+        this.#unload(member.poolId, 'idle').catch((error: unknown) =>
+          this.#o.log.error({ pool_id: member.poolId, err: error }, 'idle unload failed'),
+        );
     }
   }
 }
