@@ -111,11 +111,6 @@ export class Residency {
     this.#residentAtDiscovery = ours;
   }
 
-  /** The memory estimate of a pool's engines (all replicas) once known. */
-  estimate(poolId: string): number | null {
-    return this.#members.get(poolId)?.estimate ?? null;
-  }
-
   /** POST /v2/pools/{id}/load: start loading the pool if it is unloaded; answers at once with where it stands. */
   load(poolId: string): LoadResponse | ErrorEnvelope {
     const member = this.#members.get(poolId);
@@ -185,9 +180,14 @@ export class Residency {
     return { device, gpus: configured, capacity };
   }
 
+  /** When the pool last served: its last slot claim or release, or when it became ready. */
+  #lastActive(member: Member): number {
+    return Math.max(member.readyAt, this.#o.slots.lastActive(member.poolId));
+  }
+
   #view(member: Member): ResidentPool {
     const where = this.#o.pools.placement(member.poolId);
-    const lastActive = Math.max(member.readyAt, this.#o.slots.lastActive(member.poolId));
+    const lastActive = this.#lastActive(member);
     const state = this.#o.registry.state(member.poolId);
     const serving = member.phase === 'ready' && state === 'ready' && !this.#underControl(member.poolId);
     const quiet = this.#o.slots.inFlight(member.poolId) === 0 && Date.now() - lastActive >= IDLE_GRACE_MS;
@@ -319,7 +319,7 @@ export class Residency {
     for (const member of this.#members.values()) {
       if (!member.onDemand || member.phase !== 'ready' || this.#underControl(member.poolId)) continue;
       const idleMs = (this.#o.pools.poolConfig(member.poolId)?.idle_unload_s ?? DEFAULT_IDLE_UNLOAD_S) * 1000;
-      const lastActive = Math.max(member.readyAt, this.#o.slots.lastActive(member.poolId));
+      const lastActive = this.#lastActive(member);
       if (this.#o.slots.inFlight(member.poolId) === 0 && now - lastActive >= idleMs)
         this.#unload(member.poolId, 'idle').catch((error: unknown) =>
           this.#o.log.error({ pool_id: member.poolId, err: error }, 'idle unload failed'),
