@@ -159,14 +159,23 @@ describe('models loaded on demand under a memory budget', { timeout: 6 * 60_000 
     );
     assert.ok((now.get('large')?.load_ms ?? 0) > 0, 'the load time is measured');
 
-    // Alternating requests, all at once: each waits for its model's memory in the queue; none is lost.
+    // Alternating requests while a long task holds large busy: middle cannot load beside large, and large has work,
+    // so middle's tasks wait in the queue for large's memory, and are told so, until that task ends (a swap after
+    // max_swap_wait_ms refuses large new work but never cuts what it runs). Every task ends; none is lost.
+    const long = run('large', 400);
+    await waitFor(
+      'the long task running on large',
+      async () => ((await pools()).get('large')?.slots_free === 0 ? true : undefined),
+      30_000,
+    );
     const burst = await Promise.all(
       ['small', 'middle', 'large', 'middle', 'small', 'large', 'middle'].map((s) => run(s as Size, 16)),
     );
-    // Some of them waited for the memory of busy pools, and were told which.
+    const longEvents = await long;
+    assert.equal(longEvents.at(-1)?.data['tokens_out'], 400, 'the long task on large was not cut');
     const waiting = burst.flat().filter((e) => e.event === 'loading' && e.data['phase'] === 'waiting_for_memory');
-    assert.ok(waiting.length > 0, 'a task heard that its load waits for memory');
-    assert.match(String(waiting[0]?.data['waiting_for']), /memory held by pools with work: /);
+    assert.ok(waiting.length > 0, `a task heard that its load waits for memory: ${summarize(burst.flat())}`);
+    assert.match(String(waiting[0]?.data['waiting_for']), /memory held by pools with work: .*large/);
 
     // A model that could never fit: its task is admitted, the load fails, and it ends at once with the reason.
     const hugeId = `od-huge-${Date.now()}`;
