@@ -12,6 +12,8 @@ export interface PoolSpec {
   readonly id: string;
   readonly slots: number;
   readonly ctx?: number;
+  /** Engines of the pool (absent: one). */
+  readonly replicas?: number;
   /** The pool's kind (absent: completion); every pool serves the demo model, written for its kind. */
   readonly kind?: 'completion' | 'embedding' | 'rerank';
 }
@@ -30,6 +32,7 @@ export interface Cluster {
 export async function startCluster(
   nodes: readonly (readonly PoolSpec[])[],
   orchestratorEnv: NodeJS.ProcessEnv = {},
+  nodeEnv: NodeJS.ProcessEnv = {},
 ): Promise<Cluster> {
   const fixture = await testEngine();
   const dir = await mkdtemp(join(tmpdir(), 'llorch-cluster-'));
@@ -53,12 +56,12 @@ export async function startCluster(
           'pools:',
           ...pools.map(
             (p) =>
-              `  - { id: ${p.id}, model: demo, ctx: ${p.ctx ?? 2048}, slots: ${p.slots}${p.kind ? `, kind: ${p.kind}` : ''} }`,
+              `  - { id: ${p.id}, model: demo, ctx: ${p.ctx ?? 2048}, slots: ${p.slots}${p.replicas ? `, replicas: ${p.replicas}` : ''}${p.kind ? `, kind: ${p.kind}` : ''} }`,
           ),
           '',
         ].join('\n'),
       );
-      managers.push(await startPoolManagerd({ LLORCH_CONFIG: config }));
+      managers.push(await startPoolManagerd({ ...nodeEnv, LLORCH_CONFIG: config }));
     }
     orchestrator = await startOrchestratord({
       ORCHD_POOL_MANAGERS: managers.map((m) => m.url).join(','),

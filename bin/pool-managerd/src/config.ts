@@ -44,6 +44,10 @@ const EnvSchema = z.object({
     .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
     .default('false')
     .transform((flag) => flag === 'true' || flag === '1'),
+  POOL_MANAGERD_KV_AFFINITY: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .default('true')
+    .transform((flag) => flag === 'true' || flag === '1'),
   PROMETHEUS_METRICS_PORT: tcpPort(9091).optional(),
   POOL_MANAGERD_MODEL_ALLOWLIST: z
     .string()
@@ -93,6 +97,11 @@ export interface EnvSettings {
   readonly hungEngineMs: number;
   /** POOL_MANAGERD_AUTO_DELETE_HANDOFF: delete a handoff whose engine process is gone, once its replica is offline. */
   readonly autoDeleteHandoff: boolean;
+  /**
+   * POOL_MANAGERD_KV_AFFINITY: send a session's next turn (or a prompt with a known prefix) to the engine slot that
+   * holds its prompt in KV cache. Off: least loaded replica, the engine picks the slot (as before issue 19).
+   */
+  readonly kvAffinity: boolean;
   /** PROMETHEUS_METRICS_PORT: `/metrics` also served alone on this port of the bind host; null: only on the API port. */
   readonly metricsPort: number | null;
   /**
@@ -219,6 +228,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): Parsed<EnvSettings> {
       forgetPoolAfterMs: v.POOL_MANAGERD_FORGET_POOL_AFTER_MS,
       hungEngineMs: v.POOL_MANAGERD_HUNG_ENGINE_MS,
       autoDeleteHandoff: v.POOL_MANAGERD_AUTO_DELETE_HANDOFF,
+      kvAffinity: v.POOL_MANAGERD_KV_AFFINITY,
       metricsPort,
       modelAllowList: v.POOL_MANAGERD_MODEL_ALLOWLIST ?? (v.POOL_MANAGERD_PROFILE === 'cloud' ? ['demo'] : ['*']),
       poolConfigFile: v.LLORCH_CONFIG,

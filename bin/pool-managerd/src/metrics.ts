@@ -12,6 +12,8 @@ export interface PoolMetrics {
   /** Pools loaded on demand (issue 18): loads by outcome, unloads by reason (evicted and swapped are the swaps). */
   readonly modelLoads: Counter<'pool_id' | 'outcome'>;
   readonly modelUnloads: Counter<'pool_id' | 'reason'>;
+  /** Where a completion dispatch went for its prompt's KV cache (issue 19). */
+  readonly kvDispatches: Counter<'pool_id' | 'decision'>;
 }
 
 /** Register pool-managerd's series on `registry`; pool gauges are read from the registry at scrape time. */
@@ -80,6 +82,12 @@ export function createMetrics(registry: Registry, pools: PoolRegistry): PoolMetr
       name: 'pool_model_unloads_total',
       help: 'Unloads of pools loaded on demand, by reason (idle; evicted: idle, for another load; swapped: busy, after max_swap_wait_ms)',
       labelNames: ['pool_id', 'reason'],
+      registers: [registry],
+    }),
+    kvDispatches: new Counter({
+      name: 'pool_kv_dispatches_total',
+      help: "Completion dispatches by KV cache decision: warm (the slot or replica holding the prompt's prefix), warm_waited (waited for that busy slot: cheaper than the prefill), cold_busy (it was busy: went cold), cold (no cache known), off (KV affinity off)",
+      labelNames: ['pool_id', 'decision'],
       registers: [registry],
     }),
     healthChecks: new Counter({

@@ -199,9 +199,17 @@ export class NodeAgent implements Service {
     }
     const app = createApp({
       registry,
-      dispatcher: new PoolDispatcher(registry, slots, agent, metrics, log, (poolId, replicaId) => {
-        void monitor.check(poolId, replicaId);
-      }),
+      dispatcher: new PoolDispatcher(
+        registry,
+        slots,
+        agent,
+        metrics,
+        log,
+        (poolId, replicaId) => {
+          void monitor.check(poolId, replicaId);
+        },
+        { kvAffinity: config.kvAffinity },
+      ),
       control,
       residency,
       metrics: this.#metrics,

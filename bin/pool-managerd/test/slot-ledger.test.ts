@@ -61,12 +61,16 @@ function run(sequence: readonly Op[]): void {
       }
       assert.ok(guard !== null, 'a candidate has a free slot');
       const best = Math.min(...loads.map((c) => c.held / c.slotsTotal));
-      const expected = loads
-        .filter((c) => c.held / c.slotsTotal === best)
-        .map((c) => c.replicaId)
-        .sort()[0];
-      assert.equal(guard.replicaId, expected, 'least loaded, then lowest replica id');
+      const leastLoaded = loads.filter((c) => c.held / c.slotsTotal === best).map((c) => c.replicaId);
+      assert.ok(leastLoaded.includes(guard.replicaId), `least loaded: ${guard.replicaId} of ${leastLoaded.join()}`);
       assert.equal(guard.poolId, pool);
+      // Its engine slot: one of the replica's, and held by no other guard there (no dispatch waits in the engine).
+      const total = offered.find((c) => c.replicaId === guard.replicaId)?.slotsTotal ?? 0;
+      assert.ok(guard.slot !== null && guard.slot >= 0 && guard.slot < total, `slot ${guard.slot} of ${total}`);
+      assert.ok(
+        !held(pool, guard.replicaId).some((g) => g.slot === guard.slot),
+        `slot ${guard.slot} of ${guard.replicaId} is held twice`,
+      );
       guards.push(guard);
       if (op.releaseOnAbort) guard.signal.addEventListener('abort', () => release(guard), { once: true });
     } else if (op.kind === 'release' || op.kind === 'abort') {
@@ -109,7 +113,7 @@ describe('the slot ledger', () => {
     );
   });
 
-  test('claims the least loaded replica with a free slot, ties broken by replica id', () => {
+  test('claims the least loaded replica with a free slot, ties broken by the longest unused free slot, then replica id', () => {
     const ledger = new SlotLedger();
     const offered = [
       { replicaId: 'r1', slotsTotal: 2 },
@@ -120,6 +124,34 @@ describe('the slot ledger', () => {
     assert.equal(ledger.claim('chat', offered), null);
     assert.equal(ledger.claim('chat', []), null, 'no candidate, no slot');
     assert.equal(ledger.inFlight('code'), 0, 'pools are counted apart');
+  });
+
+  test('one claim after another on idle replicas takes every engine slot in turn, least recently used first; a preferred free slot is taken whatever the load (issue 19)', () => {
+    const ledger = new SlotLedger();
+    const offered = [
+      { replicaId: 'r0', slotsTotal: 2 },
+      { replicaId: 'r1', slotsTotal: 2 },
+    ];
+    const one = (prefer?: { replicaId: string; slot: number | null }): string => {
+      const guard = ledger.claim('chat', offered, 1, prefer);
+      assert.ok(guard !== null);
+      guard.release();
+      return `${guard.replicaId}/${guard.slot}`;
+    };
+    // Sequential work spreads over both engines and all four slots: no prompt cached in a slot is pushed out while
+    // a slot that was used longer ago is free.
+    assert.deepEqual([one(), one(), one(), one(), one()], ['r0/0', 'r0/1', 'r1/0', 'r1/1', 'r0/0']);
+    // A preferred slot wins over the least recently used one, and over a less loaded replica.
+    assert.equal(one({ replicaId: 'r1', slot: 1 }), 'r1/1');
+    const busy = ledger.claim('chat', offered, 1, { replicaId: 'r1', slot: 0 });
+    assert.equal(`${busy?.replicaId}/${busy?.slot}`, 'r1/0');
+    assert.equal(ledger.holder('chat', 'r1', 0), busy);
+    // Its slot is held: the preferred replica's other slot, since the replica has room.
+    assert.equal(one({ replicaId: 'r1', slot: 0 }), 'r1/1');
+    // Any free slot of a replica (its RAM prompt cache): null.
+    assert.equal(one({ replicaId: 'r1', slot: null }), 'r1/1');
+    busy?.release();
+    assert.equal(ledger.holder('chat', 'r1', 0), undefined);
   });
 
   test('a request the engine splits holds as many slots as its parts, at most all of its replica’s', () => {

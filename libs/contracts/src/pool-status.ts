@@ -168,6 +168,24 @@ export const LoadResponseSchema = named(
 );
 export type LoadResponse = z.infer<typeof LoadResponseSchema>;
 
+export const KvEraseRequestSchema = named(
+  z.strictObject({ cache_key: z.string().min(1).max(128) }),
+  'KvEraseRequest',
+  "Body of pool-managerd POST /v2/pools/{id}/kv/erase: the conversation (a dispatch's cache_key) whose KV cache to free.",
+);
+export type KvEraseRequest = z.infer<typeof KvEraseRequestSchema>;
+
+export const KvEraseResponseSchema = named(
+  z.strictObject({
+    pool_id: ResourceIdSchema,
+    /** Tokens the engine dropped from the slot; null when no live engine slot held that conversation. */
+    erased_tokens: z.int().min(0).nullable(),
+  }),
+  'KvEraseResponse',
+  'Answer of pool-managerd POST /v2/pools/{id}/kv/erase.',
+);
+export type KvEraseResponse = z.infer<typeof KvEraseResponseSchema>;
+
 export const DispatchRequestSchema = named(
   z.strictObject({
     endpoint: z.enum([
@@ -181,8 +199,14 @@ export const DispatchRequestSchema = named(
       '/v1/rerank',
     ]),
     body: z.record(z.string(), z.unknown()),
+    /**
+     * An opaque key of the conversation the request continues (orchestratord sends one per session): its turns go to
+     * the engine slot that holds the conversation's prompt in KV cache. Without one, the prompt's own prefixes are the
+     * keys.
+     */
+    cache_key: z.string().min(1).max(128).optional(),
   }),
   'DispatchRequest',
-  "Body of pool-managerd POST /v2/pools/{id}/dispatch: an engine request relayed verbatim; the answer is the engine's bytes.",
+  "Body of pool-managerd POST /v2/pools/{id}/dispatch: an engine request relayed verbatim (pool-managerd pins it to an engine slot, `id_slot`); the answer is the engine's bytes.",
 );
 export type DispatchRequest = z.infer<typeof DispatchRequestSchema>;

@@ -111,11 +111,14 @@ export class PoolManagerdClient {
     }
   }
 
-  /** POST /v2/pools/{id}/drain or /reload with the caller's JSON body; pool-managerd's answer is passed on as is. */
+  /**
+   * POST /v2/pools/{id}/drain, /reload, /load or /kv/erase with the caller's JSON body; pool-managerd's answer is
+   * passed on as is.
+   */
   async control(
     nodeUrl: string,
     poolId: string,
-    action: 'drain' | 'reload' | 'load',
+    action: 'drain' | 'reload' | 'load' | 'kv/erase',
     body: string,
     correlationId: string,
   ): Promise<ControlOutcome> {

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DEFAULT_ENGINE_SOURCE,
@@ -151,6 +152,8 @@ export class EngineProvisioner {
         });
         await this.options.beforeLaunch?.(pool, model.path, plan.device.chosen, signal);
         checkpoint(`the engines of pool ${pool.id}`);
+        const slotSavePath = join(target.cacheDir, 'slots');
+        await mkdir(slotSavePath, { recursive: true });
         for (const { replicaId } of replicas) {
           const replica = new ReplicaSupervisor({
             poolId: pool.id,
@@ -164,6 +167,7 @@ export class EngineProvisioner {
               gpus: pool.gpus ?? [],
               kind: pool.kind,
               pooling: pool.pooling,
+              slotSavePath,
             },
             handoffDir: target.handoffDir,
             logFile:

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { context, propagation, trace, type Span } from '@opentelemetry/api';
-import type { EndEvent } from '@llama-orch/contracts';
+import type { DispatchRequest, EndEvent } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { dispatchOutcome, type OrchMetrics } from '../metrics.ts';
@@ -104,7 +105,7 @@ export class TaskRunner {
     try {
       const headers: Record<string, string> = {};
       propagation.inject(trace.setSpan(context.active(), dispatchSpan), headers);
-      const answer = await this.#deps.client.dispatch(pool.nodeUrl, poolId, task.engine, {
+      const answer = await this.#deps.client.dispatch(pool.nodeUrl, poolId, withCacheKey(task), {
         signal: AbortSignal.any([task.abort.signal, inFlight.cut.signal]),
         correlationId: task.id,
         headers,
@@ -287,3 +288,18 @@ function resultOf(json: unknown): EngineResult {
   }
   return {};
 }
+
+/**
+ * The engine request with its session's cache key (issue 19): pool-managerd sends the session's turns to the engine
+ * slot that holds its conversation. A hash, so the session id and its owner never reach a node; none for
+ * `kv_hint: cold`.
+ */
+export function withCacheKey(task: Task): DispatchRequest {
+  const session = task.spec.sessionId;
+  if (session === undefined || task.spec.hints?.kv_hint === 'cold') return task.engine;
+  return { ...task.engine, cache_key: sessionCacheKey(session) };
+}
+
+/** The opaque key of a session (its owner-scoped store key) on the nodes. */
+export const sessionCacheKey = (session: string): string =>
+  createHash('sha256').update(session).digest('base64url').slice(0, 32);

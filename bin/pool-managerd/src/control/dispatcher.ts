@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { engineRequest } from '../engines/engine-agent.ts';
 import type { PoolMetrics } from '../metrics.ts';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
-import type { SlotGuard, SlotLedger } from '../slots/slot-ledger.ts';
+import { KvCacheMap, promptKeys, type CacheSpot, type PromptKeys } from '../slots/kv-cache-map.ts';
+import type { SlotGuard, SlotLedger, SlotPreference } from '../slots/slot-ledger.ts';
 
 export type DispatchOutcome =
   | {
@@ -32,6 +33,19 @@ const SLOTS_CHECK_TIMEOUT_MS = 500;
  */
 const CUT_WAIT_MS = 1_000;
 const CUT_POLL_MS = 25;
+/** The engine routes that take `id_slot` (the OpenAI chat and text completions, and llama-server's own). */
+const PINNABLE: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/completion']);
+/** The longest a dispatch waits for the busy slot holding its prompt, however long the prefill it saves. */
+const MAX_WARM_WAIT_MS = 3_000;
+const WARM_POLL_MS = 5;
+
+/** Where a dispatch goes for its prompt's KV cache, and why (logged with the dispatch, counted in a metric). */
+interface KvRoute {
+  readonly prompt: PromptKeys;
+  readonly found: { readonly spot: CacheSpot; readonly key: string } | null;
+  decision: 'warm' | 'warm_waited' | 'cold_busy' | 'cold';
+  reason: string;
+}
 
 type Claim =
   | { readonly kind: 'claimed'; readonly guard: SlotGuard }
@@ -50,6 +64,9 @@ export class PoolDispatcher {
   readonly #log: Logger;
 
   readonly #onEngineFailure: (poolId: string, replicaId: string) => void;
+  readonly #kvAffinity: boolean;
+  /** Which engine slot holds which prompt (issue 19). */
+  readonly kv = new KvCacheMap();
   /** `pool/replica` → when a dispatch to it was last cut before its end. */
   readonly #cutAt = new Map<string, number>();
   /**
@@ -67,7 +84,9 @@ export class PoolDispatcher {
     metrics: PoolMetrics,
     log: Logger,
     onEngineFailure: (poolId: string, replicaId: string) => void = () => undefined,
+    options: { readonly kvAffinity?: boolean } = {},
   ) {
+    this.#kvAffinity = options.kvAffinity ?? true;
     this.#registry = registry;
     this.#slots = slots;
     this.#agent = agent;
@@ -77,7 +96,7 @@ export class PoolDispatcher {
   }
 
   /** `count`: count a refusal in the metrics (a retry of the same dispatch does not count again). */
-  #claim(poolId: string, request: DispatchRequest, count = true): Claim {
+  #claim(poolId: string, request: DispatchRequest, count = true, prefer?: SlotPreference): Claim {
     const { endpoint } = request;
     // An engine started for another kind would refuse the route or answer it badly (a completion from a reranker).
     const kind = this.#registry.kind(poolId) ?? 'completion';
@@ -98,7 +117,7 @@ export class PoolDispatcher {
       });
       return { kind: 'refused', envelope };
     }
-    const guard = this.#slots.claim(poolId, this.#registry.candidates(poolId), parallelTasks(request));
+    const guard = this.#slots.claim(poolId, this.#registry.candidates(poolId), parallelTasks(request), prefer);
     if (guard === null) {
       if (count) this.#metrics.dispatches.inc({ pool_id: poolId, outcome: 'busy' });
       const envelope = errorEnvelope('REPLICA_EXHAUSTED', `every slot of pool ${poolId} is busy`, {
@@ -166,6 +185,118 @@ export class PoolDispatcher {
     }
   }
 
+  /**
+   * The KV cache this request may reuse: null when it is not a one-slot completion that can be pinned, when KV
+   * affinity is off, or when it opts out (`cache_prompt: false`, a task's `kv_hint: cold`).
+   */
+  #kvRoute(poolId: string, request: DispatchRequest): KvRoute | null {
+    if (!this.#kvAffinity || !PINNABLE.has(request.endpoint) || request.body['cache_prompt'] === false) return null;
+    const prompt = promptKeys(request.body, request.cache_key);
+    if (prompt.keys.length === 0) return null;
+    const replicas = this.#registry.replicas(poolId);
+    const found = this.kv.lookup(poolId, prompt, (replicaId) => replicas.get(replicaId)?.handoff.pid);
+    return { prompt, found, decision: 'cold', reason: found === null ? 'no engine holds its prefix' : '' };
+  }
+
+  /**
+   * The slot holding the prompt is busy (or its replica is full) and `guard` is a cold one: keep the cold slot, or
+   * wait for the warm one when its holder should end sooner than the prefill the cold slot would pay (both measured
+   * on this pool). While it waits it keeps the cold slot, so nothing else is promised that capacity.
+   */
+  async #weighWarm(poolId: string, route: KvRoute, guard: SlotGuard, signal: AbortSignal): Promise<SlotGuard> {
+    const spot = route.found?.spot;
+    if (spot === undefined) return guard;
+    const prefill = this.kv.prefillMsPerToken(poolId);
+    const hold = this.kv.holdMs(poolId);
+    const holder = spot.slot === null ? undefined : this.#slots.holder(poolId, spot.replicaId, spot.slot);
+    route.decision = 'cold_busy';
+    if (prefill === null || hold === null || holder === undefined) {
+      route.reason = `its prefix (${spot.tokens} tokens) is on busy ${spot.replicaId}; no measured costs to weigh`;
+      return guard;
+    }
+    const coldMs = spot.tokens * prefill;
+    const waitMs = Math.max(0, hold - (Date.now() - holder.claimedAt));
+    route.reason = `its prefix (${spot.tokens} tokens) is on busy slot ${spot.replicaId}/${spot.slot}: wait ~${Math.round(waitMs)} ms vs prefill ~${Math.round(coldMs)} ms`;
+    if (waitMs >= coldMs || waitMs > MAX_WARM_WAIT_MS) return guard;
+    const deadline = Date.now() + Math.min(MAX_WARM_WAIT_MS, waitMs * 2 + 100);
+    const prefer = { replicaId: spot.replicaId, slot: spot.slot };
+    while (Date.now() < deadline && !signal.aborted && !guard.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, WARM_POLL_MS));
+      if (spot.slot === null || this.#slots.holder(poolId, spot.replicaId, spot.slot) !== undefined) continue;
+      const warm = this.#slots.claim(poolId, this.#registry.candidates(poolId), 1, prefer);
+      if (warm === null) break;
+      if (warm.replicaId === spot.replicaId && warm.slot === spot.slot) {
+        guard.release();
+        route.decision = 'warm_waited';
+        return warm;
+      }
+      warm.release();
+      break;
+    }
+    return guard;
+  }
+
+  /**
+   * After a pinned request ended: ask the engine how many tokens its slot now holds, and remember the prompt there;
+   * learn the pool's prefill cost from the engine's own timings of the request (the tokens it computed, not those
+   * it reused, and the time they took), which llama-server puts at the end of its answer.
+   */
+  async #learn(
+    poolId: string,
+    route: KvRoute,
+    at: { replicaId: string; pid: number; slot: number; url: string },
+    tail: Buffer,
+  ): Promise<void> {
+    try {
+      const answer = await engineRequest(this.#agent, `${at.url}/slots`, {
+        method: 'GET',
+        timeoutMs: SLOTS_CHECK_TIMEOUT_MS,
+      });
+      const slots = (await answer.body.json()) as { id?: unknown; n_prompt_tokens?: unknown }[];
+      const slot = Array.isArray(slots) ? slots.find((s) => s.id === at.slot) : undefined;
+      if (typeof slot?.n_prompt_tokens !== 'number') return;
+      this.kv.record(poolId, route.prompt, at, slot.n_prompt_tokens);
+      const text = tail.toString('utf8');
+      const computed = /"prompt_n":(\d+)/.exec(text)?.[1];
+      const ms = /"prompt_ms":([\d.eE+-]+)/.exec(text)?.[1];
+      if (computed !== undefined && ms !== undefined) this.kv.observePrefill(poolId, Number(ms), Number(computed));
+    } catch {
+      // the engine went away or is too busy to say: nothing learned this time
+    }
+  }
+
+  /**
+   * Free the KV cache a conversation left in its engine slot (its session was deleted): the slot is claimed first,
+   * so no request runs in it meanwhile. Says how many tokens the engine dropped, or null when no engine held it.
+   */
+  async erase(poolId: string, cacheKey: string): Promise<number | null> {
+    const spot = this.kv.take(poolId, `session:${cacheKey}`);
+    const replica = spot === null ? undefined : this.#registry.replicas(poolId).get(spot.replicaId);
+    if (spot === null || spot.slot === null || replica === undefined || replica.handoff.pid !== spot.pid) return null;
+    const deadline = Date.now() + MAX_WARM_WAIT_MS;
+    let guard: SlotGuard | null = null;
+    while (guard === null && Date.now() < deadline) {
+      const claimed = this.#slots.claim(poolId, this.#registry.candidates(poolId), 1, spot);
+      if (claimed !== null && claimed.replicaId === spot.replicaId && claimed.slot === spot.slot) guard = claimed;
+      else {
+        claimed?.release();
+        await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
+      }
+    }
+    if (guard === null) return null;
+    try {
+      const answer = await engineRequest(this.#agent, `${replica.handoff.url}/slots/${spot.slot}?action=erase`, {
+        method: 'POST',
+        body: '{}',
+        timeoutMs: 5_000,
+      });
+      const body = (await answer.body.json()) as { n_erased?: unknown };
+      return answer.statusCode === 200 && typeof body.n_erased === 'number' ? body.n_erased : null;
+    } finally {
+      guard.release();
+    }
+  }
+
   /** `trace` is the caller's W3C traceparent, logged as trace_id so both daemons' logs join up. */
   async dispatch(
     poolId: string,
@@ -174,7 +305,11 @@ export class PoolDispatcher {
     correlationId: string,
     trace?: string,
   ): Promise<DispatchOutcome> {
-    let claim = this.#claim(poolId, request);
+    const route =
+      (this.#registry.kind(poolId) ?? 'completion') === 'completion' ? this.#kvRoute(poolId, request) : null;
+    const spot = route?.found?.spot;
+    const prefer = spot === undefined ? undefined : { replicaId: spot.replicaId, slot: spot.slot };
+    let claim = this.#claim(poolId, request, true, prefer);
     // Every slot is held, some by cut requests the engine is about to drop (at its next token): wait for them a
     // moment rather than send the task to another pool (its session's warm cache, a pin) for a millisecond's lag.
     const waitUntil = Date.now() + CUT_WAIT_MS;
@@ -186,10 +321,20 @@ export class PoolDispatcher {
       Date.now() + CUT_POLL_MS < waitUntil
     ) {
       await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
-      claim = this.#claim(poolId, request, false);
+      claim = this.#claim(poolId, request, false, prefer);
     }
     if (claim.kind === 'refused') return claim;
-    const { guard } = claim;
+    let guard = claim.guard;
+    if (route !== null && spot !== undefined) {
+      if (guard.replicaId === spot.replicaId && (spot.slot === null || guard.slot === spot.slot)) {
+        route.decision = 'warm';
+        route.reason =
+          spot.slot === null
+            ? `its prefix (${spot.tokens} tokens) is in ${spot.replicaId}'s prompt cache`
+            : `its prefix (${spot.tokens} tokens) is in slot ${spot.replicaId}/${spot.slot}`;
+      } else guard = await this.#weighWarm(poolId, route, guard, clientSignal);
+    }
+    this.#metrics.kvDispatches.inc({ pool_id: poolId, decision: route?.decision ?? 'off' });
     const claimedAt = Date.now();
     const replica = this.#registry.replicas(poolId).get(guard.replicaId);
     const key = `${poolId}/${guard.replicaId}`;
@@ -242,6 +387,12 @@ export class PoolDispatcher {
       }
     }
     const url = `${replica?.handoff.url ?? ''}${request.endpoint}`;
+    // Pinned to the slot the ledger gave it: the engine never picks one the ledger promised another dispatch, and a
+    // conversation's next turn finds its prompt where it was left. Prompt caching stays on unless the task opted out.
+    const pinned = PINNABLE.has(request.endpoint) && guard.slot !== null;
+    const body = pinned
+      ? { ...request.body, id_slot: guard.slot, cache_prompt: request.body['cache_prompt'] !== false }
+      : request.body;
     const traceId = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(trace ?? '')?.[1];
     const log = this.#log.child({
       pool_id: poolId,
@@ -253,7 +404,7 @@ export class PoolDispatcher {
     try {
       answer = await engineRequest(this.#agent, url, {
         method: 'POST',
-        body: JSON.stringify(request.body),
+        body: JSON.stringify(body),
         signal: guard.signal,
       });
     } catch (error) {
@@ -284,14 +435,35 @@ export class PoolDispatcher {
     }
     const source = answer.body;
     const started = Date.now();
+    // The engine's last bytes, where its timings are (only when there is a prompt to learn about).
+    let tail: Buffer[] = [];
     /** `cut`: the answer did not reach its end, so the engine may still be running it. */
     const finish = (outcome: string, cutShort: boolean): void => {
       clientSignal.removeEventListener('abort', onClientGone);
       if (guard.released || cut) return;
       if (cutShort) releaseAfterCut(outcome);
       else release(outcome);
+      if (outcome === 'ok' && guard.slot !== null && replica !== undefined) {
+        this.kv.observeHold(poolId, Date.now() - claimedAt);
+        if (route !== null) {
+          const at = {
+            replicaId: guard.replicaId,
+            pid: replica.handoff.pid,
+            slot: guard.slot,
+            url: replica.handoff.url,
+          };
+          void this.#learn(poolId, route, at, Buffer.concat(tail));
+        }
+      }
       log.info(
-        { endpoint: request.endpoint, status: answer.statusCode, outcome, duration_ms: Date.now() - started },
+        {
+          endpoint: request.endpoint,
+          status: answer.statusCode,
+          outcome,
+          duration_ms: Date.now() - started,
+          ...(guard.slot === null ? {} : { slot: guard.slot }),
+          ...(route === null ? {} : { kv: route.decision, kv_reason: route.reason }),
+        },
         'dispatch finished',
       );
     };
@@ -317,6 +489,7 @@ export class PoolDispatcher {
         finish('client_abort', true);
       });
       // The engine's bytes go to the socket as they come: no copy, no adapter.
+      if (route !== null) source.on('data', (chunk: Buffer) => (tail = [tail.at(-1) ?? Buffer.alloc(0), chunk]));
       client.pipe(source);
     };
     const contentType = String(answer.headers['content-type'] ?? 'application/octet-stream');

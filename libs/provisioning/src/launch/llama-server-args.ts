@@ -11,6 +11,11 @@ export interface LaunchSpec {
   readonly kind?: PoolKind | undefined;
   /** `--pooling` of an embedding engine; absent: the model's own pooling type. */
   readonly pooling?: EmbeddingPooling | undefined;
+  /**
+   * An existing directory for llama-server's `--slot-save-path`, which turns on its slot actions: pool-managerd uses
+   * `erase` to free the KV cache a deleted session left in its slot (nothing is ever saved there). Completion only.
+   */
+  readonly slotSavePath?: string | undefined;
 }
 
 export interface LaunchCommand {
@@ -52,6 +57,9 @@ export function llamaServerCommand(spec: LaunchSpec, port: number | '{port}'): L
     '--n-gpu-layers',
     spec.device === 'cuda' ? '999' : '0',
     ...kindFlags(spec),
+    ...((spec.kind ?? 'completion') === 'completion' && spec.slotSavePath !== undefined
+      ? ['--slot-save-path', spec.slotSavePath]
+      : []),
   ];
   const env: Record<string, string> = {};
   if (spec.device === 'cuda' && spec.gpus.length > 0) env['CUDA_VISIBLE_DEVICES'] = spec.gpus.join(',');

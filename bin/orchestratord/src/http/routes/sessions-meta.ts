@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { API_VERSION, errorEnvelope } from '@llama-orch/contracts';
 import { sessionKey } from '../../tasks/sessions.ts';
+import { sessionCacheKey } from '../../tasks/task-runner.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { sendError } from '@llama-orch/http';
 
@@ -24,11 +25,32 @@ export function sessionAndMetaRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       ? sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')} (unknown or expired)`))
       : c.json(info);
   });
-  app.delete('/v2/sessions/:id', (c) =>
-    deps.sessions.delete(sessionKey(c.get('identity').owner, c.req.param('id')))
-      ? c.body(null, 204)
-      : sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')}`)),
-  );
+  app.delete('/v2/sessions/:id', async (c) => {
+    const key = sessionKey(c.get('identity').owner, c.req.param('id'));
+    const poolId = deps.sessions.affinity(key);
+    if (!deps.sessions.delete(key)) return sendError(c, errorEnvelope('NOT_FOUND', `no session ${c.req.param('id')}`));
+    // The KV cache its conversation left in an engine slot goes too: no later request reuses (or reads) it.
+    const view = deps.scheduler.views().find((v) => v.status.pool_id === poolId && v.available);
+    if (view !== undefined) {
+      const body = JSON.stringify({ cache_key: sessionCacheKey(key) });
+      const answer = await deps.client.control(
+        view.nodeUrl,
+        view.status.pool_id,
+        'kv/erase',
+        body,
+        c.get('correlationId'),
+      );
+      if (answer.kind !== 'answered' || answer.status !== 200)
+        deps.log.warn(
+          {
+            pool_id: view.status.pool_id,
+            outcome: answer.kind === 'answered' ? `HTTP ${answer.status}` : answer.reason,
+          },
+          'could not free the KV cache of a deleted session',
+        );
+    }
+    return c.body(null, 204);
+  });
 
   app.get('/v2/meta/version', (c) => c.json({ api_version: API_VERSION, version: deps.version, build_commit: null }));
   app.get('/v2/meta/capabilities', (c) => {
