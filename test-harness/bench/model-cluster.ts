@@ -23,11 +23,14 @@ export interface ModelPool {
   readonly model: string;
   readonly ctx: number;
   readonly slots: number;
+  /** Engines of the pool (absent: one). */
+  readonly replicas?: number;
 }
 
 export async function startModelCluster(
   pool: ModelPool,
   orchestratorEnv: NodeJS.ProcessEnv = {},
+  nodeEnv: NodeJS.ProcessEnv = {},
 ): Promise<ModelCluster> {
   const fixture = await testEngine();
   const dir = await mkdtemp(join(tmpdir(), 'llorch-bench-'));
@@ -48,13 +51,22 @@ export async function startModelCluster(
         `cache_dir: ${fixture.cacheDir}`,
         'engine: { device: cpu }',
         'pools:',
-        `  - { id: ${pool.id}, model: "${pool.model}", ctx: ${pool.ctx}, slots: ${pool.slots} }`,
+        `  - { id: ${pool.id}, model: "${pool.model}", ctx: ${pool.ctx}, slots: ${pool.slots}${pool.replicas === undefined ? '' : `, replicas: ${pool.replicas}`} }`,
         '',
       ].join('\n'),
     );
-    node = await startPoolManagerd({ LLORCH_CONFIG: config }, 180_000);
+    node = await startPoolManagerd({ ...nodeEnv, LLORCH_CONFIG: config }, 180_000);
     orchestrator = await startOrchestratord({ ORCHD_POOL_MANAGERS: node.url, ...orchestratorEnv });
-    await waitForPools(orchestrator.url, {}, (pools) => pools.some((p) => p.ready), 'the pool ready', 300_000, 'bench');
+    // Every engine up (slots_total counts the healthy replicas' slots), not only the first.
+    const slots = pool.slots * (pool.replicas ?? 1);
+    await waitForPools(
+      orchestrator.url,
+      {},
+      (pools) => pools.some((p) => p.ready && p.slots_total === slots),
+      'the pool ready',
+      300_000,
+      'bench',
+    );
     return { node, orchestrator, url: orchestrator.url, cleanup };
   } catch (error) {
     await cleanup();

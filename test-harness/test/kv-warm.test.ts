@@ -150,6 +150,11 @@ describe('KV-warm slots (issue 19)', { timeout: 10 * 60_000 }, () => {
     }
     const warm = await kvDecisions();
     assert.ok((warm['warm'] ?? 0) >= 4, `warm decisions: ${JSON.stringify(warm)}`);
+    // The cost of a cold cache is measured from the engine's own timings (the first turns computed whole prompts).
+    const prefill = /^pool_prefill_ms_per_token\{pool_id="chat"\} ([\d.e+-]+)$/m.exec(
+      await (await fetch(`${node.url}/metrics`)).text(),
+    );
+    assert.ok(prefill !== null && Number(prefill[1]) > 0, `pool_prefill_ms_per_token: ${prefill?.[0]}`);
 
     // No session, a long prefix shared with conversation a: it goes where a's prompt is and reuses that prefix.
     const shared = await served([

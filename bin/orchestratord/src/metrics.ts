@@ -24,6 +24,8 @@ export interface OrchMetrics {
   readonly decode: Histogram<'pool_id' | 'priority'>;
   readonly admissionShare: Gauge<'priority'>;
   readonly placements: Counter<'outcome'>;
+  /** A session's turn placed on the pool holding its KV cache, after waiting for it, or elsewhere (issue 19). */
+  readonly kvPlacements: Counter<'decision'>;
   // The CLOUD profile spec's names (OBS-6301..6309), beside the ones above.
   readonly admissionEnqueued: Counter<'pool_id' | 'outcome'>;
   readonly admissionRejected: Counter<'pool_id' | 'reason'>;
@@ -217,6 +219,12 @@ export function createMetrics(registry: Registry): OrchMetrics {
       name: 'placement_decisions_total',
       help: 'Placement decisions by outcome',
       labelNames: ['outcome'],
+      registers,
+    }),
+    kvPlacements: new Counter({
+      name: 'orchd_kv_placements_total',
+      help: "Session turns by where they ran: warm (the pool of the session's KV cache), warm_waited (waited for it: sooner than the prefill elsewhere), cold_busy (it was busy: another pool)",
+      labelNames: ['decision'],
       registers,
     }),
     admissionEnqueued: new Counter({

@@ -25,6 +25,30 @@ describe('placement', () => {
     assert.equal(chosen(place([view('a'), view('b', {}, 2)], { model: 'demo', affinity: 'b' })), 'a');
   });
 
+  test("waits for its session's busy pool while its next free slot comes sooner than the prefill elsewhere, and no longer (issue 19)", () => {
+    const pools = [view('a'), view('b', {}, 2)];
+    const warm = (tokens: number, freeInMs: number, waitedMs = 0) => ({
+      tokens,
+      prefillMs: () => 0.5,
+      slotFreeInMs: (pool: string) => (pool === 'b' ? freeInMs : 0),
+      waitedMs,
+    });
+    // 2,000 cached tokens at 0.5 ms each: 1 s of prefill on a; b frees a slot in 200 ms: wait for b.
+    const waits = place(pools, { model: 'demo', affinity: 'b', warm: warm(2_000, 200) });
+    assert.equal(waits.kind, 'wait');
+    assert.match(waits.kind === 'wait' ? waits.reason : '', /^session affinity: pool b holds its 2000 tokens/);
+    // b frees a slot in 2 s: go cold on a; a short history is not worth waiting for either.
+    assert.equal(chosen(place(pools, { model: 'demo', affinity: 'b', warm: warm(2_000, 2_000) })), 'a');
+    assert.equal(chosen(place(pools, { model: 'demo', affinity: 'b', warm: warm(100, 200) })), 'a');
+    // It has waited 900 ms already: 900 + 200 > 1,000 ms of prefill, so it stops waiting.
+    assert.equal(chosen(place(pools, { model: 'demo', affinity: 'b', warm: warm(2_000, 200, 900) })), 'a');
+    // b has a free slot: it goes there, without weighing.
+    assert.equal(
+      chosen(place([view('a'), view('b', {}, 1)], { model: 'demo', affinity: 'b', warm: warm(2_000, 0) })),
+      'b',
+    );
+  });
+
   test('honours pin, prefer with and without fallback, avoid and exclusions', () => {
     const pools = [view('a'), view('b')];
     assert.equal(

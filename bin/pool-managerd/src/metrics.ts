@@ -14,6 +14,8 @@ export interface PoolMetrics {
   readonly modelUnloads: Counter<'pool_id' | 'reason'>;
   /** Where a completion dispatch went for its prompt's KV cache (issue 19). */
   readonly kvDispatches: Counter<'pool_id' | 'decision'>;
+  /** The engines' prefill cost per prompt token they computed, as measured from their timings (EWMA). */
+  readonly prefillMsPerToken: Gauge<'pool_id'>;
 }
 
 /** Register pool-managerd's series on `registry`; pool gauges are read from the registry at scrape time. */
@@ -88,6 +90,12 @@ export function createMetrics(registry: Registry, pools: PoolRegistry): PoolMetr
       name: 'pool_kv_dispatches_total',
       help: "Completion dispatches by KV cache decision: warm (the slot or replica holding the prompt's prefix), warm_waited (waited for that busy slot: cheaper than the prefill), cold_busy (it was busy: went cold), cold (no cache known), off (KV affinity off)",
       labelNames: ['pool_id', 'decision'],
+      registers: [registry],
+    }),
+    prefillMsPerToken: new Gauge({
+      name: 'pool_prefill_ms_per_token',
+      help: "Milliseconds per prompt token the pool's engines computed (not reused), from their own timings: what a cold KV cache costs",
+      labelNames: ['pool_id'],
       registers: [registry],
     }),
     healthChecks: new Counter({

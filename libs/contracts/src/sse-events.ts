@@ -69,8 +69,19 @@ export const LoadingEventSchema = named(
   'While a queued task waits for the pool loaded on demand that will run it: where the load stands (issue 18). Sent when it changes, at most every 500 ms; not a terminal event.',
 );
 
+export const QueuedEventSchema = named(
+  z.strictObject({
+    position: z.int().min(0),
+    predicted_start_ms: z.int().min(0),
+    queue_depth: z.int().min(0),
+  }),
+  'QueuedEvent',
+  'While a task waits in the admission queue: its 0-based place among the tasks that start before it, when it is predicted to start (ms from now, from the measured service times of the pools serving its model) and the queue depth. Sent to a stream that asks for it (GET /v2/tasks/{id}/events?queued=true) when it opens and every 2 s while the task waits; not a terminal event, never recorded in the replayed log.',
+);
+
 export const TaskEventSchema = named(
   z.discriminatedUnion('event', [
+    z.strictObject({ event: z.literal('queued'), data: QueuedEventSchema }),
     z.strictObject({ event: z.literal('loading'), data: LoadingEventSchema }),
     z.strictObject({ event: z.literal('started'), data: StartedEventSchema }),
     z.strictObject({ event: z.literal('token'), data: TokenEventSchema }),
@@ -84,6 +95,7 @@ export const TaskEventSchema = named(
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 export type EndEvent = z.infer<typeof EndEventSchema>;
 export type LoadingEvent = z.infer<typeof LoadingEventSchema>;
+export type QueuedEvent = z.infer<typeof QueuedEventSchema>;
 export type TaskEventName = TaskEvent['event'];
 export const terminalEvents: ReadonlySet<TaskEventName> = new Set(['end', 'error']);
 

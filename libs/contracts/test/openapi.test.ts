@@ -5,6 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsPlugin from 'ajv-formats';
 import { parse } from 'yaml';
 import { contractJsonSchemas, controlPlaneOperations, dataPlaneOperations, embeddingOperations } from '../src/index.ts';
+import { taskStatusOperations } from '../src/openapi/task-status-operations.ts';
 import { generatedFiles } from '../scripts/generated-files.ts';
 import { examples } from './examples/index.ts';
 
@@ -24,7 +25,7 @@ describe('OpenAPI documents', () => {
 
   test('serve exactly the routes that ARCHITECTURE §4 names for orchestratord and pool-managerd', () => {
     assert.deepEqual(
-      routes([...dataPlaneOperations, ...embeddingOperations]),
+      routes([...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations]),
       [
         // ARCHITECTURE §7's optional readiness callback (the CLOUD spec names its path), beside the routes of §4.
         'POST /callbacks/pool-ready',
@@ -44,6 +45,8 @@ describe('OpenAPI documents', () => {
         'POST /v2/tasks',
         'GET /v2/tasks/{id}/events',
         'POST /v2/tasks/{id}/cancel',
+        // Issue 19: where a waiting task stands (its position and predicted start).
+        'GET /v2/tasks/{id}',
         'GET /v2/sessions/{id}',
         'DELETE /v2/sessions/{id}',
         'GET /v2/meta/capabilities',
@@ -69,6 +72,8 @@ describe('OpenAPI documents', () => {
         // Issue 18: orchestratord asks for a pool loaded on demand when a task needs its model.
         'POST /v2/pools/{id}/load',
         'POST /v2/pools/{id}/dispatch',
+        // Issue 19: a deleted session's KV cache is erased from its engine slot.
+        'POST /v2/pools/{id}/kv/erase',
       ].sort(),
     );
   });

@@ -153,6 +153,7 @@ export class EngineProvisioner {
         await this.options.beforeLaunch?.(pool, model.path, plan.device.chosen, signal);
         checkpoint(`the engines of pool ${pool.id}`);
         const slotSavePath = join(target.cacheDir, 'slots');
+        const threads = cpuThreads(plan.device.chosen, host.cpuCount, target.pools);
         await mkdir(slotSavePath, { recursive: true });
         for (const { replicaId } of replicas) {
           const replica = new ReplicaSupervisor({
@@ -168,6 +169,7 @@ export class EngineProvisioner {
               kind: pool.kind,
               pooling: pool.pooling,
               slotSavePath,
+              threads,
             },
             handoffDir: target.handoffDir,
             logFile:
@@ -247,4 +249,20 @@ export class EngineProvisioner {
     await this.#release();
     this.#state = 'stopped';
   }
+}
+
+/**
+ * Each CPU engine's share of the node's cores: every replica of every pool this node is configured with may run at
+ * once, and ggml's threads spin while they wait, so engines that each take every core slow one another down many times
+ * over (measured: 8 conversations on 2 replicas of 2 slots, 2 cores, took 10× longer to first token than on 1
+ * replica of 4 slots). Undefined (llama-server's default, every core) for one engine, or on a GPU.
+ */
+export function cpuThreads(
+  device: 'cpu' | 'cuda',
+  cores: number,
+  pools: readonly { readonly replicas: number }[],
+): number | undefined {
+  const engines = pools.reduce((sum, pool) => sum + pool.replicas, 0);
+  if (device !== 'cpu' || engines <= 1) return undefined;
+  return Math.max(1, Math.floor(cores / engines));
 }

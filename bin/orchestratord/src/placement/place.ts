@@ -27,6 +27,19 @@ export interface PlacementRequest {
   readonly determinism?: 'strict' | 'best_effort' | undefined;
   /** The pool the task's session last ran on (KV reuse), if any. */
   readonly affinity?: string | undefined;
+  /**
+   * What the session's KV cache on its `affinity` pool is worth when that pool is busy and another is free: the
+   * tokens it holds, each pool's measured prefill cost per token, when the affinity pool frees a slot (ms from now),
+   * and how long this task has already waited for it. It waits while the wait is shorter than the prefill.
+   */
+  readonly warm?:
+    | {
+        readonly tokens: number;
+        readonly prefillMs: (poolId: string) => number;
+        readonly slotFreeInMs: (poolId: string) => number;
+        readonly waitedMs: number;
+      }
+    | undefined;
   /** Pools that already failed this task before its first token. */
   readonly exclude?: ReadonlySet<string>;
 }
@@ -162,6 +175,20 @@ export function place(pools: readonly PoolView[], request: PlacementRequest): Pl
     }
     const final = candidates.every((p) => p.available && p.status.load === 'on-demand' && p.status.state === 'failed');
     return { kind: 'unavailable', reason: describe(candidates), ...(final ? { final } : {}) };
+  }
+  const warmBusy = up.find((p) => p.status.pool_id === request.affinity && freeSlots(p) <= 0);
+  if (warmBusy !== undefined && request.warm !== undefined) {
+    // The session's KV cache is on a busy pool: waiting for it costs its next free slot; going elsewhere costs the
+    // prefill of what it holds (on the cheapest free pool).
+    const { tokens, prefillMs, slotFreeInMs, waitedMs } = request.warm;
+    const coldMs = tokens * Math.min(...feasible.map((p) => prefillMs(p.status.pool_id)));
+    const waitMs = slotFreeInMs(warmBusy.status.pool_id);
+    if (waitedMs + waitMs < coldMs)
+      return {
+        kind: 'wait',
+        until: 'slot',
+        reason: `session affinity: pool ${warmBusy.status.pool_id} holds its ${tokens} tokens of KV cache and frees a slot in ~${Math.round(waitMs)} ms, sooner than ~${Math.round(coldMs)} ms of prefill elsewhere`,
+      };
   }
   const sorted = [...feasible].sort(
     (a, b) =>

@@ -1,5 +1,5 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { errorEnvelope, type ErrorEnvelope, type PoolKind } from '@llama-orch/contracts';
+import { errorEnvelope, type ErrorEnvelope, type PoolKind, type TaskStatus } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { AdmissionQueue, type AdmissionPolicy, type Queued } from '../admission/admission-queue.ts';
@@ -7,11 +7,14 @@ import { admissionPoolLabel, countRefusal, countRejection, UNPLACED, type OrchMe
 import { place, type Placement, type PoolView } from '../placement/place.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
+import { QueueEta } from './queue-eta.ts';
+import { WarmPlacements } from './warm-placements.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
 import { OnDemandLoads } from './on-demand-loads.ts';
 import { logFinished } from './request-log.ts';
 import { Task, type TaskSpec } from './task.ts';
+import { taskStatus } from './task-status.ts';
 import { TaskRunner, taskContext, type AttemptOutcome } from './task-runner.ts';
 import { TaskTable } from './task-table.ts';
 
@@ -48,6 +51,8 @@ export class Scheduler {
   readonly #runner: TaskRunner;
   readonly #admitted = { interactive: 0, batch: 0 };
   readonly #serviceTimes = new ServiceTimes();
+  readonly #eta: QueueEta;
+  readonly #warm: WarmPlacements;
   readonly #retries: number;
   readonly #poolWaitMs: number;
   readonly #reconnectGraceMs: number;
@@ -79,6 +84,8 @@ export class Scheduler {
   }) {
     this.#queue = new AdmissionQueue(options.capacity, options.policy);
     this.#poller = options.poller;
+    this.#eta = new QueueEta(this.#serviceTimes, () => this.views(), this.#queue);
+    this.#warm = new WarmPlacements(options.sessions, this.#eta, options.metrics, options.log);
     this.#loads = new OnDemandLoads({ ...options, tasks: () => this.#tasks.live(), stopped: () => this.#stopped });
     this.#sessions = options.sessions;
     this.#metrics = options.metrics;
@@ -91,7 +98,6 @@ export class Scheduler {
       ledger: options.ledger,
       sessions: options.sessions,
       metrics: options.metrics,
-      serviceTimes: this.#serviceTimes,
       log: options.log,
       queueDepth: () => this.#queue.size,
       decodeTimeoutMs: options.decodeTimeoutMs,
@@ -126,12 +132,13 @@ export class Scheduler {
       placement: task.spec.placement,
       ctx: task.spec.hints?.ctx,
       determinism: task.spec.hints?.determinism,
-      affinity: task.spec.hints?.kv_hint === 'cold' ? undefined : this.#sessions.affinity(task.spec.sessionId),
+      ...this.#warm.request(task),
     });
   }
 
-  #slotWaitMs(model: string, views: readonly PoolView[] = this.views()): number {
-    return this.#serviceTimes.slotWaitMs(views, model);
+  /** Where a task stands (GET /v2/tasks/{id}). */
+  status(task: Task): TaskStatus {
+    return taskStatus(task, task.state === 'queued' ? this.#eta.standings().get(task.id) : undefined);
   }
 
   #updateGauges(): void {
@@ -183,10 +190,7 @@ export class Scheduler {
     }
     const outcome = this.#queue.enqueue(this.#entry(task));
     if (outcome.kind === 'rejected') {
-      const retry = Math.min(
-        30_000,
-        Math.max(100, this.#slotWaitMs(spec.model, views) * (1 + Math.floor(this.#queue.size / 4))),
-      );
+      const retry = this.#eta.retryAfterMs(task);
       countRefusal(this.#metrics, admissionPoolLabel(spec, views), 'ADMISSION_REJECT');
       return {
         kind: 'refused',
@@ -205,6 +209,8 @@ export class Scheduler {
     );
     task.onEnd(() => {
       this.#failures.delete(task.id);
+      this.#warm.forget(task.id);
+      this.#eta.ended(task);
       logFinished(this.#log, task);
     });
     this.#metrics.enqueued.inc({ priority: spec.priority });
@@ -219,7 +225,8 @@ export class Scheduler {
     const predictedStartMs =
       outcome.position === 0 && placement.kind === 'assigned'
         ? 0
-        : (outcome.position + 1) * this.#slotWaitMs(spec.model, views) + loadMs;
+        : this.#eta.atAdmission(task, outcome.position, loadMs);
+    this.#eta.enqueued(task, { position: outcome.position, predicted_start_ms: predictedStartMs });
     this.#updateGauges();
     this.pump();
     return { kind: 'admitted', task, position: outcome.position, predictedStartMs };
@@ -232,7 +239,7 @@ export class Scheduler {
   #evict(task: Task): void {
     countRejection(this.#metrics, admissionPoolLabel(task.spec, this.views()), 'QUEUE_FULL_DROP_LRU');
     task.fail('QUEUE_FULL_DROP_LRU', 'evicted from the full admission queue by newer work (policy drop-lru)', {
-      retry_after_ms: this.#slotWaitMs(task.spec.model),
+      retry_after_ms: this.#eta.retryAfterMs(task),
     });
   }
 
@@ -290,6 +297,7 @@ export class Scheduler {
         return placement.kind === 'assigned';
       });
       const placement = entry === null ? undefined : placements.get(entry.id);
+      this.#warm.waiting(placements);
       if (entry === null || placement?.kind !== 'assigned') {
         this.#loads.ask(placements);
         this.#loads.announce(views);
@@ -303,6 +311,7 @@ export class Scheduler {
 
   #start(task: Task, pool: PoolView): void {
     this.#metrics.placements.inc({ outcome: 'assigned' });
+    this.#warm.placed(task, pool);
     tracer
       .startSpan(
         'placement',
@@ -312,6 +321,7 @@ export class Scheduler {
       .end();
     this.#updateGauges();
     task.state = 'running';
+    this.#eta.dispatched(task);
     const firstAttempt = !this.#failures.has(task.id);
     void this.#runner.attempt(task, pool, firstAttempt).then((outcome) => {
       if (outcome.kind === 'requeue') this.#requeue(task, outcome);
@@ -340,6 +350,7 @@ export class Scheduler {
     }
     task.state = 'queued';
     this.#queue.requeue(this.#entry(task));
+    this.#eta.enqueued(task);
     this.#metrics.admissionEnqueued.inc({ pool_id: outcome.poolId, outcome: 'requeued' });
     this.#updateGauges();
   }
@@ -383,6 +394,7 @@ export class Scheduler {
    */
   async stop(lingerMs = 0): Promise<void> {
     this.#stopped = true;
+    this.#eta.stop();
     const ended = [...this.#tasks.live()];
     for (const task of ended) {
       this.#queue.remove(task.id);

@@ -120,6 +120,13 @@ export class SessionStore {
     return id === undefined ? undefined : (this.#live(id)?.poolId ?? undefined);
   }
 
+  /** The tokens the session's last turn left in its pool's KV cache, while it counts as warm; else null. */
+  warmTokens(id: string | undefined): number | null {
+    const session = id === undefined ? null : this.#live(id);
+    if (session?.warmAt === null || session?.warmAt === undefined || session.kvTokens === null) return null;
+    return this.#now() - session.warmAt <= KV_WARM_MS ? session.kvTokens : null;
+  }
+
   /**
    * Admit one turn: refused with 429 BUDGET_EXCEEDED naming the budget when it would pass max_turns, when its
    * max_tokens is more than the tokens budget has left, or when the time budget is used up. `budget` sets the

@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { dispatchOutcome, type OrchMetrics } from '../metrics.ts';
 import type { PoolView } from '../placement/place.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
-import type { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
 import type { Task } from './task.ts';
 
@@ -22,7 +21,6 @@ export interface TaskRunnerDeps {
   readonly ledger: SlotLedger;
   readonly sessions: SessionStore;
   readonly metrics: OrchMetrics;
-  readonly serviceTimes: ServiceTimes;
   readonly log: Logger;
   readonly queueDepth: () => number;
   /** A started stream that carries no frame for this long is cut and its task ends with DECODE_TIMEOUT. */
@@ -225,7 +223,6 @@ export class TaskRunner {
       metrics.tokensOut.inc({ pool_id: poolId }, tokensOut);
       metrics.tokensIn.inc({ pool_id: poolId }, tokensIn);
       metrics.decode.observe({ pool_id: poolId, priority }, decodeMs);
-      this.#deps.serviceTimes.record(poolId, Date.now() - started);
       task.emit({
         event: 'end',
         data: {

@@ -8,10 +8,12 @@ import {
   type ErrorEnvelope,
   type PoolKind,
   type Priority,
+  type QueuedEvent,
   type TaskEvent,
 } from '@llama-orch/contracts';
 import type { EngineFrame } from '@llama-orch/pool-managerd-client';
 import type { PlacementRequest } from '../placement/place.ts';
+import { workOf, type TaskWork } from './service-times.ts';
 
 export interface TaskSpec {
   readonly id: string;
@@ -50,7 +52,8 @@ export type TaskState = 'queued' | 'running' | 'done';
 
 /**
  * One admitted task and its event log. `emit` enforces invariant 1: `started` → `token`* (with `metrics`) →
- * exactly one terminal event, after which nothing is recorded or sent.
+ * exactly one terminal event, after which nothing is recorded or sent. A `queued` event (where the task stands in
+ * the queue) is not recorded: only the latest is kept, replayed to a new subscriber while the task still waits.
  */
 export class Task {
   /** What the task asked for, less the engine request (released when the task ends; see `engine`). */
@@ -58,6 +61,10 @@ export class Task {
   /** The kind of pool that can run it, from the engine route it asks for (embeddings, rerank, else completion). */
   readonly kind: PoolKind;
   readonly admittedAt = Date.now();
+  /** What it asks of a slot (prompt size, output limit and hint): the basis of every predicted start. */
+  readonly work: TaskWork;
+  /** When its latest dispatch began (a slot was taken for it); null while it has not been placed. */
+  dispatchedAt: number | null = null;
   /** When a pool accepted it (`started`), and when its first token was sent; null until then. */
   startedAt: number | null = null;
   firstTokenAt: number | null = null;
@@ -72,6 +79,7 @@ export class Task {
   #ended = false;
   #engine: TaskSpec['engine'] | null;
   #viewers = 0;
+  #queued: (TaskEvent & { event: 'queued' }) | null = null;
   #relay: ((frame: EngineFrame) => void) | null = null;
   #relayed = 0;
   /** A client has been handed the terminal event (it followed the task as it ended or came after, or was relayed to). */
@@ -86,6 +94,7 @@ export class Task {
     this.spec = rest;
     this.kind = kindOfEndpoint(engine.endpoint);
     this.#engine = engine;
+    this.work = workOf(engine, spec.hints?.expected_tokens);
   }
 
   /** The engine request; dropped once the task ends, so finished tasks kept for replay hold no prompt. */
@@ -123,17 +132,40 @@ export class Task {
     return this.#events;
   }
 
+  /**
+   * Where the task stands in the queue, published to those following it and kept (the latest only) for those who
+   * come later; false once it has started or ended.
+   */
+  announceQueued(data: QueuedEvent): boolean {
+    if (this.#ended || this.startedAt !== null) return false;
+    const event = { event: 'queued' as const, data };
+    this.#queued = event;
+    for (const listener of [...this.#listeners]) listener(event);
+    return true;
+  }
+
+  /** A slot was taken for it and its dispatch begins: it no longer waits in the queue. */
+  dispatched(): void {
+    this.dispatchedAt = Date.now();
+    this.#queued = null;
+  }
+
   /** Record and publish an event; false (and nothing sent) once the task has ended. */
   emit(event: TaskEvent): boolean {
+    if (event.event === 'queued') return this.announceQueued(event.data);
     if (this.#ended) return false;
     if (event.event === 'token') {
       this.#tokens += 1;
       this.firstTokenAt ??= Date.now();
     }
-    if (event.event === 'started') this.startedAt ??= Date.now();
+    if (event.event === 'started') {
+      this.startedAt ??= Date.now();
+      this.#queued = null;
+    }
     if (terminalEvents.has(event.event)) {
       this.#ended = true;
       this.#engine = null;
+      this.#queued = null;
       this.state = 'done';
       this.span?.setAttribute('task.outcome', outcomeOf(event));
       this.span?.end();
@@ -165,6 +197,7 @@ export class Task {
   /** Replay what happened so far, then follow; returns the unsubscribe function. */
   subscribe(listener: (event: TaskEvent) => void): () => void {
     for (const event of this.#events) listener(event);
+    if (this.#queued !== null) listener(this.#queued);
     if (this.ended) return () => undefined;
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

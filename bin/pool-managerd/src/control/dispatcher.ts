@@ -38,6 +38,8 @@ const PINNABLE: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/comp
 /** The longest a dispatch waits for the busy slot holding its prompt, however long the prefill it saves. */
 const MAX_WARM_WAIT_MS = 3_000;
 const WARM_POLL_MS = 5;
+/** How much of an engine answer's end is kept to read its timings from. */
+const TAIL_BYTES = 4096;
 
 /** Where a dispatch goes for its prompt's KV cache, and why (logged with the dispatch, counted in a metric). */
 interface KvRoute {
@@ -259,7 +261,10 @@ export class PoolDispatcher {
       const text = tail.toString('utf8');
       const computed = /"prompt_n":(\d+)/.exec(text)?.[1];
       const ms = /"prompt_ms":([\d.eE+-]+)/.exec(text)?.[1];
-      if (computed !== undefined && ms !== undefined) this.kv.observePrefill(poolId, Number(ms), Number(computed));
+      if (computed === undefined || ms === undefined) return;
+      this.kv.observePrefill(poolId, Number(ms), Number(computed));
+      const measured = this.kv.prefillMsPerToken(poolId);
+      if (measured !== null) this.#metrics.prefillMsPerToken.set({ pool_id: poolId }, measured);
     } catch {
       // the engine went away or is too busy to say: nothing learned this time
     }
@@ -389,7 +394,7 @@ export class PoolDispatcher {
     const url = `${replica?.handoff.url ?? ''}${request.endpoint}`;
     // Pinned to the slot the ledger gave it: the engine never picks one the ledger promised another dispatch, and a
     // conversation's next turn finds its prompt where it was left. Prompt caching stays on unless the task opted out.
-    const pinned = PINNABLE.has(request.endpoint) && guard.slot !== null;
+    const pinned = this.#kvAffinity && PINNABLE.has(request.endpoint) && guard.slot !== null;
     const body = pinned
       ? { ...request.body, id_slot: guard.slot, cache_prompt: request.body['cache_prompt'] !== false }
       : request.body;
@@ -436,7 +441,7 @@ export class PoolDispatcher {
     const source = answer.body;
     const started = Date.now();
     // The engine's last bytes, where its timings are (only when there is a prompt to learn about).
-    let tail: Buffer[] = [];
+    let tail: Buffer = Buffer.alloc(0);
     /** `cut`: the answer did not reach its end, so the engine may still be running it. */
     const finish = (outcome: string, cutShort: boolean): void => {
       clientSignal.removeEventListener('abort', onClientGone);
@@ -452,7 +457,7 @@ export class PoolDispatcher {
             slot: guard.slot,
             url: replica.handoff.url,
           };
-          void this.#learn(poolId, route, at, Buffer.concat(tail));
+          void this.#learn(poolId, route, at, tail);
         }
       }
       log.info(
@@ -489,7 +494,14 @@ export class PoolDispatcher {
         finish('client_abort', true);
       });
       // The engine's bytes go to the socket as they come: no copy, no adapter.
-      if (route !== null) source.on('data', (chunk: Buffer) => (tail = [tail.at(-1) ?? Buffer.alloc(0), chunk]));
+      // The last TAIL_BYTES: the timings come in the last chunks, before the usage chunk and `[DONE]`.
+      if (route !== null)
+        source.on('data', (chunk: Buffer) => {
+          tail =
+            chunk.length >= TAIL_BYTES
+              ? chunk.subarray(-TAIL_BYTES)
+              : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
+        });
       client.pipe(source);
     };
     const contentType = String(answer.headers['content-type'] ?? 'application/octet-stream');

@@ -110,6 +110,20 @@ export const controlPlaneOperations: readonly OperationSpec[] = [
       503: { description: 'Every slot is busy (REPLICA_EXHAUSTED) or the pool is not ready.', json: 'ErrorEnvelope' },
     },
   },
+  {
+    method: 'post',
+    path: '/v2/pools/{id}/kv/erase',
+    operationId: 'eraseKvCache',
+    summary:
+      "Free the KV cache a conversation (a dispatch's cache_key) left in an engine slot: orchestratord calls it when a session is deleted.",
+    tags: ['pools'],
+    body: 'KvEraseRequest',
+    responses: {
+      200: { description: 'Erased, or no live engine slot held it (erased_tokens null).', json: 'KvEraseResponse' },
+      400: { description: 'Invalid request.', json: 'ErrorEnvelope' },
+      404: { description: 'Unknown pool.', json: 'ErrorEnvelope' },
+    },
+  },
 ];
 
 export function buildControlPlaneDocument(): Record<string, unknown> {

@@ -2,6 +2,7 @@ import { POOL_READY_CALLBACK_PATH } from '../callbacks.ts';
 import { API_VERSION } from '../meta.ts';
 import { buildDocument, type OperationSpec, type ResponseSpec } from './document.ts';
 import { embeddingOperations } from './embedding-operations.ts';
+import { taskStatusOperations } from './task-status-operations.ts';
 
 const envelope = (description: string): ResponseSpec => ({ description, json: 'ErrorEnvelope' });
 const openaiError = (description: string): ResponseSpec => ({ description, json: 'OpenAIErrorResponse' });
@@ -155,7 +156,8 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
     method: 'get',
     path: '/v2/tasks/{id}/events',
     operationId: 'streamTaskEvents',
-    summary: 'started → token* (metrics interleaved) → exactly one of end | error.',
+    summary:
+      'started → token* (metrics interleaved) → exactly one of end | error. With ?queued=true, also queued events (position, predicted_start_ms, queue_depth) while the task waits.',
     tags: ['tasks'],
     responses: {
       200: { description: 'The task event stream.', sse: 'TaskEvent' },
@@ -315,6 +317,6 @@ export function buildDataPlaneDocument(): Record<string, unknown> {
     securitySchemes,
     // Clients authenticate with the API schemes; the client certificate is only for pool-managerd's callback.
     defaultSecurity: Object.keys(securitySchemes).filter((name) => name !== 'clientCertificate'),
-    operations: [...dataPlaneOperations, ...embeddingOperations],
+    operations: [...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations],
   });
 }

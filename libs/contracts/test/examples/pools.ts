@@ -169,11 +169,26 @@ export const poolsExamples: Record<string, ShapeExamples> = {
   DispatchRequest: {
     valid: [
       { name: 'a chat relay', value: { endpoint: '/v1/chat/completions', body: { ...chatRequest, stream: true } } },
+      {
+        name: "a session's turn, with its cache key",
+        value: { endpoint: '/v1/chat/completions', body: chatRequest, cache_key: 'r2VbbQ1x0l7w3xW9c1sKcA' },
+      },
     ],
     invalid: [
       { name: 'an engine admin path', value: { endpoint: '/slots', body: {} }, field: 'endpoint' },
       { name: 'a non-object body', value: { endpoint: '/completion', body: 'x' }, field: 'body' },
     ],
+  },
+  KvEraseRequest: {
+    valid: [{ name: "a session's cache key", value: { cache_key: 'r2VbbQ1x0l7w3xW9c1sKcA' } }],
+    invalid: [{ name: 'an empty key', value: { cache_key: '' }, field: 'cache_key' }],
+  },
+  KvEraseResponse: {
+    valid: [
+      { name: 'erased', value: { pool_id: 'chat', erased_tokens: 1874 } },
+      { name: 'no slot held it', value: { pool_id: 'chat', erased_tokens: null } },
+    ],
+    invalid: [{ name: 'a negative count', value: { pool_id: 'chat', erased_tokens: -1 }, field: 'erased_tokens' }],
   },
   Health: {
     valid: [{ name: 'alive', value: { status: 'ok', version: '0.1.0' } }],

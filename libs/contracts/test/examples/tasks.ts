@@ -173,6 +173,42 @@ export const tasksExamples: Record<string, ShapeExamples> = {
       },
     ],
   },
+  QueuedEvent: {
+    valid: [{ name: 'third in line', value: { position: 2, predicted_start_ms: 1850, queue_depth: 40 } }],
+    invalid: [
+      { name: 'no predicted start', value: { position: 2, queue_depth: 40 }, field: 'predicted_start_ms' },
+      {
+        name: 'a negative position',
+        value: { position: -1, predicted_start_ms: 0, queue_depth: 1 },
+        field: 'position',
+      },
+    ],
+  },
+  TaskState: {
+    valid: [{ name: 'canceled', value: 'canceled' }],
+    invalid: [{ name: 'an unknown state', value: 'done', field: '(root)' }],
+  },
+  TaskStatus: {
+    valid: [
+      {
+        name: 'a queued task',
+        value: { task_id: 'order-1', state: 'queued', position: 3, predicted_start_ms: 2400, tokens_out: 0 },
+      },
+      { name: 'a running task', value: { task_id: 'order-1', state: 'running', pool_id: 'demo', tokens_out: 17 } },
+      {
+        name: 'a failed task',
+        value: { task_id: 'order-1', state: 'failed', tokens_out: 0, outcome: 'QUEUE_FULL_DROP_LRU' },
+      },
+    ],
+    invalid: [
+      { name: 'no tokens_out', value: { task_id: 'order-1', state: 'running' }, field: 'tokens_out' },
+      {
+        name: 'an unknown state',
+        value: { task_id: 'order-1', state: 'waiting', tokens_out: 0 },
+        field: 'state',
+      },
+    ],
+  },
   LoadingEvent: {
     valid: [
       {
@@ -233,6 +269,10 @@ export const tasksExamples: Record<string, ShapeExamples> = {
   TaskEvent: {
     valid: [
       { name: 'a started event', value: { event: 'started', data: { queue_position: 0, predicted_start_ms: 0 } } },
+      {
+        name: 'a queued event',
+        value: { event: 'queued', data: { position: 0, predicted_start_ms: 120, queue_depth: 1 } },
+      },
       { name: 'a token event', value: { event: 'token', data: { t: 'a', i: 0 } } },
       { name: 'a metrics event', value: { event: 'metrics', data: { queue_depth: 0 } } },
       { name: 'an end event', value: { event: 'end', data: { tokens_out: 1, decode_ms: 3 } } },

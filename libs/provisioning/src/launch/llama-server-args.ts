@@ -16,6 +16,12 @@ export interface LaunchSpec {
    * `erase` to free the KV cache a deleted session left in its slot (nothing is ever saved there). Completion only.
    */
   readonly slotSavePath?: string | undefined;
+  /**
+   * CPU threads of the engine (`-t`, `-tb`); absent: llama-server's default, every core. Several CPU engines on one
+   * node each take their share: ggml's threads spin while they wait, so engines that each take every core slow
+   * every one of them down many times over.
+   */
+  readonly threads?: number | undefined;
 }
 
 export interface LaunchCommand {
@@ -57,6 +63,9 @@ export function llamaServerCommand(spec: LaunchSpec, port: number | '{port}'): L
     '--n-gpu-layers',
     spec.device === 'cuda' ? '999' : '0',
     ...kindFlags(spec),
+    ...(spec.device === 'cpu' && spec.threads !== undefined
+      ? ['--threads', String(spec.threads), '--threads-batch', String(spec.threads)]
+      : []),
     ...((spec.kind ?? 'completion') === 'completion' && spec.slotSavePath !== undefined
       ? ['--slot-save-path', spec.slotSavePath]
       : []),

@@ -29,10 +29,15 @@ export function reachableTask(c: Context<AppEnv>, deps: AppDeps, taskId: string)
   return task !== undefined && mayAccess(c.get('identity'), task.spec.owner) ? task : undefined;
 }
 
-/** Write task events as SSE (replay, then follow), with keep-alives; a client that leaves cancels the task. */
+/**
+ * Write task events as SSE (replay, then follow), with keep-alives; a client that leaves cancels the task. `queued`
+ * events (where a waiting task stands, every 2 s) go only to a stream that asks for them with `?queued=true`: a
+ * client written for started → token* → end never sees an event it does not know.
+ */
 export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: string): Response {
   const task = reachableTask(c, deps, taskId);
   if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${taskId}`));
+  const wantsQueued = c.req.query('queued') === 'true';
   const held = deps.streams.open(c.get('identity'));
   if (!held.ok) return sendError(c, held.envelope);
   return streamSSE(c, async (stream) => {
@@ -40,6 +45,7 @@ export function streamTaskEvents(c: Context<AppEnv>, deps: AppDeps, taskId: stri
     stream.onAbort(held.release);
     try {
       await followTask(stream, task, deps.scheduler.follow(task), async (event) => {
+        if (event.event === 'queued' && !wantsQueued) return 'more';
         await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data) });
         return event.event === 'end' || event.event === 'error' ? 'done' : 'more';
       });
@@ -99,6 +105,13 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       },
       202,
     );
+  });
+
+  app.get('/v2/tasks/:id', (c) => {
+    const id = c.req.param('id');
+    const task = reachableTask(c, deps, id);
+    if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${id}`));
+    return c.json(deps.scheduler.status(task), 200);
   });
 
   app.get('/v2/tasks/:id/events', (c) => streamTaskEvents(c, deps, c.req.param('id')));
