@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PoolConfig } from '@llama-orch/contracts';
 import { buildPlan, chooseDevice, planToJson, type ProvisionTarget } from '../src/index.ts';
+import { llamaServerCommand } from '../src/launch/llama-server-args.ts';
+import { cpuThreads } from '../src/provisioner.ts';
 import { cpuHost, cudaHost, nvccOnlyHost } from './host-fixtures.ts';
 
 const pool = (over: Partial<PoolConfig> = {}): PoolConfig => ({
@@ -214,5 +216,23 @@ describe('the provisioning plan', () => {
       url: 'https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/qwen2.5-0.5b-instruct-q4_k_m.gguf',
       path: '/cache/models/hf/Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf',
     });
+  });
+
+  test('gives each CPU engine its share of the cores when several run on the node, and every core to one alone', () => {
+    assert.equal(cpuThreads('cpu', 16, [{ replicas: 1 }]), undefined, 'one engine: llama-server takes every core');
+    assert.equal(cpuThreads('cpu', 2, [{ replicas: 2 }]), 1);
+    assert.equal(cpuThreads('cpu', 16, [{ replicas: 2 }, { replicas: 1 }, { replicas: 1 }]), 4);
+    assert.equal(cpuThreads('cpu', 2, [{ replicas: 4 }]), 1, 'at least one');
+    assert.equal(cpuThreads('cuda', 16, [{ replicas: 4 }]), undefined, 'a GPU engine computes on its GPU');
+    const argv = llamaServerCommand(
+      { binary: 'llama-server', modelPath: '/m.gguf', ctx: 512, slots: 2, device: 'cpu', gpus: [], threads: 3 },
+      8080,
+    ).argv;
+    assert.deepEqual(argv.slice(argv.indexOf('--threads'), argv.indexOf('--threads') + 4), [
+      '--threads',
+      '3',
+      '--threads-batch',
+      '3',
+    ]);
   });
 });
