@@ -59,7 +59,7 @@ describe('llorch logs of a running HOME tree', { timeout: 30 * 60_000 }, () => {
 
     await llorch('chat', 'hi', '--max-tokens', '4');
     const dispatch =
-      /^\[[\d-]+ [\d:.]+\] INFO: pool-managerd dispatch finished task=(chatcmpl-[\w-]+) pool=demo\/r0 \/v1\/chat\/completions 200 ok \d+ ms$/m;
+      /^\[[\d-]+ [\d:.]+\] INFO: pool-managerd dispatch finished task=(chatcmpl-[\w-]+) pool=demo\/r0 \/v1\/chat\/completions 200 ok \d+ ms( \{"slot":\d+\})?$/m;
     const requests = await llorch('logs', '--requests');
     const taskId = dispatch.exec(requests)?.[1];
     assert.ok(taskId, `the request log shows the chat's dispatch:\n${requests}`);

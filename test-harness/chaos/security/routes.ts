@@ -30,6 +30,7 @@ const PROBES: readonly Probe[] = [
   { method: 'POST', path: '/v1/embeddings', body: { model: 'demo', input: 'Hi' } },
   { method: 'POST', path: '/v1/rerank', body: { model: 'demo', query: 'Hi', documents: ['a', 'b'] } },
   { method: 'POST', path: '/v2/tasks', body: { task_id: 'sec-probe', model_ref: 'demo', prompt: 'Hi', max_tokens: 2 } },
+  { method: 'GET', path: `/v2/tasks/${TASK}` },
   { method: 'GET', path: `/v2/tasks/${TASK}/events` },
   { method: 'POST', path: `/v2/tasks/${TASK}/cancel` },
   { method: 'GET', path: `/v2/sessions/${SESSION}` },
