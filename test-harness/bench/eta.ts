@@ -10,20 +10,16 @@
  *
  * writes ETA.md and eta.json into DIR (default: this folder).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { AdmissionResponse, PoolList } from '@llama-orch/contracts';
-import { testEngine } from '../src/engine-fixture.ts';
+import type { AdmissionResponse } from '@llama-orch/contracts';
 import { jsonRequest } from '../src/http-json.ts';
-import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
-import { startPoolManagerd, type PoolManagerd } from '../src/pool-managerd-process.ts';
-import { waitFor } from '../src/processes.ts';
 import { sizedModel, type ModelSize } from '../src/sized-models.ts';
 import { followEvents } from '../src/sse.ts';
 import { writeFormatted } from '../src/write-formatted.ts';
+import { startModelCluster, type ModelCluster } from './model-cluster.ts';
 import { machine } from './results.ts';
 import { fmt, percentile } from './stats.ts';
 
@@ -46,53 +42,13 @@ const SLOTS = 2;
 const CTX = 4096;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-interface Stack {
-  readonly url: string;
-  readonly stop: () => Promise<void>;
-}
-
 /** pool-managerd (HOME, engines in-process) with one pool of 2 slots, and orchestratord polling it. */
-async function startStack(): Promise<Stack> {
-  const fixture = await testEngine();
-  const dir = await mkdtemp(join(tmpdir(), 'llorch-eta-bench-'));
-  let node: PoolManagerd | null = null;
-  let orchestrator: Orchestratord | null = null;
-  const stop = async (): Promise<void> => {
-    await orchestrator?.stop();
-    await node?.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    const model = MODEL === 'demo' ? 'demo' : `"file:${await sizedModel(MODEL as ModelSize)}"`;
-    const config = join(dir, 'node.yaml');
-    await writeFile(
-      config,
-      [
-        'node_id: eta-bench',
-        `runtime_dir: ${join(dir, 'run')}`,
-        `cache_dir: ${fixture.cacheDir}`,
-        'engine: { device: cpu }',
-        'pools:',
-        `  - { id: eta, model: ${model}, ctx: ${CTX}, slots: ${SLOTS} }`,
-        '',
-      ].join('\n'),
-    );
-    node = await startPoolManagerd({ LLORCH_CONFIG: config }, 120_000);
-    orchestrator = await startOrchestratord({
-      ORCHD_POOL_MANAGERS: node.url,
-      ORCHD_ADMISSION_CAPACITY: String(DEPTH * 4),
-    });
-    const url = orchestrator.url;
-    await waitFor(
-      'the pool ready in orchestratord',
-      async () => ((await jsonRequest<PoolList>(`${url}/v2/pools`)).body.pools[0]?.ready ? true : undefined),
-      120_000,
-    );
-    return { url, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+async function startStack(): Promise<ModelCluster> {
+  const model = MODEL === 'demo' ? 'demo' : `file:${await sizedModel(MODEL as ModelSize)}`;
+  return startModelCluster(
+    { id: 'eta', model, ctx: CTX, slots: SLOTS },
+    { ORCHD_ADMISSION_CAPACITY: String(DEPTH * 4) },
+  );
 }
 
 interface Measured {
@@ -199,7 +155,7 @@ let outcome: Awaited<ReturnType<typeof run>>;
 try {
   outcome = await run(stack.url);
 } finally {
-  await stack.stop();
+  await stack.cleanup();
 }
 const figures = errors(outcome.scored);
 const pct = (value: number): string => `${fmt(value * 100, 1)}%`;

@@ -22,9 +22,9 @@ export interface EngineSlot {
   readonly n_prompt_tokens_cache?: number;
 }
 
-/** The llama-server processes alive under `parent`, with their loopback URL (from `--port`). */
-export async function enginesOf(parent: number): Promise<EngineProcess[]> {
-  const found: EngineProcess[] = [];
+/** The llama-server processes alive under `parent` now, with their command lines (read from /proc). */
+export async function llamaServersUnder(parent: number): Promise<{ pid: number; argv: string[] }[]> {
+  const found: { pid: number; argv: string[] }[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -32,14 +32,20 @@ export async function enginesOf(parent: number): Promise<EngineProcess[]> {
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== parent) continue;
       const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
-      if (!(argv[0] ?? '').endsWith('llama-server')) continue;
-      const port = argv[argv.indexOf('--port') + 1];
-      if (port !== undefined) found.push({ pid: Number(entry), url: `http://127.0.0.1:${port}` });
+      if ((argv[0] ?? '').endsWith('llama-server')) found.push({ pid: Number(entry), argv });
     } catch {
       // gone between the listing and the read
     }
   }
   return found.sort((a, b) => a.pid - b.pid);
+}
+
+/** The llama-server processes alive under `parent`, with their loopback URL (from `--port`). */
+export async function enginesOf(parent: number): Promise<EngineProcess[]> {
+  return (await llamaServersUnder(parent)).flatMap(({ pid, argv }) => {
+    const port = argv[argv.indexOf('--port') + 1];
+    return port === undefined ? [] : [{ pid, url: `http://127.0.0.1:${port}` }];
+  });
 }
 
 /** The engine's /slots. */

@@ -2,7 +2,7 @@
  * Generated models of three widths (the demo's writer, the demo's vocabulary), for tests and benchmarks that need
  * models of different sizes: pools loaded on demand under a memory budget (issue 18). Written once to the test cache.
  */
-import { access, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   buildDemoModel,
@@ -13,6 +13,7 @@ import {
   estimateModelFileMemory,
 } from '@llama-orch/provisioning';
 import { testCacheDir, testEngine } from './engine-fixture.ts';
+import { llamaServersUnder } from './engine-slots.ts';
 
 export const SIZED_SHAPES = {
   small: { embedding: 64, feedForward: 128 },
@@ -55,20 +56,8 @@ export async function sizedModels(ctx: number): Promise<Record<ModelSize, { path
 
 /** The model files of the llama-server processes alive under `parent` now (read from /proc). */
 export async function engineModels(parent: number): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent) continue;
-      const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
-      if (!(argv[0] ?? '').endsWith('llama-server')) continue;
-      const file = argv[argv.indexOf('-m') + 1];
-      if (file !== undefined) files.push(file);
-    } catch {
-      // gone between the listing and the read
-    }
-  }
-  return files;
+  return (await llamaServersUnder(parent)).flatMap(({ argv }) => {
+    const file = argv[argv.indexOf('-m') + 1];
+    return file === undefined ? [] : [file];
+  });
 }
