@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import { engineRequest } from '../engines/engine-agent.ts';
 import type { PoolMetrics } from '../metrics.ts';
 import type { PoolRegistry } from '../registry/pool-registry.ts';
-import { KvCacheMap, promptKeys, type CacheSpot, type PromptKeys } from '../slots/kv-cache-map.ts';
 import type { SlotGuard, SlotLedger, SlotPreference } from '../slots/slot-ledger.ts';
+import { engineSlots, KvRouter } from './kv-router.ts';
 
 export type DispatchOutcome =
   | {
@@ -24,7 +24,6 @@ export type DispatchOutcome =
  * engine (`/slots`) and goes only where one is free: the engine never holds more requests than its slots (issue 16).
  */
 const CUT_SETTLE_MS = 5_000;
-const SLOTS_CHECK_TIMEOUT_MS = 500;
 /**
  * How long a dispatch waits for the engine to let go of a cut request before it is refused: a running engine notices
  * the closed connection at its next token, within milliseconds, and the dispatch should not go elsewhere for that
@@ -33,22 +32,6 @@ const SLOTS_CHECK_TIMEOUT_MS = 500;
  */
 const CUT_WAIT_MS = 1_000;
 const CUT_POLL_MS = 25;
-/** The engine routes that take `id_slot` (the OpenAI chat and text completions, and llama-server's own). */
-const PINNABLE: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/completion']);
-/** The longest a dispatch waits for the busy slot holding its prompt, however long the prefill it saves. */
-const MAX_WARM_WAIT_MS = 3_000;
-const WARM_POLL_MS = 5;
-/** How much of an engine answer's end is kept to read its timings from. */
-const TAIL_BYTES = 4096;
-
-/** Where a dispatch goes for its prompt's KV cache, and why (logged with the dispatch, counted in a metric). */
-interface KvRoute {
-  readonly prompt: PromptKeys;
-  readonly found: { readonly spot: CacheSpot; readonly key: string } | null;
-  decision: 'warm' | 'warm_waited' | 'cold_busy' | 'cold';
-  reason: string;
-}
-
 type Claim =
   | { readonly kind: 'claimed'; readonly guard: SlotGuard }
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
@@ -66,9 +49,8 @@ export class PoolDispatcher {
   readonly #log: Logger;
 
   readonly #onEngineFailure: (poolId: string, replicaId: string) => void;
-  readonly #kvAffinity: boolean;
-  /** Which engine slot holds which prompt (issue 19). */
-  readonly kv = new KvCacheMap();
+  /** Which engine slot holds which prompt, and where a dispatch goes for its prompt's cache (issue 19). */
+  readonly #kv: KvRouter;
   /** `pool/replica` → when a dispatch to it was last cut before its end. */
   readonly #cutAt = new Map<string, number>();
   /**
@@ -88,7 +70,7 @@ export class PoolDispatcher {
     onEngineFailure: (poolId: string, replicaId: string) => void = () => undefined,
     options: { readonly kvAffinity?: boolean } = {},
   ) {
-    this.#kvAffinity = options.kvAffinity ?? true;
+    this.#kv = new KvRouter(registry, slots, agent, metrics, options.kvAffinity ?? true);
     this.#registry = registry;
     this.#slots = slots;
     this.#agent = agent;
@@ -165,16 +147,8 @@ export class PoolDispatcher {
 
   /** How many requests the engine says it runs (its /slots), or null when it does not say in time. */
   async #engineProcessing(url: string): Promise<number | null> {
-    try {
-      const answer = await engineRequest(this.#agent, `${url}/slots`, {
-        method: 'GET',
-        timeoutMs: SLOTS_CHECK_TIMEOUT_MS,
-      });
-      const slots = (await answer.body.json()) as { is_processing?: unknown }[];
-      return Array.isArray(slots) ? slots.filter((s) => s.is_processing === true).length : null;
-    } catch {
-      return null;
-    }
+    const slots = await engineSlots(this.#agent, url);
+    return slots === null ? null : slots.filter((s) => s.is_processing === true).length;
   }
 
   /** #engineBusy until the engine has a slot, for at most CUT_WAIT_MS (or until the client leaves); the last reason. */
@@ -187,119 +161,9 @@ export class PoolDispatcher {
     }
   }
 
-  /**
-   * The KV cache this request may reuse: null when it is not a one-slot completion that can be pinned, when KV
-   * affinity is off, or when it opts out (`cache_prompt: false`, a task's `kv_hint: cold`).
-   */
-  #kvRoute(poolId: string, request: DispatchRequest): KvRoute | null {
-    if (!this.#kvAffinity || !PINNABLE.has(request.endpoint) || request.body['cache_prompt'] === false) return null;
-    const prompt = promptKeys(request.body, request.cache_key);
-    if (prompt.keys.length === 0) return null;
-    const replicas = this.#registry.replicas(poolId);
-    const found = this.kv.lookup(poolId, prompt, (replicaId) => replicas.get(replicaId)?.handoff.pid);
-    return { prompt, found, decision: 'cold', reason: found === null ? 'no engine holds its prefix' : '' };
-  }
-
-  /**
-   * The slot holding the prompt is busy (or its replica is full) and `guard` is a cold one: keep the cold slot, or
-   * wait for the warm one when its holder should end sooner than the prefill the cold slot would pay (both measured
-   * on this pool). While it waits it keeps the cold slot, so nothing else is promised that capacity.
-   */
-  async #weighWarm(poolId: string, route: KvRoute, guard: SlotGuard, signal: AbortSignal): Promise<SlotGuard> {
-    const spot = route.found?.spot;
-    if (spot === undefined) return guard;
-    const prefill = this.kv.prefillMsPerToken(poolId);
-    const hold = this.kv.holdMs(poolId);
-    const holder = spot.slot === null ? undefined : this.#slots.holder(poolId, spot.replicaId, spot.slot);
-    route.decision = 'cold_busy';
-    if (prefill === null || hold === null || holder === undefined) {
-      route.reason = `its prefix (${spot.tokens} tokens) is on busy ${spot.replicaId}; no measured costs to weigh`;
-      return guard;
-    }
-    const coldMs = spot.tokens * prefill;
-    const waitMs = Math.max(0, hold - (Date.now() - holder.claimedAt));
-    route.reason = `its prefix (${spot.tokens} tokens) is on busy slot ${spot.replicaId}/${spot.slot}: wait ~${Math.round(waitMs)} ms vs prefill ~${Math.round(coldMs)} ms`;
-    if (waitMs >= coldMs || waitMs > MAX_WARM_WAIT_MS) return guard;
-    const deadline = Date.now() + Math.min(MAX_WARM_WAIT_MS, waitMs * 2 + 100);
-    const prefer = { replicaId: spot.replicaId, slot: spot.slot };
-    while (Date.now() < deadline && !signal.aborted && !guard.signal.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, WARM_POLL_MS));
-      if (spot.slot === null || this.#slots.holder(poolId, spot.replicaId, spot.slot) !== undefined) continue;
-      const warm = this.#slots.claim(poolId, this.#registry.candidates(poolId), 1, prefer);
-      if (warm === null) break;
-      if (warm.replicaId === spot.replicaId && warm.slot === spot.slot) {
-        guard.release();
-        route.decision = 'warm_waited';
-        return warm;
-      }
-      warm.release();
-      break;
-    }
-    return guard;
-  }
-
-  /**
-   * After a pinned request ended: ask the engine how many tokens its slot now holds, and remember the prompt there;
-   * learn the pool's prefill cost from the engine's own timings of the request (the tokens it computed, not those
-   * it reused, and the time they took), which llama-server puts at the end of its answer.
-   */
-  async #learn(
-    poolId: string,
-    route: KvRoute,
-    at: { replicaId: string; pid: number; slot: number; url: string },
-    tail: Buffer,
-  ): Promise<void> {
-    try {
-      const answer = await engineRequest(this.#agent, `${at.url}/slots`, {
-        method: 'GET',
-        timeoutMs: SLOTS_CHECK_TIMEOUT_MS,
-      });
-      const slots = (await answer.body.json()) as { id?: unknown; n_prompt_tokens?: unknown }[];
-      const slot = Array.isArray(slots) ? slots.find((s) => s.id === at.slot) : undefined;
-      if (typeof slot?.n_prompt_tokens !== 'number') return;
-      this.kv.record(poolId, route.prompt, at, slot.n_prompt_tokens);
-      const text = tail.toString('utf8');
-      const computed = /"prompt_n":(\d+)/.exec(text)?.[1];
-      const ms = /"prompt_ms":([\d.eE+-]+)/.exec(text)?.[1];
-      if (computed === undefined || ms === undefined) return;
-      this.kv.observePrefill(poolId, Number(ms), Number(computed));
-      const measured = this.kv.prefillMsPerToken(poolId);
-      if (measured !== null) this.#metrics.prefillMsPerToken.set({ pool_id: poolId }, measured);
-    } catch {
-      // the engine went away or is too busy to say: nothing learned this time
-    }
-  }
-
-  /**
-   * Free the KV cache a conversation left in its engine slot (its session was deleted): the slot is claimed first,
-   * so no request runs in it meanwhile. Says how many tokens the engine dropped, or null when no engine held it.
-   */
-  async erase(poolId: string, cacheKey: string): Promise<number | null> {
-    const spot = this.kv.take(poolId, `session:${cacheKey}`);
-    const replica = spot === null ? undefined : this.#registry.replicas(poolId).get(spot.replicaId);
-    if (spot === null || spot.slot === null || replica === undefined || replica.handoff.pid !== spot.pid) return null;
-    const deadline = Date.now() + MAX_WARM_WAIT_MS;
-    let guard: SlotGuard | null = null;
-    while (guard === null && Date.now() < deadline) {
-      const claimed = this.#slots.claim(poolId, this.#registry.candidates(poolId), 1, spot);
-      if (claimed !== null && claimed.replicaId === spot.replicaId && claimed.slot === spot.slot) guard = claimed;
-      else {
-        claimed?.release();
-        await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
-      }
-    }
-    if (guard === null) return null;
-    try {
-      const answer = await engineRequest(this.#agent, `${replica.handoff.url}/slots/${spot.slot}?action=erase`, {
-        method: 'POST',
-        body: '{}',
-        timeoutMs: 5_000,
-      });
-      const body = (await answer.body.json()) as { n_erased?: unknown };
-      return answer.statusCode === 200 && typeof body.n_erased === 'number' ? body.n_erased : null;
-    } finally {
-      guard.release();
-    }
+  /** Free the KV cache a deleted session's conversation left in an engine slot (KvRouter.erase). */
+  erase(poolId: string, cacheKey: string): Promise<number | null> {
+    return this.#kv.erase(poolId, cacheKey);
   }
 
   /** `trace` is the caller's W3C traceparent, logged as trace_id so both daemons' logs join up. */
@@ -310,10 +174,8 @@ export class PoolDispatcher {
     correlationId: string,
     trace?: string,
   ): Promise<DispatchOutcome> {
-    const route =
-      (this.#registry.kind(poolId) ?? 'completion') === 'completion' ? this.#kvRoute(poolId, request) : null;
-    const spot = route?.found?.spot;
-    const prefer = spot === undefined ? undefined : { replicaId: spot.replicaId, slot: spot.slot };
+    const route = this.#kv.route(poolId, request);
+    const prefer = KvRouter.prefer(route);
     let claim = this.#claim(poolId, request, true, prefer);
     // Every slot is held, some by cut requests the engine is about to drop (at its next token): wait for them a
     // moment rather than send the task to another pool (its session's warm cache, a pin) for a millisecond's lag.
@@ -329,17 +191,7 @@ export class PoolDispatcher {
       claim = this.#claim(poolId, request, false, prefer);
     }
     if (claim.kind === 'refused') return claim;
-    let guard = claim.guard;
-    if (route !== null && spot !== undefined) {
-      if (guard.replicaId === spot.replicaId && (spot.slot === null || guard.slot === spot.slot)) {
-        route.decision = 'warm';
-        route.reason =
-          spot.slot === null
-            ? `its prefix (${spot.tokens} tokens) is in ${spot.replicaId}'s prompt cache`
-            : `its prefix (${spot.tokens} tokens) is in slot ${spot.replicaId}/${spot.slot}`;
-      } else guard = await this.#weighWarm(poolId, route, guard, clientSignal);
-    }
-    this.#metrics.kvDispatches.inc({ pool_id: poolId, decision: route?.decision ?? 'off' });
+    const guard = await this.#kv.settle(poolId, route, claim.guard, clientSignal);
     const claimedAt = Date.now();
     const replica = this.#registry.replicas(poolId).get(guard.replicaId);
     const key = `${poolId}/${guard.replicaId}`;
@@ -392,12 +244,7 @@ export class PoolDispatcher {
       }
     }
     const url = `${replica?.handoff.url ?? ''}${request.endpoint}`;
-    // Pinned to the slot the ledger gave it: the engine never picks one the ledger promised another dispatch, and a
-    // conversation's next turn finds its prompt where it was left. Prompt caching stays on unless the task opted out.
-    const pinned = this.#kvAffinity && PINNABLE.has(request.endpoint) && guard.slot !== null;
-    const body = pinned
-      ? { ...request.body, id_slot: guard.slot, cache_prompt: request.body['cache_prompt'] !== false }
-      : request.body;
+    const body = this.#kv.body(request, guard);
     const traceId = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(trace ?? '')?.[1];
     const log = this.#log.child({
       pool_id: poolId,
@@ -440,8 +287,8 @@ export class PoolDispatcher {
     }
     const source = answer.body;
     const started = Date.now();
-    // The engine's last bytes, where its timings are (only when there is a prompt to learn about).
-    let tail: Buffer = Buffer.alloc(0);
+    /** The engine answer's last bytes (KvRouter.tail), read once it ended. */
+    let tail = (): Buffer => Buffer.alloc(0);
     /** `cut`: the answer did not reach its end, so the engine may still be running it. */
     const finish = (outcome: string, cutShort: boolean): void => {
       clientSignal.removeEventListener('abort', onClientGone);
@@ -449,16 +296,8 @@ export class PoolDispatcher {
       if (cutShort) releaseAfterCut(outcome);
       else release(outcome);
       if (outcome === 'ok' && guard.slot !== null && replica !== undefined) {
-        this.kv.observeHold(poolId, Date.now() - claimedAt);
-        if (route !== null) {
-          const at = {
-            replicaId: guard.replicaId,
-            pid: replica.handoff.pid,
-            slot: guard.slot,
-            url: replica.handoff.url,
-          };
-          void this.#learn(poolId, route, at, tail);
-        }
+        const at = { replicaId: guard.replicaId, pid: replica.handoff.pid, slot: guard.slot, url: replica.handoff.url };
+        this.#kv.ended(poolId, route, at, Date.now() - claimedAt, tail());
       }
       log.info(
         {
@@ -493,15 +332,9 @@ export class PoolDispatcher {
         source.destroy();
         finish('client_abort', true);
       });
+      // Only now, with the pipe: a 'data' listener starts the flow.
+      tail = KvRouter.tail(route, source);
       // The engine's bytes go to the socket as they come: no copy, no adapter.
-      // The last TAIL_BYTES: the timings come in the last chunks, before the usage chunk and `[DONE]`.
-      if (route !== null)
-        source.on('data', (chunk: Buffer) => {
-          tail =
-            chunk.length >= TAIL_BYTES
-              ? chunk.subarray(-TAIL_BYTES)
-              : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
-        });
       client.pipe(source);
     };
     const contentType = String(answer.headers['content-type'] ?? 'application/octet-stream');
