@@ -3,12 +3,11 @@
  * (as root, non-interactive), started on a free loopback port with a temporary config and TSDB directory — never
  * the system service. Stopped by pid; its directory is removed however the test ends.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { request } from 'undici';
+import { commandsFrom } from './debian-packages.ts';
 import { freePort } from './free-port.ts';
 import { startProcess, stopProcess, waitFor, type RunningProcess } from './processes.ts';
 
@@ -17,66 +16,10 @@ export interface PrometheusTools {
   readonly promtool: string;
 }
 
-const INSTALL_BUDGET_MS = 15 * 60_000;
-
-function onPath(name: string): string | null {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    const path = join(dir, name);
-    if (dir !== '' && existsSync(path)) return path;
-  }
-  return null;
-}
-
-function run(command: string, args: readonly string[]): void {
-  const result = spawnSync(command, args, {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    encoding: 'utf8',
-    timeout: INSTALL_BUDGET_MS,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (result.status !== 0)
-    throw new Error(
-      `${command} ${args.join(' ')} failed (${result.error?.message ?? `exit ${String(result.status)}`}):\n${result.stderr}`,
-    );
-}
-
-/**
- * `prometheus` and `promtool` from PATH; when they are missing, `apt-get update && apt-get install -y prometheus`
- * (root only; one test file installs while the others wait on a lock directory).
- */
+/** `prometheus` and `promtool` from PATH, from the Debian package prometheus when they are missing. */
 export async function prometheusTools(): Promise<PrometheusTools> {
-  const found = (): PrometheusTools | undefined => {
-    const prometheus = onPath('prometheus');
-    const promtool = onPath('promtool');
-    return prometheus !== null && promtool !== null ? { prometheus, promtool } : undefined;
-  };
-  const present = found();
-  if (present !== undefined) return present;
-  if (process.getuid?.() !== 0)
-    throw new Error('prometheus is not installed and this is not root: run `apt-get install -y prometheus`');
-  const lock = join(tmpdir(), 'llorch-prometheus-install.lock');
-  await waitFor(
-    'the prometheus install lock',
-    () =>
-      mkdir(lock).then(
-        () => true,
-        () => (found() !== undefined ? true : undefined),
-      ),
-    INSTALL_BUDGET_MS,
-    500,
-  );
-  try {
-    if (found() === undefined) {
-      process.stderr.write('# installing the Debian package prometheus (once per machine)\n');
-      run('apt-get', ['update']);
-      run('apt-get', ['install', '-y', 'prometheus']);
-    }
-  } finally {
-    await rmdir(lock).catch(() => undefined);
-  }
-  const installed = found();
-  if (installed === undefined) throw new Error('apt-get installed prometheus, but prometheus/promtool are not on PATH');
-  return installed;
+  const [prometheus = '', promtool = ''] = await commandsFrom('prometheus', ['prometheus', 'promtool']);
+  return { prometheus, promtool };
 }
 
 /** One value of an instant query: its labels and the number. */

@@ -8,6 +8,7 @@ import type { OrchestratordConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
+import { Activity } from './overview/activity.ts';
 import { NodeDiscovery } from './pools/node-discovery.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
@@ -69,6 +70,7 @@ export class Orchestrator {
       const ledger = new SlotLedger();
       const sessions = new SessionStore();
       let scheduler: Scheduler | null = null;
+      const activity = new Activity(() => scheduler?.liveTasks() ?? []);
       const poller = new PoolPoller(config.poolManagers, client, ledger, {
         intervalMs: config.pollIntervalMs,
         log,
@@ -90,8 +92,11 @@ export class Orchestrator {
         poolWaitMs: config.poolWaitMs,
         reconnectGraceMs: config.reconnectGraceMs,
         decodeTimeoutMs: config.decodeTimeoutMs,
+        onAdmitted: (task) => activity.admitted(task),
       });
       scheduler = tasks;
+      activity.start();
+      scope.defer(() => activity.stop());
       await poller.start();
       scope.defer(() => poller.stop());
       if (discovery !== null) {
@@ -113,6 +118,7 @@ export class Orchestrator {
         defaultMaxTokens: config.defaultMaxTokens,
         sseKeepAliveMs: config.sseKeepAliveMs,
         streams: new StreamLimiter(config.maxStreamsPerClient),
+        overview: { scheduler: tasks, activity, version },
       });
       // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear.
       let clientTls: ServeTls | null = null;

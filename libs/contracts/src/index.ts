@@ -8,6 +8,7 @@ export * from './task-request.ts';
 export * from './sessions.ts';
 export * from './sse-events.ts';
 export * from './task-status.ts';
+export * from './overview.ts';
 export * from './openai.ts';
 export * from './pool-status.ts';
 export * from './pool-kind.ts';

@@ -5,6 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsPlugin from 'ajv-formats';
 import { parse } from 'yaml';
 import { contractJsonSchemas, controlPlaneOperations, dataPlaneOperations, embeddingOperations } from '../src/index.ts';
+import { overviewOperations } from '../src/openapi/overview-operations.ts';
 import { taskStatusOperations } from '../src/openapi/task-status-operations.ts';
 import { generatedFiles } from '../scripts/generated-files.ts';
 import { examples } from './examples/index.ts';
@@ -25,7 +26,7 @@ describe('OpenAPI documents', () => {
 
   test('serve exactly the routes that ARCHITECTURE §4 names for orchestratord and pool-managerd', () => {
     assert.deepEqual(
-      routes([...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations]),
+      routes([...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations, ...overviewOperations]),
       [
         // ARCHITECTURE §7's optional readiness callback (the CLOUD spec names its path), beside the routes of §4.
         'POST /callbacks/pool-ready',
@@ -57,6 +58,9 @@ describe('OpenAPI documents', () => {
         'POST /v2/pools/{id}/reload',
         // Issue 18: load a pool loaded on demand before a task needs it.
         'POST /v2/pools/{id}/load',
+        // Issue 20: what the operator page shows, once or as a stream.
+        'GET /v2/overview',
+        'GET /v2/overview/events',
       ].sort(),
     );
     assert.deepEqual(

@@ -16,6 +16,8 @@ interface Probe {
   readonly body?: unknown;
   /** Valid credentials are the cluster client certificate, not a key (the readiness callback). */
   readonly byTransport?: true;
+  /** An event stream that does not end: with valid credentials only its first bytes are read. */
+  readonly stream?: true;
 }
 
 const PROBES: readonly Probe[] = [
@@ -41,6 +43,8 @@ const PROBES: readonly Probe[] = [
   { method: 'GET', path: '/v2/pools/demo/health' },
   { method: 'POST', path: '/v2/pools/demo/drain', body: { deadline_ms: 1000 } },
   { method: 'POST', path: '/v2/pools/demo/reload', body: { model_ref: 'demo' } },
+  { method: 'GET', path: '/v2/overview' },
+  { method: 'GET', path: '/v2/overview/events', stream: true },
   { method: 'GET', path: '/v2/no-such-route' },
   {
     method: 'POST',
@@ -49,8 +53,8 @@ const PROBES: readonly Probe[] = [
     byTransport: true,
   },
 ];
-/** SEC-4007: every route but these needs credentials. */
-const OPEN = ['/health', '/ready', '/metrics'];
+/** SEC-4007: every route but these needs credentials (the operator page and its scripts hold no data). */
+const OPEN = ['/health', '/ready', '/metrics', '/ui', '/ui/main.ts'];
 
 interface Variant {
   readonly name: string;
@@ -134,6 +138,8 @@ export async function probeRoutes(w: World): Promise<SecurityResult['routes']> {
           probe.method,
           { authorization: `Bearer ${w.clientKey}` },
           probe.body === undefined ? undefined : {},
+          undefined,
+          probe.stream ? 1 : undefined,
         );
     const route = `${probe.method} ${probe.path}`;
     tallies.push({ route, sent: variants.length, refused, notRefused, withCredentials: label(control) });

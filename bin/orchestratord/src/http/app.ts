@@ -7,10 +7,12 @@ import { callbackRoutes } from './routes/callbacks.ts';
 import { embeddingRoutes } from './routes/embeddings.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openaiRoutes } from './routes/openai.ts';
+import { overviewRoutes } from './routes/overview.ts';
 import { poolRoutes } from './routes/pools.ts';
 import { rerankRoutes } from './routes/rerank.ts';
 import { sessionAndMetaRoutes } from './routes/sessions-meta.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { uiRoutes } from './routes/ui.ts';
 
 /** orchestratord's HTTP API (ARCHITECTURE §4), without listening: main.ts serves it. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -23,6 +25,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   // The edge's variables plus the caller's identity, which the next middleware sets on every non-open route.
   const app = edge as unknown as Hono<AppEnv>;
+  // Every 429, whichever route answered it, counts in the operator page's "refused in the last minute".
+  app.use(async (c, next) => {
+    await next();
+    if (c.res.status === 429) deps.overview.activity.rejected();
+  });
+  uiRoutes(app); // the page and its scripts hold no data: open, like /health (the data comes from /v2/overview)
   callbackRoutes(app, deps); // before authentication: pool-managerd proves itself by transport (mTLS or loopback)
   app.use(authenticate(deps.auth));
   healthRoutes(app, deps);
@@ -33,5 +41,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   taskRoutes(app, deps);
   sessionAndMetaRoutes(app, deps);
   poolRoutes(app, deps);
+  overviewRoutes(app, deps);
   return app;
 }

@@ -1,5 +1,11 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { errorEnvelope, type ErrorEnvelope, type PoolKind, type TaskStatus } from '@llama-orch/contracts';
+import {
+  errorEnvelope,
+  type ErrorEnvelope,
+  type PoolKind,
+  type Priority,
+  type TaskStatus,
+} from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { AdmissionQueue, type AdmissionPolicy, type Queued } from '../admission/admission-queue.ts';
@@ -7,7 +13,7 @@ import { admissionPoolLabel, countRefusal, countRejection, UNPLACED, type OrchMe
 import { place, type Placement, type PoolView } from '../placement/place.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
-import { QueueEta } from './queue-eta.ts';
+import { QueueEta, type Standing } from './queue-eta.ts';
 import { WarmPlacements } from './warm-placements.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
@@ -62,6 +68,7 @@ export class Scheduler {
   /** Since when each queue class has found no pool up (its head waits for a start, or nothing can run it). */
   readonly #stalledSince = new Map<string, number>();
   readonly #loads: OnDemandLoads;
+  readonly #onAdmitted: (task: Task) => void;
   #stopped = false;
 
   constructor(options: {
@@ -81,6 +88,8 @@ export class Scheduler {
     reconnectGraceMs: number;
     /** How long a started stream may go without a frame from its engine before it ends with DECODE_TIMEOUT. */
     decodeTimeoutMs: number;
+    /** Told of every admitted task (the overview's activity). */
+    onAdmitted?: (task: Task) => void;
   }) {
     this.#queue = new AdmissionQueue(options.capacity, options.policy);
     this.#poller = options.poller;
@@ -93,6 +102,7 @@ export class Scheduler {
     this.#poolWaitMs = options.poolWaitMs;
     this.#reconnectGraceMs = options.reconnectGraceMs;
     this.#log = options.log;
+    this.#onAdmitted = options.onAdmitted ?? (() => undefined);
     this.#runner = new TaskRunner({
       client: options.client,
       ledger: options.ledger,
@@ -123,6 +133,15 @@ export class Scheduler {
   }
   task(id: string): Task | undefined {
     return this.#tasks.get(id);
+  }
+  /** Every task admitted and not yet ended, queued or running. */
+  liveTasks(): IterableIterator<Task> {
+    return this.#tasks.live();
+  }
+  /** The queue per priority, and where each queued task stands (its place and predicted start). */
+  queue(): { interactive: number; batch: number; standings: ReadonlyMap<string, Standing> } {
+    const depth = (priority: Priority): number => this.#queue.depth(priority);
+    return { interactive: depth('interactive'), batch: depth('batch'), standings: this.#eta.standings() };
   }
 
   #placement(task: Task, views: readonly PoolView[]): Placement {
@@ -203,6 +222,7 @@ export class Scheduler {
     }
     if (outcome.evicted) this.#evict(outcome.evicted.item);
     this.#tasks.add(task, (expired) => this.#expire(expired));
+    this.#onAdmitted(task);
     this.#log.info(
       { task_id: task.id, model: spec.model, priority: spec.priority, queue_position: outcome.position, ...spec.hints },
       'task admitted',

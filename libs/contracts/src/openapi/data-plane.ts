@@ -2,6 +2,7 @@ import { POOL_READY_CALLBACK_PATH } from '../callbacks.ts';
 import { API_VERSION } from '../meta.ts';
 import { buildDocument, type OperationSpec, type ResponseSpec } from './document.ts';
 import { embeddingOperations } from './embedding-operations.ts';
+import { overviewOperations } from './overview-operations.ts';
 import { taskStatusOperations } from './task-status-operations.ts';
 
 const envelope = (description: string): ResponseSpec => ({ description, json: 'ErrorEnvelope' });
@@ -317,6 +318,6 @@ export function buildDataPlaneDocument(): Record<string, unknown> {
     securitySchemes,
     // Clients authenticate with the API schemes; the client certificate is only for pool-managerd's callback.
     defaultSecurity: Object.keys(securitySchemes).filter((name) => name !== 'clientCertificate'),
-    operations: [...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations],
+    operations: [...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations, ...overviewOperations],
   });
 }

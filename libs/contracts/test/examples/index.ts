@@ -2,6 +2,7 @@ import { commonExamples } from './common.ts';
 import { embeddingsExamples } from './embeddings.ts';
 import { filesExamples } from './files.ts';
 import { openaiExamples } from './openai.ts';
+import { overviewExamples } from './overview.ts';
 import { poolsExamples } from './pools.ts';
 import { sessionsExamples } from './sessions.ts';
 import type { ShapeExamples } from './shape-examples.ts';
@@ -18,4 +19,5 @@ export const examples: Record<string, ShapeExamples> = {
   ...embeddingsExamples,
   ...poolsExamples,
   ...filesExamples,
+  ...overviewExamples,
 };

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { errorEnvelope } from '@llama-orch/contracts';
 import { sendError } from '@llama-orch/http';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { reportedPools } from '../../overview/overview.ts';
 import { refuseUnless } from '../auth/index.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 
@@ -18,9 +19,7 @@ function modelRefOf(body: string): string | undefined {
 export function poolRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get('/v2/pools', (c) =>
     c.json({
-      pools: deps.scheduler
-        .views()
-        .map((v) => (v.available ? v.status : { ...v.status, state: 'offline' as const, ready: false, live: false })),
+      pools: reportedPools(deps.scheduler.views()),
     }),
   );
 

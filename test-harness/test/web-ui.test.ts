@@ -1,0 +1,226 @@
+/**
+ * The operator page (issue 20) in a real headless Chromium against a real cluster: orchestratord, pool-managerd and
+ * llama-server engines on loopback. Screenshots of each state go under the test's temp dir (kept, with their path
+ * printed, when LLORCH_KEEP_SCREENSHOTS=1).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { OverviewSchema, validate, type Overview } from '@llama-orch/contracts';
+import { launchChromium } from '../src/browser.ts';
+import { startCluster } from '../src/cluster.ts';
+import { commandsFrom } from '../src/debian-packages.ts';
+import { jsonRequest } from '../src/http-json.ts';
+import { waitFor } from '../src/processes.ts';
+
+/** What a step of the page may take: the page updates once a second; the demo engine streams ~100 tokens/s. */
+const STEP_MS = 20_000;
+
+let browser: Browser;
+let shots: string;
+
+before(async () => {
+  browser = await launchChromium();
+  shots = await mkdtemp(join(tmpdir(), 'llorch-ui-shots-'));
+});
+after(async () => {
+  await browser.close();
+  if (process.env['LLORCH_KEEP_SCREENSHOTS'] === '1') process.stderr.write(`# screenshots: ${shots}\n`);
+  else await rm(shots, { recursive: true, force: true });
+});
+
+async function openPage(url: string): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  await page.goto(`${url}/ui`);
+  return { page, errors };
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+/** POST /v2/tasks with curl, as a user would from a terminal; resolves with curl's output. */
+async function curlTask(url: string, body: Record<string, unknown>, key?: string): Promise<string> {
+  const [curl = 'curl'] = await commandsFrom('curl', ['curl']);
+  const args = [
+    '-sS',
+    '-X',
+    'POST',
+    `${url}/v2/tasks`,
+    '-H',
+    'content-type: application/json',
+    '-d',
+    JSON.stringify(body),
+  ];
+  if (key !== undefined) args.push('-H', `authorization: Bearer ${key}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(curl, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`curl exited ${String(code)}: ${out}`))));
+  });
+}
+
+const cancel = (url: string, id: string, key?: string) =>
+  jsonRequest(`${url}/v2/tasks/${id}/cancel`, {
+    method: 'POST',
+    ...(key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }),
+  });
+
+describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 60_000 }, () => {
+  test('HOME: the demo pool shows ready; a playground chat streams; a curl task goes from live to finished; the queue and its 429s show; a drain shows the pool draining', async (t) => {
+    const cluster = await startCluster([[{ id: 'demo', slots: 2 }]], { ORCHD_ADMISSION_CAPACITY: '1' });
+    t.after(cluster.cleanup);
+    const url = cluster.url;
+    const { page, errors } = await openPage(url);
+
+    // The pool, as pool-managerd reports it.
+    const pool = page.locator('[data-pool="demo"]');
+    await pool.and(page.locator('[data-state="ready"]')).waitFor({ timeout: STEP_MS });
+    assert.equal(await pool.getByTestId('pool-state').textContent(), 'ready');
+    assert.match((await pool.getByTestId('slots').textContent()) ?? '', /slots 0 \/ 2 busy/);
+    assert.match((await pool.textContent()) ?? '', /llama\.cpp \S+/, 'the engine version is shown');
+    await page.getByTestId('connection').filter({ hasText: 'live' }).waitFor({ timeout: STEP_MS });
+    await shot(page, '1-pools');
+
+    // The playground streams a chat: the output grows while it runs, and it ends with the model's words.
+    await page.getByTestId('playground-prompt').fill('Say hello');
+    await page.locator('input[type="number"]').fill('200');
+    await page.getByTestId('playground-send').click();
+    const stats = page.getByTestId('playground-stats');
+    await stats.and(page.locator('[data-state="streaming"]')).waitFor({ timeout: STEP_MS });
+    const midway = Number(await stats.getAttribute('data-tokens'));
+    await stats.and(page.locator('[data-state="done"]')).waitFor({ timeout: STEP_MS });
+    const tokens = Number(await stats.getAttribute('data-tokens'));
+    assert.ok(
+      tokens > midway && tokens > 1,
+      `tokens arrived one by one (${midway} while streaming, ${tokens} at the end)`,
+    );
+    assert.match((await page.getByTestId('playground-output').textContent()) ?? '', /Hello from the demo model/);
+    await shot(page, '2-playground');
+
+    // A task submitted with curl shows as live, its tokens counting up, then as finished with its outcome.
+    const admitted = JSON.parse(
+      await curlTask(url, {
+        task_id: 'curl-1',
+        model_ref: 'demo',
+        prompt: 'Go on:',
+        max_tokens: 600,
+        ignore_eos: true,
+      }),
+    ) as { task_id?: string };
+    assert.equal(admitted.task_id, 'curl-1');
+    const live = page.getByTestId('live-tasks').locator('tr[data-task="curl-1"][data-state="running"]');
+    await live.waitFor({ timeout: STEP_MS });
+    const liveTokens = live.getByTestId('tokens');
+    await waitFor(
+      'curl-1’s tokens to count up',
+      async () => (Number(await liveTokens.textContent()) > 0 ? true : undefined),
+      STEP_MS,
+    );
+    assert.match((await live.textContent()) ?? '', /demo/, 'the live row names its pool');
+    await shot(page, '3-live-task');
+    const finished = page.getByTestId('finished-tasks').locator('tr[data-task="curl-1"]');
+    await finished.waitFor({ timeout: 60_000 });
+    assert.match((await finished.textContent()) ?? '', /length/, 'its outcome: it ran to max_tokens');
+    assert.match((await finished.getByTestId('tokens').textContent()) ?? '', /^600$/);
+    await shot(page, '4-finished-task');
+
+    // Two long tasks fill both slots, a third waits (the queue holds one), a fourth is refused with 429.
+    const hog = (id: string) => ({
+      task_id: id,
+      model_ref: 'demo',
+      prompt: 'Go on:',
+      max_tokens: 100_000,
+      ignore_eos: true,
+    });
+    for (const id of ['hog-1', 'hog-2']) await curlTask(url, hog(id));
+    await page.getByTestId('live-tasks').locator('tr[data-state="running"]').nth(1).waitFor({ timeout: STEP_MS });
+    await curlTask(url, hog('waits'));
+    const refused = JSON.parse(await curlTask(url, hog('refused'))) as { code?: string };
+    assert.equal(refused.code, 'ADMISSION_REJECT');
+    await page.getByTestId('queue-depth').filter({ hasText: '1 / 1' }).waitFor({ timeout: STEP_MS });
+    await page.getByTestId('queue-429').filter({ hasText: /^1/ }).waitFor({ timeout: STEP_MS });
+    await page
+      .getByTestId('live-tasks')
+      .locator('tr[data-task="waits"][data-state="queued"]')
+      .waitFor({ timeout: STEP_MS });
+    assert.notEqual(await page.getByTestId('queue-oldest').locator('.value').textContent(), '–');
+    await shot(page, '5-queue');
+    await cancel(url, 'waits');
+
+    // Drain, confirmed in the dialog: the pool shows draining while its running tasks still run.
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await pool.locator('button[data-action="drain"]').click();
+    await pool.and(page.locator('[data-state="draining"]')).waitFor({ timeout: STEP_MS });
+    assert.match(asked, /Drain pool demo\?/);
+    await shot(page, '6-draining');
+    for (const id of ['hog-1', 'hog-2']) await cancel(url, id);
+    await pool.and(page.locator('[data-state="offline"]')).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('pool-note')
+      .filter({ hasText: /drained/ })
+      .waitFor({ timeout: STEP_MS });
+    assert.deepEqual(errors, [], 'no error in the page');
+  });
+
+  test('CLOUD: the page asks for the API key once (kept in session storage, never in a URL); a client sees only its own tasks and no pool buttons', async (t) => {
+    const admin = 'sk-ui-admin-0123456789abcdef';
+    const client = 'sk-ui-client-0123456789abcdef';
+    const cluster = await startCluster([[{ id: 'demo', slots: 2 }]], { ORCHD_API_KEYS: `${client},${admin} admin` });
+    t.after(cluster.cleanup);
+    const url = cluster.url;
+    const { page } = await openPage(url);
+
+    await page.getByTestId('key-form').waitFor({ timeout: STEP_MS });
+    assert.match((await page.getByTestId('key-message').textContent()) ?? '', /UNAUTHORIZED/);
+    await shot(page, '7-key-prompt');
+    await page.getByTestId('key-input').fill('sk-not-a-key-0123456789');
+    await page.getByTestId('key-submit').click();
+    await page.getByTestId('key-message').filter({ hasText: 'unknown API key' }).waitFor({ timeout: STEP_MS });
+    assert.equal(
+      await page.evaluate(() => sessionStorage.getItem('llama-orch.api-key')),
+      null,
+      'a refused key is dropped',
+    );
+    await page.getByTestId('key-input').fill(client);
+    await page.getByTestId('key-submit').click();
+    await page.locator('[data-pool="demo"][data-state="ready"]').waitFor({ timeout: STEP_MS });
+    assert.equal(await page.locator('button[data-action="drain"]').count(), 0, 'a client gets no drain button');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('llama-orch.api-key')), client);
+    assert.ok(!page.url().includes(client), 'the key is not in the URL');
+
+    // Only the client's own tasks show; the admin's does not.
+    await curlTask(url, { task_id: 'admins', model_ref: 'demo', prompt: 'Hi', max_tokens: 8 }, admin);
+    await curlTask(url, { task_id: 'mine', model_ref: 'demo', prompt: 'Hi', max_tokens: 8 }, client);
+    await page.getByTestId('finished-tasks').locator('tr[data-task="mine"]').waitFor({ timeout: STEP_MS });
+    const asAdmin = await jsonRequest<Overview>(`${url}/v2/overview`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    assert.ok(validate(OverviewSchema, asAdmin.body).ok, JSON.stringify(asAdmin.body));
+    assert.ok(
+      asAdmin.body.tasks.finished.some((task) => task.task_id === 'admins'),
+      'the admin task did finish',
+    );
+    assert.equal(await page.locator('tr[data-task="admins"]').count(), 0, 'another identity’s task is not shown');
+
+    // A reload keeps the key for the tab: no second prompt.
+    await page.reload();
+    await page.locator('[data-pool="demo"][data-state="ready"]').waitFor({ timeout: STEP_MS });
+    assert.equal(await page.getByTestId('key-form').count(), 0);
+    await shot(page, '8-client-view');
+  });
+});
