@@ -32,7 +32,7 @@ done
 context="${LLORCH_BUILD_CONTEXT:-$PWD/.llorch-cloud/context}"
 rm -rf "$context" && mkdir -p "$context/app"
 git ls-files -z --cached --others --exclude-standard -- package.json package-lock.json .npmrc 'bin/*/package.json' \
-  'bin/*/bin/*' 'bin/*/src/*' 'libs/*/package.json' 'libs/*/src/*' 'libs/contracts/openapi/*' 'libs/contracts/schemas/*' \
+  'bin/*/bin/*' 'bin/*/src/*' 'bin/*/ui/*' 'libs/*/package.json' 'libs/*/src/*' 'libs/contracts/openapi/*' 'libs/contracts/schemas/*' \
   test-harness/package.json deploy/healthcheck.ts |
   while IFS= read -r -d '' file; do [[ -e "$file" ]] && printf '%s\0' "$file"; done |
   tar --null -T - -cf - | tar -C "$context/app" -xf -

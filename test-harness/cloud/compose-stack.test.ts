@@ -156,6 +156,23 @@ describe('the CLOUD compose stack (npm run cloud:up, podman-compose, CPU overrid
     assert.equal(wrong.status, 401);
   });
 
+  test('the operator page is served by the orchestratord image: its script bundled in the container, its data behind the key', async () => {
+    const page = await fetch(`${base}/ui`, { signal: AbortSignal.timeout(30_000) });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\/ui\/assets\/main\.js">/);
+    const script = await fetch(`${base}/ui/assets/main.js`, { signal: AbortSignal.timeout(30_000) });
+    assert.equal(script.status, 200, 'esbuild bundled the page inside the image');
+    assert.ok((await script.text()).length > 10_000);
+    const overview = await jsonRequest(`${base}/v2/overview`, { timeoutMs: 10_000 });
+    assert.equal(overview.status, 401);
+    const allowed = await jsonRequest<{ pools: unknown[] }>(`${base}/v2/overview`, {
+      headers: { authorization: `Bearer ${key}` },
+      timeoutMs: 10_000,
+    });
+    assert.equal(allowed.status, 200);
+    assert.ok(allowed.body.pools.length > 0);
+  });
+
   test('a killed worker: its task in flight ends with one error event; new tasks run on the other worker', async () => {
     const auth = { authorization: `Bearer ${key}` };
     const submit = async (taskId: string, maxTokens: number): Promise<void> => {

@@ -265,11 +265,16 @@ describe('llorch home: the stop and crash paths', { timeout: 20 * 60_000 }, () =
 });
 
 describe('llorch home: what the ready banner says', { timeout: 10 * 60_000 }, () => {
-  test('on a port of its own it names LLORCH_URL, and llorch finds the running tree of its state directory without it', async (t) => {
+  test('on a port of its own it names LLORCH_URL and links the operator page, and llorch finds the running tree of its state directory without it', async (t) => {
     const home = await startHome(t, 'llorch');
     await ready(home);
     assert.match(home.output(), new RegExp(`LLORCH_URL=${home.url} npx llorch status`));
     assert.match(home.output(), /^ {2}pool demo: demo on cpu {2}\[DEMO/m);
+    // The banner links the operator page, which answers there (issue 20).
+    assert.match(home.output(), new RegExp(`^ {2}operator page: ${home.url}/ui$`, 'm'));
+    const page = await fetch(`${home.url}/ui`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\/ui\/assets\/main\.js">/);
     const status = startProcess(process.execPath, [LLORCH, 'status', '--json'], {
       ...home.env,
       LLORCH_URL: undefined,

@@ -39,14 +39,15 @@ export class ApiError extends Error {
 
 /**
  * Read an SSE answer to its end, handing each event to `onEvent`. EventSource cannot send an Authorization header,
- * so the stream is read with fetch and parsed with eventsource-parser.
+ * so the stream is read with fetch and parsed with eventsource-parser. `request` is the path to ask, or an answer
+ * already asked for.
  */
 export async function readEvents(
-  path: string,
+  request: string | Promise<Response>,
   init: RequestInit,
   onEvent: (message: EventSourceMessage) => void,
 ): Promise<void> {
-  const response = await api(path, init);
+  const response = await (typeof request === 'string' ? api(request, init) : request);
   if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
   if (response.body === null) return;
   const parser = createParser({ onEvent });

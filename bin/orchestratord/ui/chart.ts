@@ -1,7 +1,7 @@
 import { h } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import htm from 'htm';
-import uPlot from 'uplot';
+import type uPlot from 'uplot';
 import type { OverviewPoint } from '@llama-orch/contracts';
 
 const html = htm.bind(h);
@@ -19,38 +19,53 @@ function columns(points: readonly OverviewPoint[], spec: ChartSpec): uPlot.Align
   return [points.map((p) => p.t / 1000), ...spec.series.map((s) => points.map(s.value))];
 }
 
+/** uPlot (the page's largest script) is fetched once the page is up: the first picture does not wait for it. */
+let library: Promise<typeof uPlot> | null = null;
+const loadUplot = (): Promise<typeof uPlot> => (library ??= import('uplot').then((module) => module.default));
+
 /** One small time-series chart (uPlot) of the last minutes, updated in place as points arrive. */
 function Chart(props: { points: readonly OverviewPoint[]; spec: ChartSpec; testid: string }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const latest = useRef(props.points);
+  latest.current = props.points;
   useEffect(() => {
     const element = box.current;
     if (element === null) return;
     const { spec } = props;
-    const created = new uPlot(
-      {
-        width: Math.max(280, element.clientWidth),
-        height: HEIGHT,
-        series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.stroke, scale: s.scale, width: 1.5 }))],
-        scales: { x: { time: true } },
-        axes: [
-          {},
-          ...spec.scales.map((s) => ({ scale: s.key, label: s.label, side: s.side, grid: { show: s.side === 3 } })),
-        ],
-        legend: { live: false },
-      },
-      columns(props.points, spec),
-      element,
-    );
-    plot.current = created;
-    const resize = new ResizeObserver(() =>
-      created.setSize({ width: Math.max(280, element.clientWidth), height: HEIGHT }),
-    );
-    resize.observe(element);
+    let gone = false;
+    let destroy = (): void => undefined;
+    void loadUplot().then((UPlot) => {
+      if (gone) return;
+      const created = new UPlot(
+        {
+          width: Math.max(280, element.clientWidth),
+          height: HEIGHT,
+          series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.stroke, scale: s.scale, width: 1.5 }))],
+          scales: { x: { time: true } },
+          axes: [
+            {},
+            ...spec.scales.map((s) => ({ scale: s.key, label: s.label, side: s.side, grid: { show: s.side === 3 } })),
+          ],
+          legend: { live: false },
+        },
+        columns(latest.current, spec),
+        element,
+      );
+      plot.current = created;
+      const resize = new ResizeObserver(() =>
+        created.setSize({ width: Math.max(280, element.clientWidth), height: HEIGHT }),
+      );
+      resize.observe(element);
+      destroy = () => {
+        resize.disconnect();
+        created.destroy();
+        plot.current = null;
+      };
+    });
     return () => {
-      resize.disconnect();
-      created.destroy();
-      plot.current = null;
+      gone = true;
+      destroy();
     };
   }, []);
   useEffect(() => plot.current?.setData(columns(props.points, props.spec)), [props.points]);

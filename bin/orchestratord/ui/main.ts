@@ -2,13 +2,21 @@ import { h, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import type { Overview, OverviewPoint } from '@llama-orch/contracts';
-import { ApiError, apiKey, forgetApiKey, readEvents, saveApiKey } from './api.ts';
+import { api, ApiError, apiKey, forgetApiKey, readEvents, saveApiKey } from './api.ts';
 import { Charts } from './chart.ts';
 import { Playground } from './playground.ts';
 import { Nodes } from './pools.ts';
 import { Queue, Tasks } from './tasks.ts';
 
 const html = htm.bind(h);
+performance.mark('llorch:main');
+
+const STREAM = '/v2/overview/events';
+/** The first connection is asked for as this module runs, while the page renders its frame; the App takes it over. */
+let early: { response: Promise<Response>; controller: AbortController } | null = (() => {
+  const controller = new AbortController();
+  return { response: api(STREAM, { signal: controller.signal }), controller };
+})();
 
 /** Seconds of throughput the charts keep (what orchestratord keeps). */
 const HISTORY = 300;
@@ -60,7 +68,9 @@ function App() {
   const [attempt, setAttempt] = useState(0);
 
   useEffect(() => {
-    const controller = new AbortController();
+    const taken = early;
+    early = null;
+    const controller = taken?.controller ?? new AbortController();
     let retry: number | undefined;
     let first = true;
     const again = (message: string): void => {
@@ -68,8 +78,9 @@ function App() {
       retry = window.setTimeout(() => setAttempt((n) => n + 1), RECONNECT_MS);
     };
     setConnection({ kind: 'connecting' });
-    readEvents('/v2/overview/events', { signal: controller.signal }, (message) => {
+    readEvents(taken?.response ?? STREAM, { signal: controller.signal }, (message) => {
       if (message.event !== 'overview') return;
+      if (first) performance.mark('llorch:first-event');
       const picture = JSON.parse(message.data) as Overview;
       const isFirst = first;
       first = false;

@@ -54,7 +54,7 @@ const PROBES: readonly Probe[] = [
   },
 ];
 /** SEC-4007: every route but these needs credentials (the operator page and its scripts hold no data). */
-const OPEN = ['/health', '/ready', '/metrics', '/ui', '/ui/main.ts'];
+const OPEN = ['/health', '/ready', '/metrics', '/ui', '/ui/assets/main.js'];
 
 interface Variant {
   readonly name: string;

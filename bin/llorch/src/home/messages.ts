@@ -38,6 +38,7 @@ export function readyMessage(facts: ReadyFacts): string {
   const lines = [
     '',
     `llama-orch is ready in ${facts.seconds.toFixed(1)} s: ${url}/v1 (OpenAI-compatible), ${url}/v2/tasks (native)`,
+    `  operator page: ${url}/ui`,
     ...config.pools.flatMap((p) => poolLine(facts, p)),
     '',
     'Try it:',
