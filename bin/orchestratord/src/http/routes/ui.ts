@@ -11,9 +11,6 @@ import type { AppEnv } from '../deps.ts';
 const UI_DIR = fileURLToPath(new URL('../../../ui/', import.meta.url));
 const require = createRequire(import.meta.url);
 
-/** How long after the start the page is built (not during the start itself: that is for the pools). */
-const BUILD_AFTER_MS = 3_000;
-
 interface Asset {
   readonly body: string;
   readonly type: string;
@@ -41,7 +38,8 @@ function stylesheetPath(href: string): string {
 /**
  * The page: its HTML with its stylesheets inside (they would block its first paint, each on a connection of its
  * own), and its TypeScript (ui/*.ts, checked with the rest, see ui/tsconfig.json) bundled with the libraries it
- * imports by esbuild into one minified module, plus a chunk for uPlot, which the page loads once it is up.
+ * imports by esbuild into one minified module, plus a chunk for uPlot, which the page loads once it is up. Built at
+ * the first request for the page (about 0.1 s, once): a daemon nobody opens the page of never runs esbuild.
  */
 async function buildPage(): Promise<ReadonlyMap<string, Asset>> {
   const assets = new Map<string, Asset>();
@@ -93,7 +91,6 @@ export function uiRoutes(app: Hono<AppEnv>): void {
     page.catch(() => (page = null)); // a failed build is tried again on the next request, and logged by the edge
     return page;
   };
-  setTimeout(() => void built().catch(() => undefined), BUILD_AFTER_MS).unref();
   const serve = async (path: string, c: Context<AppEnv>): Promise<Response> => {
     const found = (await built()).get(path);
     if (found === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no ${c.req.path}`));
