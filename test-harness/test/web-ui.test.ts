@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createParser } from 'eventsource-parser';
 import type { Browser, Page } from 'playwright-core';
 import { OverviewSchema, validate, type Overview } from '@llama-orch/contracts';
 import { launchChromium } from '../src/browser.ts';
@@ -70,6 +71,34 @@ async function curlTask(url: string, body: Record<string, unknown>, key?: string
   });
 }
 
+/** The first `n` pictures of GET /v2/overview/events (within 10 s), then the stream is closed. */
+async function overviewEvents(url: string, n: number, key?: string): Promise<Overview[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`fewer than ${n} overview events within 10 s`)), 10_000);
+  try {
+    const response = await fetch(`${url}/v2/overview/events`, {
+      signal: controller.signal,
+      ...(key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }),
+    });
+    assert.equal(response.status, 200);
+    const pictures: Overview[] = [];
+    const parser = createParser({
+      onEvent: (message) => {
+        if (message.event === 'overview') pictures.push(JSON.parse(message.data) as Overview);
+      },
+    });
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body ?? []) {
+      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+      if (pictures.length >= n) break;
+    }
+    return pictures.slice(0, n);
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+}
+
 const cancel = (url: string, id: string, key?: string) =>
   jsonRequest(`${url}/v2/tasks/${id}/cancel`, {
     method: 'POST',
@@ -81,6 +110,24 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
     const cluster = await startCluster([[{ id: 'demo', slots: 2 }]], { ORCHD_ADMISSION_CAPACITY: '1' });
     t.after(cluster.cleanup);
     const url = cluster.url;
+
+    // The page holds no data and runs only its own scripts.
+    const served = await fetch(`${url}/ui`);
+    assert.match(served.headers.get('content-security-policy') ?? '', /script-src 'self';/);
+    assert.equal(served.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(served.headers.get('referrer-policy'), 'no-referrer');
+    // The stream: the first picture carries the history, the next ones only the seconds added since.
+    await waitFor(
+      'three seconds of history',
+      async () => ((await jsonRequest<Overview>(`${url}/v2/overview`)).body.throughput.length >= 3 ? true : undefined),
+      STEP_MS,
+    );
+    const [first, second] = await overviewEvents(url, 2);
+    assert.ok(first !== undefined && second !== undefined);
+    assert.ok(first.throughput.length >= 3, `history in the first picture (${first.throughput.length} points)`);
+    assert.ok(second.throughput.length <= 2, `only new seconds in the next (${second.throughput.length})`);
+    assert.ok((second.throughput[0]?.t ?? Infinity) > (first.throughput.at(-1)?.t ?? 0));
+
     const { page, errors } = await openPage(url);
 
     // The pool, as pool-managerd reports it.
@@ -133,6 +180,11 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
     await finished.waitFor({ timeout: 60_000 });
     assert.match((await finished.textContent()) ?? '', /length/, 'its outcome: it ran to max_tokens');
     assert.match((await finished.getByTestId('tokens').textContent()) ?? '', /^600$/);
+    // The charts drew, from seconds that counted those tokens.
+    assert.equal(await page.getByTestId('chart-throughput').locator('canvas').count(), 1);
+    assert.equal(await page.getByTestId('chart-latency').locator('canvas').count(), 1);
+    const seen = (await jsonRequest<Overview>(`${url}/v2/overview`)).body;
+    assert.ok(seen.throughput.some((p) => p.tokens_per_s > 0 && p.first_token_p50_ms !== null));
     await shot(page, '4-finished-task');
 
     // Two long tasks fill both slots, a third waits (the queue holds one), a fourth is refused with 429.
@@ -155,6 +207,9 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
       .locator('tr[data-task="waits"][data-state="queued"]')
       .waitFor({ timeout: STEP_MS });
     assert.notEqual(await page.getByTestId('queue-oldest').locator('.value').textContent(), '–');
+    assert.notEqual(await page.getByTestId('queue-next').locator('.value').textContent(), '–');
+    assert.equal(await page.getByTestId('queue-interactive').locator('.value').textContent(), '1');
+    assert.equal(await page.getByTestId('queue-batch').locator('.value').textContent(), '0');
     await shot(page, '5-queue');
     await cancel(url, 'waits');
 
@@ -216,6 +271,60 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
       'the admin task did finish',
     );
     assert.equal(await page.locator('tr[data-task="admins"]').count(), 0, 'another identity’s task is not shown');
+
+    // Another identity's running task is not listed, nor counted, on the client's page.
+    await curlTask(
+      url,
+      { task_id: 'admin-long', model_ref: 'demo', prompt: 'Go on:', max_tokens: 100_000, ignore_eos: true },
+      admin,
+    );
+    const asAdminNow = async () =>
+      (await jsonRequest<Overview>(`${url}/v2/overview`, { headers: { authorization: `Bearer ${admin}` } })).body;
+    await waitFor(
+      'the admin task to run',
+      async () =>
+        (await asAdminNow()).tasks.live.some((task) => task.task_id === 'admin-long' && task.state === 'running')
+          ? true
+          : undefined,
+      STEP_MS,
+    );
+    const asClient = (
+      await jsonRequest<Overview>(`${url}/v2/overview`, { headers: { authorization: `Bearer ${client}` } })
+    ).body;
+    assert.deepEqual([asClient.tasks.live.length, asClient.tasks.live_total], [0, 0]);
+    assert.equal((await asAdminNow()).tasks.live_total, 1);
+    await page.waitForTimeout(1_500); // a picture or two after it started
+    assert.equal(await page.locator('tr[data-task="admin-long"]').count(), 0);
+    await cancel(url, 'admin-long', admin);
+
+    // An admin's page has the pool buttons; a reload asks for the model and says how it went.
+    const adminPage = (await openPage(url)).page;
+    await adminPage.getByTestId('key-input').fill(admin);
+    await adminPage.getByTestId('key-submit').click();
+    const adminPool = adminPage.locator('[data-pool="demo"][data-state="ready"]');
+    await adminPool.waitFor({ timeout: STEP_MS });
+    assert.equal(await adminPool.locator('button[data-action="drain"]').count(), 1);
+    adminPage.once('dialog', (dialog) => void dialog.accept('demo'));
+    await adminPool.locator('button[data-action="reload"]').click();
+    await adminPage.getByTestId('pool-note').filter({ hasText: 'reloaded with demo' }).waitFor({ timeout: 120_000 });
+    await adminPage.context().close();
+
+    // Overview streams are bounded per identity: the page holds one, seven more fit, the ninth is refused.
+    const held = new AbortController();
+    t.after(() => held.abort());
+    for (let i = 0; i < 7; i += 1) {
+      const open = await fetch(`${url}/v2/overview/events`, {
+        signal: held.signal,
+        headers: { authorization: `Bearer ${client}` },
+      });
+      assert.equal(open.status, 200);
+    }
+    const refusedStream = await jsonRequest<{ code: string; message: string }>(`${url}/v2/overview/events`, {
+      headers: { authorization: `Bearer ${client}` },
+    });
+    assert.equal(refusedStream.status, 429);
+    assert.equal(refusedStream.body.code, 'TOO_MANY_STREAMS');
+    held.abort();
 
     // A reload keeps the key for the tab: no second prompt.
     await page.reload();

@@ -9,6 +9,7 @@ import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
 import { Activity } from './overview/activity.ts';
+import { Overviews } from './overview/overview.ts';
 import { NodeDiscovery } from './pools/node-discovery.ts';
 import { PoolPoller } from './pools/pool-poller.ts';
 import { SlotLedger } from './slots/slot-ledger.ts';
@@ -23,6 +24,8 @@ const SHUTDOWN_GRACE_MS = 5_000;
  * terminal event (a client given its 202 just before asks for the events just after). Zero such tasks, no wait.
  */
 const STOP_LINGER_MS = 1_000;
+/** Operator pages (overview streams) one client identity may have open at once. */
+const OVERVIEW_STREAMS_PER_CLIENT = 8;
 
 /** orchestratord as one service: pool poller, scheduler and the HTTP API. */
 export class Orchestrator {
@@ -70,7 +73,7 @@ export class Orchestrator {
       const ledger = new SlotLedger();
       const sessions = new SessionStore();
       let scheduler: Scheduler | null = null;
-      const activity = new Activity(() => scheduler?.liveTasks() ?? []);
+      const activity = new Activity(() => scheduler?.liveTasks() ?? [], Date.now, log);
       const poller = new PoolPoller(config.poolManagers, client, ledger, {
         intervalMs: config.pollIntervalMs,
         log,
@@ -96,7 +99,7 @@ export class Orchestrator {
       });
       scheduler = tasks;
       activity.start();
-      scope.defer(() => activity.stop());
+      scope.defer(() => activity.stop()); // also if the start fails past here; stopping twice is harmless
       await poller.start();
       scope.defer(() => poller.stop());
       if (discovery !== null) {
@@ -118,7 +121,8 @@ export class Orchestrator {
         defaultMaxTokens: config.defaultMaxTokens,
         sseKeepAliveMs: config.sseKeepAliveMs,
         streams: new StreamLimiter(config.maxStreamsPerClient),
-        overview: { scheduler: tasks, activity, version },
+        overview: new Overviews(tasks, activity, version),
+        overviewStreams: new StreamLimiter(OVERVIEW_STREAMS_PER_CLIENT, 'the operator page allows 8 per client'),
       });
       // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear.
       let clientTls: ServeTls | null = null;
@@ -147,6 +151,8 @@ export class Orchestrator {
       });
       this.#server = server;
       scope.defer(() => server.close(SHUTDOWN_GRACE_MS));
+      // Before the server closes: the overview streams end (they would hold its close for the whole grace).
+      scope.defer(() => activity.stop());
       // Unwound before the server closes: every open stream gets its terminal event, then the drain lets it out.
       scope.defer(() => tasks.stop(STOP_LINGER_MS));
       log.info(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Activity, FINISHED_KEPT, HISTORY_SECONDS, quantile } from '../src/overview/activity.ts';
-import { overviewTask } from '../src/overview/overview.ts';
+import { overviewTask } from '../src/overview/task-row.ts';
 import { Task, type TaskSpec } from '../src/tasks/task.ts';
 
 const spec = (id: string): TaskSpec => ({
@@ -88,7 +88,42 @@ describe('the operator page’s activity (issue 20)', () => {
     for (let i = 0; i < FINISHED_KEPT + 5; i += 1) end(admit(`f${i}`));
     const finished = activity.finished();
     assert.equal(finished.length, FINISHED_KEPT);
-    assert.equal(finished[0]?.task.id, `f${FINISHED_KEPT + 4}`);
+    assert.equal(finished[0]?.row.task_id, `f${FINISHED_KEPT + 4}`);
+  });
+
+  test('a client keeps its own latest finished tasks however many others finish after them', () => {
+    const { activity } = world();
+    const own = new Task({ ...spec('mine'), owner: 'alice' });
+    activity.admitted(own);
+    own.emit({ event: 'end', data: { tokens_out: 0, decode_ms: 0 } });
+    for (let i = 0; i < FINISHED_KEPT + 10; i += 1) {
+      const other = new Task({ ...spec(`other-${i}`), owner: 'bob' });
+      activity.admitted(other);
+      other.emit({ event: 'end', data: { tokens_out: 0, decode_ms: 0 } });
+    }
+    assert.ok(!activity.finished().some((f) => f.row.task_id === 'mine'), 'pushed out of the latest of all');
+    assert.deepEqual(
+      activity.finished('alice').map((f) => f.row.task_id),
+      ['mine'],
+    );
+    assert.equal(activity.finished('bob').length, FINISHED_KEPT);
+  });
+
+  test('a failing listener costs its own picture only; stopping tells every follower once', () => {
+    const { activity, advance } = world();
+    const heard: string[] = [];
+    activity.onTick(() => {
+      throw new Error('a broken stream');
+    });
+    activity.onTick(() => heard.push('tick'));
+    activity.onStop(() => heard.push('stop'));
+    advance(1_000);
+    activity.tick();
+    activity.start();
+    activity.start(); // idempotent: one timer
+    activity.stop();
+    activity.stop();
+    assert.deepEqual(heard, ['tick', 'stop']);
   });
 
   test('429 answers are counted over the last 60 s', () => {

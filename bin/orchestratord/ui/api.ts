@@ -17,23 +17,35 @@ export function api(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(path, { ...init, headers });
 }
 
-/** The message of an error answer: the envelope's, else the status line. */
-export async function errorMessage(response: Response): Promise<string> {
+/** What an error answer says: the envelope's code and message (else the status line), and whether to retry. */
+export async function errorOf(response: Response): Promise<{ message: string; retriable: boolean }> {
   try {
     const envelope = (await response.json()) as Partial<ErrorEnvelope>;
-    if (typeof envelope.message === 'string') return `${envelope.code ?? response.status}: ${envelope.message}`;
+    if (typeof envelope.message === 'string')
+      return {
+        message: `${envelope.code ?? response.status}: ${envelope.message}`,
+        retriable: envelope.retriable === true,
+      };
   } catch {
     // not JSON: the status says enough
   }
-  return `HTTP ${response.status} ${response.statusText}`;
+  return { message: `HTTP ${response.status} ${response.statusText}`, retriable: response.status >= 500 };
+}
+
+/** The message of an error answer. */
+export async function errorMessage(response: Response): Promise<string> {
+  return (await errorOf(response)).message;
 }
 
 /** An answer that was not 2xx. */
 export class ApiError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** The envelope says a retry may succeed (a 401 while the OIDC issuer cannot be reached, for one). */
+  readonly retriable: boolean;
+  constructor(status: number, message: string, retriable: boolean) {
     super(message);
     this.status = status;
+    this.retriable = retriable;
   }
 }
 
@@ -48,13 +60,21 @@ export async function readEvents(
   onEvent: (message: EventSourceMessage) => void,
 ): Promise<void> {
   const response = await (typeof request === 'string' ? api(request, init) : request);
-  if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+  if (!response.ok) {
+    const error = await errorOf(response);
+    throw new ApiError(response.status, error.message, error.retriable);
+  }
   if (response.body === null) return;
   const parser = createParser({ onEvent });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    parser.feed(value);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      parser.feed(value);
+    }
+  } finally {
+    // Ended early (an event handler threw, or the caller aborted): the request goes too, nothing runs on for it.
+    await reader.cancel().catch(() => undefined);
   }
 }

@@ -91,7 +91,7 @@ function App() {
       () => again('the stream ended'),
       (error: unknown) => {
         if (controller.signal.aborted) return;
-        if (error instanceof ApiError && error.status === 401) {
+        if (error instanceof ApiError && error.status === 401 && !error.retriable) {
           forgetApiKey(); // a refused key is not offered again
           setConnection({ kind: 'needs-key', message: error.message });
         } else again(error instanceof Error ? error.message : String(error));

@@ -72,7 +72,9 @@ export function Playground(props: { pools: readonly PoolStatus[] }) {
       });
       show('done');
     } catch (error) {
-      if (controller.signal.aborted) show('stopped');
+      const stopped = controller.signal.aborted;
+      controller.abort(); // whatever went wrong, the chat stops on the server too
+      if (stopped) show('stopped');
       else show('failed', error instanceof ApiError || error instanceof Error ? error.message : String(error));
     } finally {
       abort.current = null;

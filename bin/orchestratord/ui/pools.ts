@@ -1,7 +1,7 @@
 import { h } from 'preact';
 import { useState } from 'preact/hooks';
 import htm from 'htm';
-import type { PoolStatus } from '@llama-orch/contracts';
+import type { DrainResponse, PoolStatus, ReloadResponse } from '@llama-orch/contracts';
 import { api, errorMessage } from './api.ts';
 import { bytes, ms, percent } from './format.ts';
 
@@ -40,14 +40,17 @@ async function act(pool: PoolStatus, action: Action, say: (text: string) => void
       say(`${action} failed: ${await errorMessage(response)}`);
       return;
     }
-    const answer = (await response.json()) as { state?: string; ok?: boolean; message?: string };
-    say(
-      action === 'drain'
-        ? `drained (${answer.state ?? 'done'})`
-        : answer.ok === true
-          ? 'reloaded'
-          : `reload: ${answer.message ?? 'rolled back'}`,
-    );
+    if (action === 'drain') {
+      const drained = (await response.json()) as DrainResponse;
+      say(`drained: ${drained.state}, ${drained.aborted} aborted, in ${ms(drained.duration_ms)}`);
+    } else {
+      const reloaded = (await response.json()) as ReloadResponse;
+      say(
+        reloaded.ok
+          ? `reloaded with ${reloaded.model}`
+          : `reload rolled back: ${reloaded.message ?? 'the old model serves'}`,
+      );
+    }
   } catch (error) {
     say(`${action} failed: ${error instanceof Error ? error.message : String(error)}`);
   }

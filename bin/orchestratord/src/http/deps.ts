@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EdgeEnv } from '@llama-orch/http';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
-import type { OverviewSource } from '../overview/overview.ts';
+import type { Overviews } from '../overview/overview.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { Scheduler } from '../tasks/scheduler.ts';
 import type { SessionStore } from '../tasks/sessions.ts';
@@ -29,7 +29,9 @@ export interface AppDeps {
   /** Open event streams per client identity (ORCHD_MAX_STREAMS_PER_CLIENT). */
   readonly streams: StreamLimiter;
   /** What the operator page shows (GET /v2/overview and its stream). */
-  readonly overview: OverviewSource;
+  readonly overview: Overviews;
+  /** Overview streams one client identity may hold open at once (a page per tab). */
+  readonly overviewStreams: StreamLimiter;
 }
 
 /** The edge's variables plus the caller's identity (set by the authenticate middleware). */

@@ -8,10 +8,13 @@ import type { Identity } from './auth/identity.ts';
  */
 export class StreamLimiter {
   readonly #max: number;
+  readonly #limit: string;
   readonly #open = new Map<string, number>();
 
-  constructor(max: number) {
+  /** `limit` names the limit in the refusal: the variable that sets it, by default. */
+  constructor(max: number, limit = 'ORCHD_MAX_STREAMS_PER_CLIENT') {
     this.#max = max;
+    this.#limit = limit;
   }
 
   open(identity: Identity): { ok: true; release: () => void } | { ok: false; envelope: ErrorEnvelope } {
@@ -21,7 +24,7 @@ export class StreamLimiter {
         ok: false,
         envelope: errorEnvelope(
           'TOO_MANY_STREAMS',
-          `${identity.label} already holds ${held} open streams, the most one client may (ORCHD_MAX_STREAMS_PER_CLIENT)`,
+          `${identity.label} already holds ${held} open streams, the most one client may (${this.#limit})`,
           { retry_after_ms: 1000 },
         ),
       };

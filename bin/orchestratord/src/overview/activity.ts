@@ -1,5 +1,7 @@
-import type { OverviewPoint } from '@llama-orch/contracts';
+import type { OverviewPoint, OverviewTask } from '@llama-orch/contracts';
+import type { Logger } from 'pino';
 import type { Task } from '../tasks/task.ts';
+import { overviewTask } from './task-row.ts';
 
 /** Seconds of throughput kept (the chart's 5 minutes). */
 export const HISTORY_SECONDS = 300;
@@ -9,10 +11,16 @@ export const FINISHED_KEPT = 50;
 const LATENCY_WINDOW_MS = 10_000;
 const TICK_MS = 1_000;
 
-/** A finished task and when its end was seen. */
+/** A finished task as the page shows it (taken when it ended: the task itself, and its events, are let go). */
 export interface FinishedTask {
-  readonly task: Task;
-  readonly endedAt: number;
+  readonly owner: string | undefined;
+  readonly row: OverviewTask;
+}
+
+/** The newest `FINISHED_KEPT` of something, newest first. */
+function keep<T>(ring: T[], item: T): void {
+  ring.unshift(item);
+  if (ring.length > FINISHED_KEPT) ring.pop();
 }
 
 /** The p-quantile (0..1) of an ascending list, nearest rank; null when empty. */
@@ -31,6 +39,8 @@ export class Activity {
   readonly #now: () => number;
   readonly #points: OverviewPoint[] = [];
   readonly #finished: FinishedTask[] = [];
+  /** The same per owner: a client sees its own latest, however busy the others are. */
+  readonly #finishedBy = new Map<string, FinishedTask[]>();
   /** 429 answers per second of the last minute, by (second % 60), with the second each slot counts. */
   readonly #rejected = Array.from({ length: 60 }, () => ({ second: -1, count: 0 }));
   /** Admission → first token of tasks whose first token came in the last LATENCY_WINDOW_MS. */
@@ -42,22 +52,35 @@ export class Activity {
   #lastTickAt = 0;
   #timer: NodeJS.Timeout | null = null;
   readonly #listeners = new Set<(point: OverviewPoint) => void>();
+  readonly #stopListeners = new Set<() => void>();
+  readonly #log: Logger | null;
 
-  constructor(live: () => Iterable<Task>, now: () => number = Date.now) {
+  constructor(live: () => Iterable<Task>, now: () => number = Date.now, log: Logger | null = null) {
     this.#live = live;
     this.#now = now;
+    this.#log = log;
   }
 
   start(): void {
+    if (this.#timer !== null) return;
     this.#lastTotal = this.#totalTokens();
     this.#lastTickAt = this.#now();
     this.#timer = setInterval(() => this.tick(), TICK_MS);
     this.#timer.unref();
   }
 
+  /** Stop ticking, and tell those following it (the overview streams end). */
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    for (const listener of [...this.#stopListeners]) listener();
+    this.#stopListeners.clear();
+  }
+
+  /** Call `listener` once when the activity stops; returns the unsubscribe function. */
+  onStop(listener: () => void): () => void {
+    this.#stopListeners.add(listener);
+    return () => this.#stopListeners.delete(listener);
   }
 
   /** Call `listener` after each second is closed; returns the unsubscribe function. */
@@ -72,8 +95,14 @@ export class Activity {
       this.#tokensOfEnded += task.tokensOut();
       this.#endedSinceTick += 1;
       this.#timeFirstToken(task);
-      this.#finished.unshift({ task, endedAt: this.#now() });
-      if (this.#finished.length > FINISHED_KEPT) this.#finished.pop();
+      const owner = task.spec.owner;
+      const finished: FinishedTask = { owner, row: overviewTask(task, undefined, this.#now()) };
+      keep(this.#finished, finished);
+      if (owner !== undefined) {
+        let ring = this.#finishedBy.get(owner);
+        if (ring === undefined) this.#finishedBy.set(owner, (ring = []));
+        keep(ring, finished);
+      }
     });
   }
 
@@ -95,9 +124,9 @@ export class Activity {
     return this.#rejected.reduce((sum, slot) => sum + (second - slot.second < 60 ? slot.count : 0), 0);
   }
 
-  /** The finished tasks most recently seen, newest first. */
-  finished(): readonly FinishedTask[] {
-    return this.#finished;
+  /** The finished tasks most recently seen, newest first: all of them, or one owner's. */
+  finished(owner?: string): readonly FinishedTask[] {
+    return owner === undefined ? this.#finished : (this.#finishedBy.get(owner) ?? []);
   }
 
   /** The kept seconds, oldest first. */
@@ -141,7 +170,13 @@ export class Activity {
     this.#endedSinceTick = 0;
     this.#points.push(point);
     if (this.#points.length > HISTORY_SECONDS) this.#points.shift();
-    for (const listener of [...this.#listeners]) listener(point);
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(point);
+      } catch (error) {
+        this.#log?.error({ err: error }, 'an overview listener failed'); // one stream's fault, not the timer's
+      }
+    }
     return point;
   }
 }

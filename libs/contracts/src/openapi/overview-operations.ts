@@ -19,13 +19,13 @@ export const overviewOperations: readonly OperationSpec[] = [
     path: '/v2/overview/events',
     operationId: 'streamOverview',
     summary:
-      'The overview once a second as `overview` events: the first carries 5 minutes of throughput, each later one only the seconds added since. Counts against ORCHD_MAX_STREAMS_PER_CLIENT.',
+      'The overview once a second as `overview` events: the first carries 5 minutes of throughput, each later one only the seconds added since. A stream ends after 60 s (the client opens the next, with its credentials checked again) and when orchestratord stops; at most 8 per client identity.',
     tags: ['meta'],
     responses: {
       200: { description: 'The overview stream.', sse: 'Overview' },
       401: { description: 'Missing or unknown API key (CLOUD profile).', json: 'ErrorEnvelope' },
       429: {
-        description: 'Too many open streams for this client (ADMISSION_REJECT); retry after the advised delay.',
+        description: 'This client already holds 8 overview streams (TOO_MANY_STREAMS); retry after the advised delay.',
         json: 'ErrorEnvelope',
         headers: ['Retry-After', 'X-Backoff-Ms'],
       },
