@@ -77,7 +77,7 @@ function App() {
       setConnection({ kind: 'down', message });
       retry = window.setTimeout(() => setAttempt((n) => n + 1), RECONNECT_MS);
     };
-    setConnection({ kind: 'connecting' });
+    setConnection((now) => (now.kind === 'live' ? now : { kind: 'connecting' })); // a routine reconnect shows nothing
     readEvents(taken?.response ?? STREAM, { signal: controller.signal }, (message) => {
       if (message.event !== 'overview') return;
       if (first) performance.mark('llorch:first-event');
@@ -88,7 +88,10 @@ function App() {
       setOverview(picture);
       setConnection({ kind: 'live' });
     }).then(
-      () => again('the stream ended'),
+      // orchestratord ends each stream after a minute (credentials are checked again): the next one opens at once.
+      () => {
+        if (!controller.signal.aborted) setAttempt((n) => n + 1);
+      },
       (error: unknown) => {
         if (controller.signal.aborted) return;
         if (error instanceof ApiError && error.status === 401 && !error.retriable) {
