@@ -56,10 +56,13 @@ try {
     return page.evaluate(() => performance.getEntriesByName('llorch:first-overview')[0]?.startTime ?? NaN);
   };
   const loadMs: number[] = [];
-  // One load first, not counted: orchestratord bundles the page at the first request for it (once per process).
-  const warmUp = await browser.newContext();
-  await firstOverview(await warmUp.newPage().then(async (page) => (await page.goto(`${url}/ui`), page)));
-  await warmUp.close();
+  // The first load after the start is reported apart: orchestratord bundles the page at the first request for it
+  // (once per process).
+  const firstContext = await browser.newContext();
+  const firstPage = await firstContext.newPage();
+  await firstPage.goto(`${url}/ui`);
+  const firstLoadMs = await firstOverview(firstPage);
+  await firstContext.close();
   for (let i = 0; i < LOADS; i += 1) {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -128,6 +131,7 @@ try {
     'load.median_ms': percentile(loadMs, 50),
     'load.p90_ms': percentile(loadMs, 90),
     'load.revisit_median_ms': percentile(revisitMs, 50),
+    'load.first_after_start_ms': firstLoadMs,
     'lag.p50_ms': percentile(ages, 50),
     'lag.p99_ms': percentile(ages, 99),
     'lag.max_ms': Math.max(...ages),
@@ -148,6 +152,7 @@ pool (${SLOTS} slots, CPU llama-server) and orchestratord, on loopback.
 | figure | value | target |
 |---|---|---|
 | page load, cold (a fresh browser context: empty cache), navigation → first overview on screen, median (p90) of ${LOADS} | ${fmt(figures['load.median_ms'])} ms (${fmt(figures['load.p90_ms'])} ms) | < 300 ms |
+| the first load after orchestratord starts (it bundles the page then, once) | ${fmt(figures['load.first_after_start_ms'])} ms | |
 | page load, revisited (a new tab, the browser's cache warm; scripts revalidated by ETag), median of ${LOADS} | ${fmt(figures['load.revisit_median_ms'])} ms | |
 | tasks submitted | ${fmt(figures['load.tasks_per_minute'], 0)} a minute for ${fmt(elapsedS, 0)} s (max_tokens ${MAX_TOKENS}; ${refused} refused) | 1,000 a minute |
 | age of the picture on screen, p50 / p99 / max (sampled every 250 ms) | ${fmt(figures['lag.p50_ms'], 0)} / ${fmt(figures['lag.p99_ms'], 0)} / ${fmt(figures['lag.max_ms'], 0)} ms | never more than 1 s + a render |

@@ -25,6 +25,7 @@ describe('the operator page benchmark', { timeout: 10 * 60_000 }, () => {
       'load.median_ms',
       'load.p90_ms',
       'load.revisit_median_ms',
+      'load.first_after_start_ms',
       'lag.p50_ms',
       'lag.p99_ms',
       'lag.max_ms',
