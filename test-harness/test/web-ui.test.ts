@@ -4,19 +4,18 @@
  * printed, when LLORCH_KEEP_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createParser } from 'eventsource-parser';
 import type { Browser, Page } from 'playwright-core';
 import { OverviewSchema, validate, type Overview } from '@llama-orch/contracts';
 import { launchChromium } from '../src/browser.ts';
 import { startCluster } from '../src/cluster.ts';
 import { commandsFrom } from '../src/debian-packages.ts';
 import { jsonRequest } from '../src/http-json.ts';
-import { waitFor } from '../src/processes.ts';
+import { startProcess, waitFor } from '../src/processes.ts';
+import { followEvents } from '../src/sse.ts';
 
 /** What a step of the page may take: the page updates once a second; the demo engine streams ~100 tokens/s. */
 const STEP_MS = 20_000;
@@ -62,41 +61,28 @@ async function curlTask(url: string, body: Record<string, unknown>, key?: string
     JSON.stringify(body),
   ];
   if (key !== undefined) args.push('-H', `authorization: Bearer ${key}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(curl, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`curl exited ${String(code)}: ${out}`))));
-  });
+  const run = startProcess(curl, args, process.env);
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`curl exited ${String(code)}: ${run.output()}`);
+  return run.output();
 }
 
 /** The first `n` pictures of GET /v2/overview/events (within 10 s), then the stream is closed. */
 async function overviewEvents(url: string, n: number, key?: string): Promise<Overview[]> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`fewer than ${n} overview events within 10 s`)), 10_000);
-  try {
-    const response = await fetch(`${url}/v2/overview/events`, {
-      signal: controller.signal,
-      ...(key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }),
-    });
-    assert.equal(response.status, 200);
-    const pictures: Overview[] = [];
-    const parser = createParser({
-      onEvent: (message) => {
-        if (message.event === 'overview') pictures.push(JSON.parse(message.data) as Overview);
-      },
-    });
-    const decoder = new TextDecoder();
-    for await (const chunk of response.body ?? []) {
-      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-      if (pictures.length >= n) break;
-    }
-    return pictures.slice(0, n);
-  } finally {
-    clearTimeout(timer);
-    controller.abort();
-  }
+  const enough = new AbortController();
+  let seen = 0;
+  const followed = await followEvents(`${url}/v2/overview/events`, {
+    timeoutMs: 10_000,
+    signal: enough.signal,
+    ...(key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }),
+    onEvent: (event) => {
+      if (event.event === 'overview' && (seen += 1) >= n) enough.abort();
+    },
+  });
+  assert.equal(followed.status, 200);
+  const pictures = followed.events.filter((event) => event.event === 'overview');
+  assert.ok(pictures.length >= n, `${n} overview events, saw ${pictures.length}`);
+  return pictures.slice(0, n).map((event) => event.data as unknown as Overview);
 }
 
 const cancel = (url: string, id: string, key?: string) =>

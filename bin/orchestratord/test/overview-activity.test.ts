@@ -88,7 +88,7 @@ describe('the operator page’s activity (issue 20)', () => {
     for (let i = 0; i < FINISHED_KEPT + 5; i += 1) end(admit(`f${i}`));
     const finished = activity.finished();
     assert.equal(finished.length, FINISHED_KEPT);
-    assert.equal(finished[0]?.row.task_id, `f${FINISHED_KEPT + 4}`);
+    assert.equal(finished[0]?.task_id, `f${FINISHED_KEPT + 4}`);
   });
 
   test('a client keeps its own latest finished tasks however many others finish after them', () => {
@@ -101,9 +101,9 @@ describe('the operator page’s activity (issue 20)', () => {
       activity.admitted(other);
       other.emit({ event: 'end', data: { tokens_out: 0, decode_ms: 0 } });
     }
-    assert.ok(!activity.finished().some((f) => f.row.task_id === 'mine'), 'pushed out of the latest of all');
+    assert.ok(!activity.finished().some((f) => f.task_id === 'mine'), 'pushed out of the latest of all');
     assert.deepEqual(
-      activity.finished('alice').map((f) => f.row.task_id),
+      activity.finished('alice').map((f) => f.task_id),
       ['mine'],
     );
     assert.equal(activity.finished('bob').length, FINISHED_KEPT);

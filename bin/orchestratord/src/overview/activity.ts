@@ -11,12 +11,6 @@ export const FINISHED_KEPT = 50;
 const LATENCY_WINDOW_MS = 10_000;
 const TICK_MS = 1_000;
 
-/** A finished task as the page shows it (taken when it ended: the task itself, and its events, are let go). */
-export interface FinishedTask {
-  readonly owner: string | undefined;
-  readonly row: OverviewTask;
-}
-
 /** The newest `FINISHED_KEPT` of something, newest first. */
 function keep<T>(ring: T[], item: T): void {
   ring.unshift(item);
@@ -38,9 +32,10 @@ export class Activity {
   readonly #live: () => Iterable<Task>;
   readonly #now: () => number;
   readonly #points: OverviewPoint[] = [];
-  readonly #finished: FinishedTask[] = [];
+  /** Finished tasks as the page shows them, taken when they ended (the tasks, and their events, are let go). */
+  readonly #finished: OverviewTask[] = [];
   /** The same per owner: a client sees its own latest, however busy the others are. */
-  readonly #finishedBy = new Map<string, FinishedTask[]>();
+  readonly #finishedBy = new Map<string, OverviewTask[]>();
   /** 429 answers per second of the last minute, by (second % 60), with the second each slot counts. */
   readonly #rejected = Array.from({ length: 60 }, () => ({ second: -1, count: 0 }));
   /** Admission → first token of tasks whose first token came in the last LATENCY_WINDOW_MS. */
@@ -96,7 +91,7 @@ export class Activity {
       this.#endedSinceTick += 1;
       this.#timeFirstToken(task);
       const owner = task.spec.owner;
-      const finished: FinishedTask = { owner, row: overviewTask(task, undefined, this.#now()) };
+      const finished = overviewTask(task, undefined, this.#now());
       keep(this.#finished, finished);
       if (owner !== undefined) {
         let ring = this.#finishedBy.get(owner);
@@ -125,7 +120,7 @@ export class Activity {
   }
 
   /** The finished tasks most recently seen, newest first: all of them, or one owner's. */
-  finished(owner?: string): readonly FinishedTask[] {
+  finished(owner?: string): readonly OverviewTask[] {
     return owner === undefined ? this.#finished : (this.#finishedBy.get(owner) ?? []);
   }
 

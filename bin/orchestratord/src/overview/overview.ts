@@ -90,7 +90,7 @@ export class Overviews {
     const shown: Task[] = [];
     let visible = 0;
     for (const task of board.live) {
-      if (!admin && !mayAccess(viewer, task.spec.owner)) continue;
+      if (!mayAccess(viewer, task.spec.owner)) continue;
       visible += 1;
       if (shown.length < LIVE_SHOWN) shown.push(task);
     }
@@ -103,7 +103,7 @@ export class Overviews {
       tasks: {
         live: shown.map((task) => overviewTask(task, board.standings.get(task.id), board.at)),
         live_total: visible,
-        finished: this.activity.finished(admin ? undefined : viewer.owner).map((f) => f.row),
+        finished: [...this.activity.finished(admin ? undefined : viewer.owner)],
       },
       throughput: this.activity.points().filter((point) => point.t > since),
     };
