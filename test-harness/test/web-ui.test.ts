@@ -147,7 +147,7 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
         task_id: 'curl-1',
         model_ref: 'demo',
         prompt: 'Go on:',
-        max_tokens: 600,
+        max_tokens: 1800,
         ignore_eos: true,
       }),
     ) as { task_id?: string };
@@ -165,7 +165,7 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
     const finished = page.getByTestId('finished-tasks').locator('tr[data-task="curl-1"]');
     await finished.waitFor({ timeout: 60_000 });
     assert.match((await finished.textContent()) ?? '', /length/, 'its outcome: it ran to max_tokens');
-    assert.match((await finished.getByTestId('tokens').textContent()) ?? '', /^600$/);
+    assert.match((await finished.getByTestId('tokens').textContent()) ?? '', /^1800$/);
     // The charts drew, from seconds that counted those tokens.
     assert.equal(await page.getByTestId('chart-throughput').locator('canvas').count(), 1);
     assert.equal(await page.getByTestId('chart-latency').locator('canvas').count(), 1);
