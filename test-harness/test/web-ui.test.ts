@@ -184,6 +184,14 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
     for (const id of ['hog-1', 'hog-2']) await curlTask(url, hog(id));
     await page.getByTestId('live-tasks').locator('tr[data-state="running"]').nth(1).waitFor({ timeout: STEP_MS });
     await curlTask(url, hog('waits'));
+    // Only once it holds the queue's one place is the next refused (a dispatch orchestratord tried while the pool's
+    // report of its slots was a poll behind comes back to the queue).
+    await waitFor(
+      'waits to hold the queue',
+      async () =>
+        (await jsonRequest<{ state: string }>(`${url}/v2/tasks/waits`)).body.state === 'queued' ? true : undefined,
+      STEP_MS,
+    );
     const refused = JSON.parse(await curlTask(url, hog('refused'))) as { code?: string };
     assert.equal(refused.code, 'ADMISSION_REJECT');
     await page.getByTestId('queue-depth').filter({ hasText: '1 / 1' }).waitFor({ timeout: STEP_MS });
