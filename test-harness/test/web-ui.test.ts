@@ -93,7 +93,7 @@ const cancel = (url: string, id: string, key?: string) =>
 
 describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 60_000 }, () => {
   test('HOME: the demo pool shows ready; a playground chat streams; a curl task goes from live to finished; the queue and its 429s show; a drain shows the pool draining', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 2 }]], { ORCHD_ADMISSION_CAPACITY: '1' });
+    const cluster = await startCluster([[{ id: 'demo', slots: 2, ctx: 32_768 }]], { ORCHD_ADMISSION_CAPACITY: '1' });
     t.after(cluster.cleanup);
     const url = cluster.url;
 
