@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { bindAddr, commaList, envInt as interval, splitList, logLevel, tcpPort } from '@llama-orch/config';
 import { describeIssues, validate } from '@llama-orch/contracts';
@@ -86,6 +88,18 @@ const EnvSchema = z.object({
     })
     .optional(),
   PROMETHEUS_METRICS_PORT: tcpPort(9090).optional(),
+  ORCHD_DATABASE_URL: z
+    .string()
+    .regex(
+      /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
+      'must be sqlite:<file> (one orchestratord) or postgres://user:password@host:port/database (replicas share it)',
+    )
+    .optional(),
+  ORCHD_BUDGETS_FILE: z.string().min(1).optional(),
+  ORCHD_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a name of letters, digits, dot, dash or underscore')
+    .optional(),
   LOG_LEVEL: logLevel(),
 });
 
@@ -147,10 +161,27 @@ export interface OrchestratordConfig {
   readonly otlpEndpoint: string | undefined;
   /** PROMETHEUS_METRICS_PORT: `/metrics` also served alone on this port of the bind host; null: only on the API port. */
   readonly metricsPort: number | null;
+  /**
+   * ORCHD_DATABASE_URL: the task journal and usage ledger — `sqlite:<file>` or a PostgreSQL URL; null: none (tasks are
+   * kept in memory only, for 5 minutes after they end).
+   */
+  readonly database:
+    { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string } | null;
+  /** ORCHD_BUDGETS_FILE: daily budgets per identity, re-read when it changes. */
+  readonly budgetsFile: string | undefined;
+  /** ORCHD_REPLICA_ID: this orchestratord among replicas sharing a journal (default: the host name). */
+  readonly replicaId: string;
 }
 
 export type ConfigOutcome =
   { readonly ok: true; readonly config: OrchestratordConfig } | { readonly ok: false; readonly message: string };
+
+function databaseOf(url: string | undefined): OrchestratordConfig['database'] {
+  if (url === undefined) return null;
+  return url.startsWith('sqlite:')
+    ? { kind: 'sqlite', path: resolve(url.slice('sqlite:'.length)) }
+    : { kind: 'postgres', url };
+}
 
 /** Parse the environment once; every problem names its variable. */
 export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
@@ -191,6 +222,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
     };
   if ((v.ORCHD_OIDC_ISSUER === undefined) !== (v.ORCHD_OIDC_AUDIENCE === undefined))
     return { ok: false, message: 'ORCHD_OIDC_ISSUER and ORCHD_OIDC_AUDIENCE: set both or neither' };
+  if (v.ORCHD_BUDGETS_FILE !== undefined && v.ORCHD_DATABASE_URL === undefined)
+    return {
+      ok: false,
+      message: 'ORCHD_BUDGETS_FILE needs ORCHD_DATABASE_URL: budgets are reserved and settled in the journal',
+    };
   if ((v.ORCHD_SERVER_TLS_CERT === undefined) !== (v.ORCHD_SERVER_TLS_KEY === undefined))
     return { ok: false, message: 'ORCHD_SERVER_TLS_CERT and ORCHD_SERVER_TLS_KEY: set both or neither' };
   const dnsName = v.ORCHD_POOL_MANAGERS_DNS?.replace(/\.$/, '');
@@ -254,6 +290,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
       logLevel: v.LOG_LEVEL,
       otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
       metricsPort: v.PROMETHEUS_METRICS_PORT ?? null,
+      database: databaseOf(v.ORCHD_DATABASE_URL),
+      budgetsFile: v.ORCHD_BUDGETS_FILE,
+      replicaId: v.ORCHD_REPLICA_ID ?? hostname(),
     }),
   };
 }

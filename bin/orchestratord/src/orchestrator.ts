@@ -8,6 +8,10 @@ import type { OrchestratordConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
+import { Budgets } from './journal/budgets.ts';
+import { PostgresStore } from './journal/postgres-store.ts';
+import { SqliteStore } from './journal/sqlite-store.ts';
+import { TaskJournal } from './journal/task-journal.ts';
 import { Activity } from './overview/activity.ts';
 import { Overviews } from './overview/overview.ts';
 import { NodeDiscovery } from './pools/node-discovery.ts';
@@ -26,6 +30,22 @@ const SHUTDOWN_GRACE_MS = 5_000;
 const STOP_LINGER_MS = 1_000;
 /** Operator pages (overview streams) one client identity may have open at once. */
 const OVERVIEW_STREAMS_PER_CLIENT = 8;
+
+/** The journal ORCHD_DATABASE_URL names, migrated and with a crash's leftovers ended; null without one. */
+async function openJournal(config: OrchestratordConfig, log: Logger, registry: Registry): Promise<TaskJournal | null> {
+  const { database } = config;
+  if (database === null) return null;
+  const store = database.kind === 'sqlite' ? new SqliteStore(database.path) : new PostgresStore(database.url);
+  try {
+    return await TaskJournal.open({ store, replica: config.replicaId, log, registry });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(reason.startsWith('ORCHD_DATABASE_URL') ? reason : `ORCHD_DATABASE_URL: ${reason}`, {
+      cause: error,
+    });
+  }
+}
 
 /** orchestratord as one service: pool poller, scheduler and the HTTP API. */
 export class Orchestrator {
@@ -69,6 +89,12 @@ export class Orchestrator {
         ...(discovery === null ? {} : { serverName: (origin: string) => discovery.serverName(origin) }),
       });
       scope.defer(() => client.close());
+      // The journal closes last (deferred first): the records of tasks the stop ends are written before it closes.
+      const journal = await openJournal(config, log, metrics);
+      if (journal !== null) scope.defer(() => journal.close());
+      const budgets = new Budgets({ path: config.budgetsFile, store: journal?.store ?? null, log });
+      await budgets.start();
+      scope.defer(() => budgets.stop());
       const orchMetrics = createMetrics(metrics);
       const ledger = new SlotLedger();
       const sessions = new SessionStore();
@@ -95,7 +121,10 @@ export class Orchestrator {
         poolWaitMs: config.poolWaitMs,
         reconnectGraceMs: config.reconnectGraceMs,
         decodeTimeoutMs: config.decodeTimeoutMs,
-        onAdmitted: (task) => activity.admitted(task),
+        onAdmitted: (task) => {
+          activity.admitted(task);
+          journal?.track(task);
+        },
       });
       scheduler = tasks;
       activity.start();
@@ -123,6 +152,8 @@ export class Orchestrator {
         streams: new StreamLimiter(config.maxStreamsPerClient),
         overview: new Overviews(tasks, activity, version),
         overviewStreams: new StreamLimiter(OVERVIEW_STREAMS_PER_CLIENT, 'the operator page allows 8 per client'),
+        journal,
+        budgets,
       });
       // HTTPS for clients (ORCHD_SERVER_TLS_*): keys and tokens off the wire in clear.
       let clientTls: ServeTls | null = null;

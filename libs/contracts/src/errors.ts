@@ -32,7 +32,8 @@ export const errorCatalogue = {
   BUDGET_EXCEEDED: {
     status: 429,
     retriable: false,
-    meaning: "A budget is used up (a session's turns, tokens or time); the message names which.",
+    meaning:
+      "A budget is used up (a session's turns, tokens or time, or an identity's tokens or GPU-seconds per day); the message names which and when it resets.",
   },
   REPLICA_EXHAUSTED: { status: 503, retriable: true, meaning: 'Every slot of the pool is busy.' },
   TOO_MANY_STREAMS: {
@@ -61,7 +62,17 @@ export const errorCatalogue = {
   CONFLICT: {
     status: 409,
     retriable: false,
-    meaning: 'The resource is in a state that forbids this (e.g. a live task_id reused).',
+    meaning: 'The resource is in a state that forbids this (e.g. a task_id reused for another request).',
+  },
+  JOURNAL_UNAVAILABLE: {
+    status: 503,
+    retriable: true,
+    meaning: 'The task journal and usage ledger (ORCHD_DATABASE_URL) is not configured, or cannot be reached now.',
+  },
+  ORCHESTRATOR_RESTART: {
+    status: 503,
+    retriable: true,
+    meaning: 'orchestratord stopped (crashed or was killed) while the task was queued or running; submit it again.',
   },
 } as const satisfies Record<string, { status: number; retriable: boolean; meaning: string }>;
 

@@ -9,6 +9,7 @@ export * from './sessions.ts';
 export * from './sse-events.ts';
 export * from './task-status.ts';
 export * from './overview.ts';
+export * from './usage.ts';
 export * from './openai.ts';
 export * from './pool-status.ts';
 export * from './pool-kind.ts';

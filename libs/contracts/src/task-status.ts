@@ -20,6 +20,8 @@ export const TaskStatusSchema = named(
     /** Once placed: the pool that runs (or ran) it. */
     pool_id: ResourceIdSchema.optional(),
     tokens_out: z.int().min(0),
+    /** Prompt tokens, once the engine has said (at the end). */
+    tokens_in: z.int().min(0).optional(),
     /** Once done: the end's finish_reason (stop, length, canceled) or the error's code. */
     outcome: z.string().min(1).optional(),
   }),

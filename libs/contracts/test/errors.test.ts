@@ -40,6 +40,8 @@ describe('error catalogue', () => {
       'DECODE_TIMEOUT',
       'WORKER_RESET',
       'INTERNAL',
+      'JOURNAL_UNAVAILABLE',
+      'ORCHESTRATOR_RESTART',
     ]);
     for (const code of errorCodes) {
       assert.equal(httpStatusOf(code) >= 500, serverSide.has(code), `${code} → ${httpStatusOf(code)}`);

@@ -235,6 +235,8 @@ async function supervise(
         ORCHD_PROFILE: 'home',
         // On loopback a poll is cheap: a pool that became ready is seen within a quarter second.
         ORCHD_POOL_POLL_INTERVAL_MS: env.env['ORCHD_POOL_POLL_INTERVAL_MS'] ?? '250',
+        // The task journal and usage ledger live beside the other state: what happened survives a restart.
+        ORCHD_DATABASE_URL: env.env['ORCHD_DATABASE_URL'] ?? `sqlite:${join(env.stateDir, 'tasks.db')}`,
       },
       (line) => {
         if (line.msg === 'orchestratord listening') announced.get('orchestratord')?.(str(line['url']));

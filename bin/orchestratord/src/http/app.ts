@@ -13,6 +13,7 @@ import { rerankRoutes } from './routes/rerank.ts';
 import { sessionAndMetaRoutes } from './routes/sessions-meta.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { uiRoutes } from './routes/ui.ts';
+import { usageRoutes } from './routes/usage.ts';
 
 /** orchestratord's HTTP API (ARCHITECTURE §4), without listening: main.ts serves it. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -42,5 +43,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   sessionAndMetaRoutes(app, deps);
   poolRoutes(app, deps);
   overviewRoutes(app, deps);
+  usageRoutes(app, deps);
   return app;
 }

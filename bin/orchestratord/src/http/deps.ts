@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EdgeEnv } from '@llama-orch/http';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
+import type { Budgets } from '../journal/budgets.ts';
+import type { TaskJournal } from '../journal/task-journal.ts';
 import type { Overviews } from '../overview/overview.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { Scheduler } from '../tasks/scheduler.ts';
@@ -32,6 +34,10 @@ export interface AppDeps {
   readonly overview: Overviews;
   /** Overview streams one client identity may hold open at once (a page per tab). */
   readonly overviewStreams: StreamLimiter;
+  /** The task journal and usage ledger (ORCHD_DATABASE_URL); null without one. */
+  readonly journal: TaskJournal | null;
+  /** Daily budgets per identity (ORCHD_BUDGETS_FILE). */
+  readonly budgets: Budgets;
 }
 
 /** The edge's variables plus the caller's identity (set by the authenticate middleware). */

@@ -10,6 +10,7 @@ import {
 import type { EngineFrame } from '@llama-orch/pool-managerd-client';
 import { rawStream, sendError } from '@llama-orch/http';
 import type { Task } from '../tasks/task.ts';
+import { admitTask } from './admit.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
 /** How one API family's answers are relayed: which engine route, and how its errors look inside a stream. */
@@ -105,9 +106,8 @@ export async function relayTask(
   // A streamed answer holds one of the client's open streams from admission to its end.
   const held = request.stream ? deps.streams.open(c.get('identity')) : { ok: true as const, release: () => undefined };
   if (!held.ok) return sendError(c, held.envelope);
-  const admission = deps.scheduler.submit({
+  const admission = await admitTask(c, deps, {
     id,
-    owner: c.get('identity').owner,
     model: request.model,
     priority: 'interactive',
     sessionId: undefined,

@@ -136,6 +136,7 @@ export class TaskRunner {
           reason: envelope.message,
         };
       }
+      task.placedOn = { node: pool.nodeUrl, gpus: pool.status.gpus?.length ?? 0 };
       // `started` names the pool that accepted the task, so it is sent only once a dispatch is answered (and once:
       // a stream that broke before its first token may be requeued and start again elsewhere).
       if (task.events.every((e) => e.event !== 'started'))

@@ -19,6 +19,12 @@ export interface TaskSpec {
   readonly id: string;
   /** The identity that submitted it (see http/auth): only it and admins reach the task; absent, only admins. */
   readonly owner?: string;
+  /** The submitter's label (a key's fingerprint, an OIDC subject): what the usage ledger and metrics name. */
+  readonly identity?: string;
+  /** sha256 of the canonical request (journal/request-hash.ts): the same task_id again is this task only if equal. */
+  readonly requestHash?: string;
+  /** Output tokens reserved against the identity's daily budget (journal/budgets.ts), settled when it ends. */
+  readonly budget?: { readonly day: string; readonly tokens: number };
   readonly model: string;
   readonly priority: Priority;
   readonly sessionId: string | undefined;
@@ -71,6 +77,8 @@ export class Task {
   readonly abort = new AbortController();
   state: TaskState = 'queued';
   poolId: string | null = null;
+  /** The node and GPUs of the pool that runs it (set when it starts): the ledger's node and GPU-seconds. */
+  placedOn: { readonly node: string; readonly gpus: number } | null = null;
   /** The task's trace span (a no-op unless tracing is on); its children are admission, placement, dispatch, stream. */
   span: Span | null = null;
   readonly #events: TaskEvent[] = [];

@@ -3,6 +3,7 @@ import { API_VERSION } from '../meta.ts';
 import { buildDocument, type OperationSpec, type ResponseSpec } from './document.ts';
 import { embeddingOperations } from './embedding-operations.ts';
 import { overviewOperations } from './overview-operations.ts';
+import { usageOperations } from './usage-operations.ts';
 import { taskStatusOperations } from './task-status-operations.ts';
 
 const envelope = (description: string): ResponseSpec => ({ description, json: 'ErrorEnvelope' });
@@ -135,16 +136,21 @@ export const dataPlaneOperations: readonly OperationSpec[] = [
         json: 'AdmissionResponse',
         headers: ['X-Budget-Tokens-Remaining', 'X-Budget-Time-Remaining-Ms'],
       },
+      200: {
+        description:
+          'The same request (same task_id, same body, same identity) was submitted before and has finished: its status, from the task journal; a live one answers 202 again with the same stream.',
+        json: 'TaskStatus',
+      },
       400: envelope(
         'Invalid request, or a value not served here (INVALID_PARAMS: engine, workload, output_mode edits, a device mask or ctx no pool meets; DEADLINE_UNMET); the message names the field.',
       ),
       401: unauthorized,
       404: envelope('No pool serves model_ref (MODEL_NOT_AVAILABLE).'),
-      409: envelope('A live task already has this task_id (CONFLICT).'),
+      409: envelope('This task_id belongs to another request: a different body or identity (CONFLICT).'),
       429: {
         ...backpressure,
         description:
-          'Admission queue full (ADMISSION_REJECT; retry after the advised delay), or a session budget used up (BUDGET_EXCEEDED, not retriable; the message names the budget).',
+          'Admission queue full (ADMISSION_REJECT; retry after the advised delay), or a session budget or the identity’s daily budget used up (BUDGET_EXCEEDED; the message names the budget, and Retry-After says when a daily one resets).',
       },
       503: unavailable(
         envelope(
@@ -318,6 +324,12 @@ export function buildDataPlaneDocument(): Record<string, unknown> {
     securitySchemes,
     // Clients authenticate with the API schemes; the client certificate is only for pool-managerd's callback.
     defaultSecurity: Object.keys(securitySchemes).filter((name) => name !== 'clientCertificate'),
-    operations: [...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations, ...overviewOperations],
+    operations: [
+      ...dataPlaneOperations,
+      ...embeddingOperations,
+      ...taskStatusOperations,
+      ...overviewOperations,
+      ...usageOperations,
+    ],
   });
 }

@@ -7,6 +7,7 @@ import { poolsExamples } from './pools.ts';
 import { sessionsExamples } from './sessions.ts';
 import type { ShapeExamples } from './shape-examples.ts';
 import { tasksExamples } from './tasks.ts';
+import { usageExamples } from './usage.ts';
 
 export type { BadExample, Example, ShapeExamples } from './shape-examples.ts';
 
@@ -20,4 +21,5 @@ export const examples: Record<string, ShapeExamples> = {
   ...poolsExamples,
   ...filesExamples,
   ...overviewExamples,
+  ...usageExamples,
 };

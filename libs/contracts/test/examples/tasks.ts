@@ -199,6 +199,17 @@ export const tasksExamples: Record<string, ShapeExamples> = {
         name: 'a failed task',
         value: { task_id: 'order-1', state: 'failed', tokens_out: 0, outcome: 'QUEUE_FULL_DROP_LRU' },
       },
+      {
+        name: 'a finished task, from the journal',
+        value: {
+          task_id: 'order-1',
+          state: 'ended',
+          pool_id: 'demo',
+          tokens_out: 64,
+          tokens_in: 12,
+          outcome: 'length',
+        },
+      },
     ],
     invalid: [
       { name: 'no tokens_out', value: { task_id: 'order-1', state: 'running' }, field: 'tokens_out' },

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { errorEnvelope, TaskRequestSchema } from '@llama-orch/contracts';
+import { errorEnvelope, TaskRequestSchema, type AdmissionResponse } from '@llama-orch/contracts';
+import { journalStatus } from '../../journal/journal-status.ts';
+import { requestHash } from '../../journal/request-hash.ts';
+import { admitTask, knownSubmission, resubmission, type Resubmission } from '../admit.ts';
 import { followTask } from '../follow-task.ts';
 import { nativeEngineRequest, taskHints } from '../../tasks/native-request.ts';
 import { servingProblem } from '../../tasks/serving-checks.ts';
@@ -10,6 +13,24 @@ import type { Task } from '../../tasks/task.ts';
 import { mayAccess } from '../auth/index.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { readBody, sendError } from '@llama-orch/http';
+
+/** The 202 of an admitted task: where it stands and where its events are. */
+function accepted(id: string, position: number, predictedStartMs: number): AdmissionResponse {
+  return {
+    task_id: id,
+    queue_position: position,
+    predicted_start_ms: predictedStartMs,
+    backoff_ms: 0,
+    streams: { sse: `/v2/tasks/${id}/events` },
+  };
+}
+
+/** The same request again: a live task's 202 (the same stream), a finished one's status; another request's 409. */
+function answerResubmission(c: Context<AppEnv>, seen: Resubmission, id: string): Response {
+  if (seen.kind === 'conflict') return seen.response;
+  if (seen.kind === 'finished') return c.json(seen.status, 200);
+  return c.json(accepted(id, seen.status.position ?? 0, seen.status.predicted_start_ms ?? 0), 202);
+}
 
 /** What an ended task spent of its session: output tokens, engine time; nothing if it never reached an engine. */
 function turnOutcome(task: Task): TurnOutcome {
@@ -65,6 +86,23 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     if (problem !== null) return sendError(c, problem);
     const id = request.task_id ?? randomUUID();
     const owner = c.get('identity').owner;
+    const hash = requestHash(owner, '/v2/tasks', request);
+    if (request.task_id !== undefined) {
+      let seen: Resubmission | null;
+      try {
+        seen = await resubmission(c, deps, id, hash);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        return sendError(
+          c,
+          errorEnvelope('JOURNAL_UNAVAILABLE', `cannot check task_id ${id} in the journal: ${reason}`),
+        );
+      }
+      if (seen !== null) return answerResubmission(c, seen, id);
+      // Another submission of this id may have been admitted while the journal was read.
+      const raced = knownSubmission(c, deps, id, hash);
+      if (raced !== null) return answerResubmission(c, raced, id);
+    }
     const sessionId = request.session_id === undefined ? undefined : sessionKey(owner, request.session_id);
     let turn: SessionTurn | null = null;
     if (sessionId !== undefined) {
@@ -72,9 +110,9 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       if (admitted.kind === 'refused') return sendError(c, admitted.envelope);
       turn = admitted.turn;
     }
-    const admission = deps.scheduler.submit({
+    const admission = await admitTask(c, deps, {
       id,
-      owner,
+      requestHash: hash,
       model: request.model_ref,
       priority: request.priority,
       sessionId,
@@ -95,23 +133,17 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       if (turn.tokensRemaining !== null) c.header('X-Budget-Tokens-Remaining', String(turn.tokensRemaining));
       if (turn.timeRemainingMs !== null) c.header('X-Budget-Time-Remaining-Ms', String(turn.timeRemainingMs));
     }
-    return c.json(
-      {
-        task_id: id,
-        queue_position: admission.position,
-        predicted_start_ms: admission.predictedStartMs,
-        backoff_ms: 0,
-        streams: { sse: `/v2/tasks/${id}/events` },
-      },
-      202,
-    );
+    return c.json(accepted(id, admission.position, admission.predictedStartMs), 202);
   });
 
-  app.get('/v2/tasks/:id', (c) => {
+  app.get('/v2/tasks/:id', async (c) => {
     const id = c.req.param('id');
     const task = reachableTask(c, deps, id);
-    if (task === undefined) return sendError(c, errorEnvelope('NOT_FOUND', `no task ${id}`));
-    return c.json(deps.scheduler.status(task), 200);
+    if (task !== undefined) return c.json(deps.scheduler.status(task), 200);
+    // A task this orchestratord no longer holds (finished long ago, before a restart, on another replica).
+    const record = deps.journal === null ? null : await deps.journal.task(id).catch(() => null);
+    if (record !== null && mayAccess(c.get('identity'), record.owner)) return c.json(journalStatus(record), 200);
+    return sendError(c, errorEnvelope('NOT_FOUND', `no task ${id}`));
   });
 
   app.get('/v2/tasks/:id/events', (c) => streamTaskEvents(c, deps, c.req.param('id')));

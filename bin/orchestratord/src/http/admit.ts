@@ -1,0 +1,83 @@
+import { errorEnvelope, type TaskStatus } from '@llama-orch/contracts';
+import type { Context } from 'hono';
+import { journalStatus } from '../journal/journal-status.ts';
+import type { Admission } from '../tasks/scheduler.ts';
+import { workOf } from '../tasks/service-times.ts';
+import type { TaskSpec } from '../tasks/task.ts';
+import type { AppDeps, AppEnv } from './deps.ts';
+
+/** A submission seen before: the same request (answer as that task), or another request under its id (409). */
+export type Resubmission =
+  | { readonly kind: 'live'; readonly status: TaskStatus }
+  | { readonly kind: 'finished'; readonly status: TaskStatus }
+  | { readonly kind: 'conflict'; readonly response: Response };
+
+function conflict(c: Context<AppEnv>, id: string): Resubmission {
+  const envelope = errorEnvelope(
+    'CONFLICT',
+    `task_id ${id} belongs to another request (a different body or identity); use a new task_id`,
+  );
+  return { kind: 'conflict', response: c.json(envelope, 409) };
+}
+
+/** The task this id names in memory, if it is the same request: live or finished; else a conflict; else null. */
+export function knownSubmission(c: Context<AppEnv>, deps: AppDeps, id: string, hash: string): Resubmission | null {
+  const task = deps.scheduler.task(id);
+  if (task === undefined) return null;
+  if (task.spec.owner !== c.get('identity').owner || task.spec.requestHash !== hash) return conflict(c, id);
+  return { kind: task.ended ? 'finished' : 'live', status: deps.scheduler.status(task) };
+}
+
+/**
+ * A task_id submitted before, here or (with a journal) before a restart or on another replica: the same request is
+ * answered as that task — live: 202 and the same stream; finished: its status — and another request is a 409.
+ */
+export async function resubmission(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  id: string,
+  hash: string,
+): Promise<Resubmission | null> {
+  const known = knownSubmission(c, deps, id, hash);
+  if (known !== null || deps.journal === null) return known;
+  const record = await deps.journal.task(id);
+  // A task a crash ended (ORCHESTRATOR_RESTART) runs again when its client submits it again, as it was told to.
+  if (record === null || record.outcome === 'ORCHESTRATOR_RESTART') return null;
+  if (record.owner !== c.get('identity').owner || record.request_hash !== hash) return conflict(c, id);
+  return { kind: 'finished', status: journalStatus(record) };
+}
+
+/**
+ * Admit a task for the calling identity: reserve its max_tokens against the identity's daily budget (if it has one),
+ * then submit; a refusal gives the reservation back, the task's end settles it.
+ */
+export async function admitTask(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  spec: Omit<TaskSpec, 'owner' | 'identity' | 'budget'>,
+): Promise<Admission> {
+  const identity = c.get('identity');
+  let held: Awaited<ReturnType<AppDeps['budgets']['reserve']>>;
+  try {
+    held = await deps.budgets.reserve(identity, workOf(spec.engine).maxTokens ?? 0);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      kind: 'refused',
+      envelope: errorEnvelope('JOURNAL_UNAVAILABLE', `the budget of ${identity.label} cannot be checked: ${reason}`, {
+        retry_after_ms: 1000,
+      }),
+    };
+  }
+  if (!held.ok) return { kind: 'refused', envelope: held.envelope };
+  const { reservation } = held;
+  const admission = deps.scheduler.submit({
+    ...spec,
+    owner: identity.owner,
+    identity: identity.label,
+    ...(reservation.budget === undefined ? {} : { budget: reservation.budget }),
+  });
+  if (admission.kind === 'refused') reservation.release();
+  else admission.task.onEnd(() => reservation.settle(admission.task));
+  return admission;
+}

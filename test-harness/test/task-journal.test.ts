@@ -1,0 +1,175 @@
+/**
+ * The task journal and usage ledger on real processes (SQLite, HOME): a task_id submitted again is the same task,
+ * an orchestratord killed with tasks queued and running ends them ORCHESTRATOR_RESTART at its next start, the
+ * ledger sums to the engine's own counts, and a daily budget holds under 200 concurrent requests.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { AdmissionResponse, ErrorEnvelope, TaskStatus, UsageReport } from '@llama-orch/contracts';
+import { startCluster } from '../src/cluster.ts';
+import { jsonRequest } from '../src/http-json.ts';
+import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
+import { waitFor } from '../src/processes.ts';
+import { followEvents } from '../src/sse.ts';
+
+interface ChatAnswer {
+  usage: { prompt_tokens: number; completion_tokens: number };
+}
+
+const submit = (url: string, body: Record<string, unknown>) =>
+  jsonRequest<AdmissionResponse & ErrorEnvelope & TaskStatus>(`${url}/v2/tasks`, { method: 'POST', body });
+const endless = { task_id: 'run', model_ref: 'demo', prompt: 'Go on:', max_tokens: 1_000_000, ignore_eos: true };
+const short = { task_id: 'wait', model_ref: 'demo', prompt: 'Count:', max_tokens: 4, ignore_eos: true };
+const chat = (max: number) => ({
+  model: 'demo',
+  messages: [{ role: 'user', content: 'Say something.' }],
+  max_tokens: max,
+  ignore_eos: true,
+});
+
+async function poolReady(url: string): Promise<void> {
+  await waitFor(
+    'the pool ready in the new orchestratord',
+    async () => {
+      const answer = await jsonRequest<{ pools: { ready: boolean }[] }>(`${url}/v2/pools`);
+      return answer.body.pools.some((p) => p.ready) ? true : undefined;
+    },
+    60_000,
+  );
+}
+
+describe('task journal on real processes', { timeout: 20 * 60_000 }, () => {
+  test('the same task_id is the same task; a killed orchestratord’s tasks end ORCHESTRATOR_RESTART at its next start; the ledger sums to the engine’s counts', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llorch-journal-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const database = { ORCHD_DATABASE_URL: `sqlite:${join(dir, 'tasks.db')}` };
+    const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]], database);
+    t.after(cluster.cleanup);
+    let url = cluster.url;
+
+    assert.equal((await submit(url, endless)).status, 202);
+    const queued = await submit(url, short);
+    assert.equal(queued.status, 202);
+    assert.equal(queued.body.queue_position, 0);
+    const again = await submit(url, endless);
+    assert.equal(again.status, 202, 'the same request again answers as the live task');
+    assert.deepEqual(again.body.streams, { sse: '/v2/tasks/run/events' });
+    const other = await submit(url, { ...endless, prompt: 'Something else:' });
+    assert.equal(other.status, 409);
+    assert.equal(other.body.code, 'CONFLICT');
+    assert.match(other.body.message, /task_id run belongs to another request/);
+    await waitFor(
+      'task run streaming',
+      async () => ((await jsonRequest<TaskStatus>(`${url}/v2/tasks/run`)).body.tokens_out > 0 ? true : undefined),
+      30_000,
+    );
+    // Give the journal's 50 ms batch time to hold `running`, then kill without a chance to end anything.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    cluster.orchestrator.proc.child.kill('SIGKILL');
+    await cluster.orchestrator.proc.exited;
+
+    const restarted: Orchestratord = await startOrchestratord({
+      ORCHD_POOL_MANAGERS: cluster.nodes.map((n) => n.url).join(','),
+      ...database,
+    });
+    t.after(() => restarted.stop());
+    url = restarted.url;
+    assert.match(restarted.proc.output(), /"orphans_ended":2/);
+    for (const id of ['run', 'wait']) {
+      const status = await jsonRequest<TaskStatus>(`${url}/v2/tasks/${id}`);
+      assert.equal(status.status, 200, id);
+      assert.equal(status.body.state, 'failed', id);
+      assert.equal(status.body.outcome, 'ORCHESTRATOR_RESTART', id);
+    }
+    assert.equal((await jsonRequest(`${url}/v2/tasks/never-was`)).status, 404);
+
+    await poolReady(url);
+    const since = Date.now();
+    // Told to submit it again, the client does: the same task_id runs anew.
+    const rerun = await submit(url, short);
+    assert.equal(rerun.status, 202, JSON.stringify(rerun.body));
+    const followed = await followEvents(`${url}/v2/tasks/wait/events`, { timeoutMs: 30_000 });
+    assert.equal(followed.events.at(-1)?.event, 'end');
+    const tokensIn = Number(followed.events.at(-1)?.data['tokens_in']);
+    assert.ok(tokensIn > 0);
+    const finished = await submit(url, short);
+    assert.equal(finished.status, 200, 'a finished task answers its status');
+    assert.equal(finished.body.state, 'ended');
+    assert.equal(finished.body.tokens_out, 4);
+    assert.equal(finished.body.tokens_in, tokensIn);
+
+    const engine = { tasks: 1, tokens_in: tokensIn, tokens_out: 4 };
+    for (const max of [3, 5, 7]) {
+      const answer = await jsonRequest<ChatAnswer>(`${url}/v1/chat/completions`, { method: 'POST', body: chat(max) });
+      assert.equal(answer.status, 200);
+      engine.tasks += 1;
+      engine.tokens_in += answer.body.usage.prompt_tokens;
+      engine.tokens_out += answer.body.usage.completion_tokens;
+    }
+    assert.equal(engine.tokens_out, 4 + 3 + 5 + 7);
+    const usage = await jsonRequest<UsageReport>(`${url}/v2/usage?since=${since}`);
+    assert.equal(usage.status, 200);
+    assert.equal(usage.body.totals.length, 1, JSON.stringify(usage.body));
+    const [total] = usage.body.totals;
+    assert.deepEqual(
+      { tasks: total?.tasks, tokens_in: total?.tokens_in, tokens_out: total?.tokens_out },
+      engine,
+      'the ledger sums to the engine’s own counts',
+    );
+    assert.equal(total?.identity, 'anonymous');
+    assert.equal(total?.model, 'demo');
+    assert.ok((total?.engine_ms ?? 0) > 0);
+    assert.equal(total?.gpu_seconds, 0, 'a CPU pool has no GPU time');
+    const bad = await jsonRequest<ErrorEnvelope>(`${url}/v2/usage?since=yesterday`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /^since: /);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(
+        `orchd_usage_tokens_total\\{identity="anonymous",model="demo",direction="out"\\} ${engine.tokens_out}\\b`,
+      ),
+    );
+  });
+
+  test('200 concurrent requests against a daily budget of 1,000 tokens, 50 each: 20 pass, the rest 429 BUDGET_EXCEEDED, and the ledger holds 1,000', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llorch-budget-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const budgets = join(dir, 'budgets.json');
+    await writeFile(budgets, JSON.stringify({ default: { tokens_per_day: 1000 } }));
+    const cluster = await startCluster([[{ id: 'demo', slots: 2 }]], {
+      ORCHD_DATABASE_URL: `sqlite:${join(dir, 'tasks.db')}`,
+      ORCHD_BUDGETS_FILE: budgets,
+      ORCHD_ADMISSION_CAPACITY: '256',
+    });
+    t.after(cluster.cleanup);
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        jsonRequest<ChatAnswer & ErrorEnvelope>(`${cluster.url}/v1/chat/completions`, {
+          method: 'POST',
+          body: chat(50),
+        }),
+      ),
+    );
+    const accepted = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(accepted.length + refused.length, 200, answers.map((a) => a.status).join(','));
+    assert.equal(accepted.length, 20);
+    for (const answer of refused) assert.equal(answer.body.code, 'BUDGET_EXCEEDED');
+    assert.match(
+      refused[0]?.body.message ?? '',
+      /daily token budget of anonymous .* resets at \d{4}-\d\d-\d\dT00:00:00.000Z/,
+    );
+    assert.ok(Number(refused[0]?.headers['retry-after']) > 0, 'Retry-After says when it resets');
+    const produced = accepted.reduce((sum, a) => sum + a.body.usage.completion_tokens, 0);
+    assert.equal(produced, 1000);
+    const usage = await jsonRequest<UsageReport>(`${cluster.url}/v2/usage`);
+    assert.equal(usage.body.totals[0]?.tokens_out, produced, 'the ledger sums to the engine’s counts');
+    assert.equal(usage.body.totals[0]?.tasks, 20);
+    assert.equal(usage.body.budgets[0]?.tokens, 1000);
+    assert.equal(usage.body.budgets[0]?.tokens_per_day, 1000);
+  });
+});
