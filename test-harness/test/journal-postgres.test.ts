@@ -21,6 +21,10 @@ import { followEvents } from '../src/sse.ts';
 interface ChatAnswer {
   usage: { prompt_tokens: number; completion_tokens: number };
 }
+/** /v1 errors come in OpenAI's shape. */
+interface OpenAIError {
+  error: { message: string; code: string };
+}
 
 const ADMIN = 'admin-key-0123456789abcdef';
 const METERED = 'metered-key-0123456789abcdef';
@@ -70,7 +74,7 @@ describe('task journal in PostgreSQL, three replicas', { timeout: 20 * 60_000 },
     // 200 requests of 50 tokens at once, spread over the three replicas, against 1,000 tokens a day.
     const answers = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        jsonRequest<ChatAnswer & ErrorEnvelope>(`${urls[i % 3] ?? ''}/v1/chat/completions`, {
+        jsonRequest<ChatAnswer & OpenAIError>(`${urls[i % 3] ?? ''}/v1/chat/completions`, {
           method: 'POST',
           body: chat,
           headers: as(METERED),
@@ -81,7 +85,7 @@ describe('task journal in PostgreSQL, three replicas', { timeout: 20 * 60_000 },
     const refused = answers.filter((a) => a.status === 429);
     assert.equal(accepted.length + refused.length, 200, answers.map((a) => a.status).join(','));
     assert.equal(accepted.length, 20, 'exactly the budget: 20 × 50 tokens');
-    for (const answer of refused) assert.equal(answer.body.code, 'BUDGET_EXCEEDED');
+    for (const answer of refused) assert.equal(answer.body.error.code, 'budget_exceeded');
     const produced = accepted.reduce((sum, a) => sum + a.body.usage.completion_tokens, 0);
     assert.equal(produced, 1000);
     const prompts = accepted.reduce((sum, a) => sum + a.body.usage.prompt_tokens, 0);

@@ -98,7 +98,7 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
     assert.equal((await jsonRequest(`${cluster.url}/v2/pools/nope/health`)).status, 404);
   });
 
-  test('refuses bad bodies with a 400 envelope naming the field, a live task_id with 409, and never answers 5xx', async (t) => {
+  test('refuses bad bodies with a 400 envelope naming the field, a task_id reused for another request with 409, and never answers 5xx', async (t) => {
     const cluster = await startCluster([[{ id: 'demo', slots: 1, ctx: 131_072 }]]);
     t.after(cluster.cleanup);
     const cases: [unknown, string][] = [
@@ -125,7 +125,10 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
     assert.equal(unknownModel.body.code, 'MODEL_NOT_AVAILABLE');
 
     assert.equal((await submit(cluster.url, endless('dup'))).status, 202);
-    const again = await submit(cluster.url, endless('dup'));
+    const same = await submit(cluster.url, endless('dup'));
+    assert.equal(same.status, 202, 'the same request again is the same task');
+    assert.deepEqual(same.body.streams, { sse: '/v2/tasks/dup/events' });
+    const again = await submit(cluster.url, endless('dup', { prompt: 'Something else:' }));
     assert.equal(again.status, 409);
     assert.equal(again.body.code, 'CONFLICT');
     assert.equal((await jsonRequest(`${cluster.url}/v2/tasks/dup/cancel`, { method: 'POST' })).status, 204);

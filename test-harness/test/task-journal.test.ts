@@ -18,6 +18,10 @@ import { followEvents } from '../src/sse.ts';
 interface ChatAnswer {
   usage: { prompt_tokens: number; completion_tokens: number };
 }
+/** /v1 errors come in OpenAI's shape. */
+interface OpenAIError {
+  error: { message: string; code: string };
+}
 
 const submit = (url: string, body: Record<string, unknown>) =>
   jsonRequest<AdmissionResponse & ErrorEnvelope & TaskStatus>(`${url}/v2/tasks`, { method: 'POST', body });
@@ -123,6 +127,45 @@ describe('task journal on real processes', { timeout: 20 * 60_000 }, () => {
     assert.equal(total?.model, 'demo');
     assert.ok((total?.engine_ms ?? 0) > 0);
     assert.equal(total?.gpu_seconds, 0, 'a CPU pool has no GPU time');
+    // An Idempotency-Key makes a /v1 retry get the first answer instead of a second run.
+    const keyed = (key: string, body: Record<string, unknown>) =>
+      jsonRequest<ChatAnswer & OpenAIError & { choices: unknown[] }>(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        body,
+        headers: { 'idempotency-key': key },
+      });
+    const first = await keyed('order-7', chat(6));
+    assert.equal(first.status, 200);
+    const retry = await keyed('order-7', chat(6));
+    assert.equal(retry.status, 200);
+    assert.equal(retry.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(retry.body, first.body, 'the retry gets the first answer');
+    const reused = await keyed('order-7', chat(9));
+    assert.equal(reused.status, 409);
+    assert.equal(reused.body.error.code, 'conflict');
+    assert.match(reused.body.error.message, /Idempotency-Key was used for another request/);
+    assert.equal((await keyed('bad key', chat(6))).status, 400);
+    const streamed = async (): Promise<{ text: string; replayed: string | null }> => {
+      const answer = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'stream-1' },
+        body: JSON.stringify({ ...chat(5), stream: true }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      return { text: await answer.text(), replayed: answer.headers.get('idempotent-replayed') };
+    };
+    const once = await streamed();
+    assert.match(once.text, /data: \[DONE\]/);
+    const twice = await streamed();
+    assert.equal(twice.replayed, 'true');
+    assert.equal(twice.text, once.text);
+    engine.tasks += 2;
+    engine.tokens_in += first.body.usage.prompt_tokens * 2;
+    engine.tokens_out += 6 + 5;
+    const after = await jsonRequest<UsageReport>(`${url}/v2/usage?since=${since}`);
+    assert.equal(after.body.totals[0]?.tasks, engine.tasks, 'a replayed answer is not run or counted again');
+    assert.equal(after.body.totals[0]?.tokens_out, engine.tokens_out);
+
     const bad = await jsonRequest<ErrorEnvelope>(`${url}/v2/usage?since=yesterday`);
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /^since: /);
@@ -148,7 +191,7 @@ describe('task journal on real processes', { timeout: 20 * 60_000 }, () => {
     t.after(cluster.cleanup);
     const answers = await Promise.all(
       Array.from({ length: 200 }, () =>
-        jsonRequest<ChatAnswer & ErrorEnvelope>(`${cluster.url}/v1/chat/completions`, {
+        jsonRequest<ChatAnswer & OpenAIError>(`${cluster.url}/v1/chat/completions`, {
           method: 'POST',
           body: chat(50),
         }),
@@ -158,9 +201,9 @@ describe('task journal on real processes', { timeout: 20 * 60_000 }, () => {
     const refused = answers.filter((a) => a.status === 429);
     assert.equal(accepted.length + refused.length, 200, answers.map((a) => a.status).join(','));
     assert.equal(accepted.length, 20);
-    for (const answer of refused) assert.equal(answer.body.code, 'BUDGET_EXCEEDED');
+    for (const answer of refused) assert.equal(answer.body.error.code, 'budget_exceeded');
     assert.match(
-      refused[0]?.body.message ?? '',
+      refused[0]?.body.error.message ?? '',
       /daily token budget of anonymous .* resets at \d{4}-\d\d-\d\dT00:00:00.000Z/,
     );
     assert.ok(Number(refused[0]?.headers['retry-after']) > 0, 'Retry-After says when it resets');

@@ -10,6 +10,7 @@ import { pull } from './commands/models/pull.ts';
 import { service } from './commands/service/index.ts';
 import { status } from './commands/status.ts';
 import { pools, submit } from './commands/submit.ts';
+import { usageReport, usageTime } from './commands/usage-report.ts';
 import { parseEnv, type LlorchEnv } from './config.ts';
 import { home } from './home/home.ts';
 import { COMMAND_USAGE, isCommand, USAGE, type Command } from './usage.ts';
@@ -150,6 +151,33 @@ async function main(argv: readonly string[]): Promise<number> {
           lines,
           requestsOnly: values.requests === true,
           json: values.json === true,
+        });
+      });
+    }
+    case 'usage': {
+      const options = {
+        since: { type: 'string' },
+        until: { type: 'string' },
+        identity: { type: 'string' },
+        json: { type: 'boolean' },
+        csv: { type: 'boolean' },
+      } as const;
+      return withEnv(commandArgs('usage', args, options, 0), (env, { values }) => {
+        if (values.json === true && values.csv === true)
+          return Promise.resolve(refuse('usage', '--json or --csv, not both'));
+        const now = Date.now();
+        const since = values.since === undefined ? undefined : usageTime('--since', values.since, now);
+        const until = values.until === undefined ? undefined : usageTime('--until', values.until, now);
+        if (since?.ok === false) return Promise.resolve(refuse('usage', since.message));
+        if (until?.ok === false) return Promise.resolve(refuse('usage', until.message));
+        if (since !== undefined && until !== undefined && until.value <= since.value)
+          return Promise.resolve(refuse('usage', '--until must be after --since'));
+        if (values.identity?.trim() === '') return Promise.resolve(refuse('usage', '--identity is empty'));
+        return usageReport(env, {
+          since: since?.value,
+          until: until?.value,
+          identity: values.identity,
+          format: values.json === true ? 'json' : values.csv === true ? 'csv' : 'table',
         });
       });
     }

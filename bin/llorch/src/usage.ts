@@ -7,6 +7,7 @@ export const COMMANDS = [
   'models',
   'pull',
   'logs',
+  'usage',
   'pools',
   'service',
   'certs',
@@ -27,6 +28,8 @@ Usage:
   llorch models [--config <file>] [--json]          configured models: pools, files, sizes, state; the cache
   llorch pull <ref> [--sha256 <hex>]                download a model into the cache (starts nothing)
   llorch logs [--follow] [--lines <n>|all] [--requests] [orchestratord|pool-managerd|<pool>]
+  llorch usage [--since <time>] [--until <time>] [--identity <id>] [--json | --csv]
+                                                    tasks, tokens and GPU time per identity and model (the ledger)
   llorch pools drain <pool> [--deadline-ms <n>] | llorch pools reload <pool> --model <ref>
   llorch service install [--config <file>|--model <ref>] [--now] | llorch service uninstall [--now]
   llorch certs init --dir <dir>                     a private CA for the CLOUD profile's mutual TLS
@@ -119,6 +122,23 @@ Options:
   -n, --lines <n>|all   the last n lines (default 200)
   --requests            only the request log: task, pool, outcome, status and times of every dispatch
   --json                the lines as they are in the files
+`,
+  usage: `Usage: llorch usage [--since <time>] [--until <time>] [--identity <id>] [--json | --csv]
+
+The usage ledger of orchestratord: tasks, input and output tokens, engine time and GPU-seconds per identity and
+model over a window (default: today, UTC), then today's standing against the daily budgets where
+ORCHD_BUDGETS_FILE sets any. Needs orchestratord with a journal (ORCHD_DATABASE_URL; llorch home has one).
+A client key sees only its own identity; an admin key sees all, or one with --identity.
+${TALKS}
+
+Options:
+  --since <time>        from this time: ISO 8601 (2025-01-31 is 00:00 UTC; 2025-01-31T08:00 without a zone is
+                        local time), ms since the epoch, or a time ago: 30m, 24h, 7d (s, m, h, d, w)
+                        (default: 00:00 UTC today)
+  --until <time>        up to this time, in the same forms (default: now)
+  --identity <id>       only this identity (key:1a2b3c, oidc:alice, anonymous); an admin's choice
+  --json                the report as orchestratord answers it
+  --csv                 the usage rows as CSV (a header line; RFC 4180 quoting)
 `,
   pools: `Usage: llorch pools drain <pool> [--deadline-ms <n>]
        llorch pools reload <pool> --model <ref>

@@ -40,7 +40,19 @@ describe('llorch', () => {
   });
 
   test('prints each command’s own usage for <command> --help and help <command>, with exit code 0', () => {
-    for (const command of ['home', 'status', 'chat', 'submit', 'models', 'pull', 'logs', 'pools', 'service', 'certs']) {
+    for (const command of [
+      'home',
+      'status',
+      'chat',
+      'submit',
+      'models',
+      'pull',
+      'logs',
+      'usage',
+      'pools',
+      'service',
+      'certs',
+    ]) {
       const help = llorch([command, '--help']);
       assert.equal(help.status, 0, `${command} --help: ${help.stderr}`);
       assert.match(help.stdout, new RegExp(`^Usage: llorch ${command}\\b`), command);

@@ -243,8 +243,10 @@ describe('task journal (SQLite)', () => {
     const flaky: JournalStore = {
       kind: 'sqlite',
       migrate: () => real.migrate(),
-      write: (tasks, usage) => (refuse-- > 0 ? Promise.reject(new Error('disk full')) : real.write(tasks, usage)),
+      write: (tasks, usage, responses) =>
+        refuse-- > 0 ? Promise.reject(new Error('disk full')) : real.write(tasks, usage, responses),
       task: (id) => real.task(id),
+      response: (id) => real.response(id),
       endOrphans: (...args) => real.endOrphans(...args),
       usage: (query) => real.usage(query),
       reserve: (request) => real.reserve(request),

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { contractJsonSchemas, controlPlaneOperations, dataPlaneOperations, embeddingOperations } from '../src/index.ts';
 import { overviewOperations } from '../src/openapi/overview-operations.ts';
 import { taskStatusOperations } from '../src/openapi/task-status-operations.ts';
+import { usageOperations } from '../src/openapi/usage-operations.ts';
 import { generatedFiles } from '../scripts/generated-files.ts';
 import { examples } from './examples/index.ts';
 
@@ -26,7 +27,13 @@ describe('OpenAPI documents', () => {
 
   test('serve exactly the routes that ARCHITECTURE §4 names for orchestratord and pool-managerd', () => {
     assert.deepEqual(
-      routes([...dataPlaneOperations, ...embeddingOperations, ...taskStatusOperations, ...overviewOperations]),
+      routes([
+        ...dataPlaneOperations,
+        ...embeddingOperations,
+        ...taskStatusOperations,
+        ...overviewOperations,
+        ...usageOperations,
+      ]),
       [
         // ARCHITECTURE §7's optional readiness callback (the CLOUD spec names its path), beside the routes of §4.
         'POST /callbacks/pool-ready',
@@ -61,6 +68,7 @@ describe('OpenAPI documents', () => {
         // Issue 20: what the operator page shows, once or as a stream.
         'GET /v2/overview',
         'GET /v2/overview/events',
+        'GET /v2/usage',
       ].sort(),
     );
     assert.deepEqual(

@@ -45,6 +45,7 @@ const PROBES: readonly Probe[] = [
   { method: 'POST', path: '/v2/pools/demo/reload', body: { model_ref: 'demo' } },
   { method: 'GET', path: '/v2/overview' },
   { method: 'GET', path: '/v2/overview/events', stream: true },
+  { method: 'GET', path: '/v2/usage' },
   { method: 'GET', path: '/v2/no-such-route' },
   {
     method: 'POST',

@@ -17,12 +17,14 @@ Feature: Native tasks on a multi-node cluster
     Then task "order" ends with "end" within 30 seconds
     And the events of task "order" are started, 70 tokens numbered from 0 with metrics between them, and one end counting 70 tokens
 
-  @ORCH-4002 @ORCH-1004
-  Scenario: a task id that is still running is refused with 409 and the running task goes on
+  @ORCH-4002 @ORCH-1004 @ORCH-4061
+  Scenario: a task id reused for another request is refused with 409; the same request again is the same task
     Given a cluster of 1 node with 1 slot and a context of 131072 tokens
     When I submit a never-ending task "dup"
     And I follow the events of task "dup"
     And I submit a never-ending task "dup"
+    Then the answer is HTTP 202
+    When I submit a never-ending task "dup" with another prompt
     Then the answer is HTTP 409
     And the refusal is the error envelope "CONFLICT"
     And task "dup" is still streaming tokens

@@ -36,3 +36,16 @@ export function terminal(): { stdout: Output; stderr: Output } {
   outputs ??= { stdout: new Output(process.stdout), stderr: new Output(process.stderr) };
   return outputs;
 }
+
+/** Rows as columns two spaces apart, each as wide as its widest cell (the first row is the header). */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

@@ -1,6 +1,7 @@
 import { PoolHealthSchema, PoolListSchema, validate, type PoolStatus } from '@llama-orch/contracts';
 import { request } from 'undici';
 import type { LlorchEnv } from '../config.ts';
+import { table } from './output.ts';
 
 const gib = (bytes: number | null): string => (bytes === null ? '-' : `${(bytes / 1024 ** 3).toFixed(1)}G`);
 
@@ -17,14 +18,7 @@ export function statusTable(pools: readonly PoolStatus[], queueDepth: number): s
       p.model,
     ]);
   }
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  const lines = rows.map((r) =>
-    r
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd(),
-  );
-  return `${lines.join('\n')}\nqueue depth: ${queueDepth}\n`;
+  return `${table(rows)}\nqueue depth: ${queueDepth}\n`;
 }
 
 function authHeaders(env: LlorchEnv): Record<string, string> {

@@ -11,6 +11,7 @@ import type { EngineFrame } from '@llama-orch/pool-managerd-client';
 import { rawStream, sendError } from '@llama-orch/http';
 import type { Task } from '../tasks/task.ts';
 import { admitTask } from './admit.ts';
+import { idempotencyOf, KeptAnswer, replayed } from './idempotency.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
 /** How one API family's answers are relayed: which engine route, and how its errors look inside a stream. */
@@ -102,12 +103,21 @@ export async function relayTask(
   api: RelayApi,
   request: RelayRequest,
 ): Promise<Response> {
-  const id = `${api.idPrefix}-${randomUUID()}`;
+  const idempotent = idempotencyOf(c, api.idPrefix, api.endpoint, request.body);
+  if (!idempotent.ok) return sendError(c, idempotent.envelope);
+  const key = idempotent.value;
+  if (key !== null) {
+    const answered = await replayed(c, deps, key);
+    if (answered !== null) return answered;
+  }
+  const id = key?.id ?? `${api.idPrefix}-${randomUUID()}`;
+  const kept = key === null ? null : new KeptAnswer();
   // A streamed answer holds one of the client's open streams from admission to its end.
   const held = request.stream ? deps.streams.open(c.get('identity')) : { ok: true as const, release: () => undefined };
   if (!held.ok) return sendError(c, held.envelope);
   const admission = await admitTask(c, deps, {
     id,
+    ...(key === null ? {} : { requestHash: key.hash }),
     model: request.model,
     priority: 'interactive',
     sessionId: undefined,
@@ -177,7 +187,10 @@ export async function relayTask(
     while (last?.kind === 'event' && last.event.event === 'loading') last = await next();
     unsubscribe();
     if (last?.kind === 'event' && last.event.event === 'error') return failure(c, task, last.event);
-    return c.body(rewriter.body(first.frame), 200, { 'content-type': 'application/json' });
+    const answer = rewriter.body(first.frame);
+    kept?.add(answer);
+    kept?.keep(deps, task, 'application/json');
+    return c.body(answer, 200, { 'content-type': 'application/json' });
   }
 
   const stream = rawStream(c, 200, {
@@ -203,6 +216,7 @@ export async function relayTask(
             items.shift();
             frame = queued.frame;
           }
+          kept?.add(text);
           await stream.write(text);
           continue;
         }
@@ -217,6 +231,7 @@ export async function relayTask(
         return;
       }
     } finally {
+      kept?.keep(deps, task, 'text/event-stream');
       clearInterval(keepAlive);
       held.release();
       signal.removeEventListener('abort', leave);

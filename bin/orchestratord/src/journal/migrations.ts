@@ -4,7 +4,7 @@
  * auto-numbered primary key.
  */
 export const MIGRATIONS: readonly (readonly string[])[] = [
-  // 1: tasks, the usage ledger, budget days.
+  // 1: tasks, the usage ledger, budget days, answers kept for their Idempotency-Key.
   [
     `CREATE TABLE tasks (
       task_id TEXT PRIMARY KEY,
@@ -51,6 +51,12 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
       tokens BIGINT NOT NULL,
       gpu_ms BIGINT NOT NULL,
       PRIMARY KEY (owner, day)
+    )`,
+    `CREATE TABLE responses (
+      task_id TEXT PRIMARY KEY,
+      content_type TEXT NOT NULL,
+      body TEXT NOT NULL,
+      at BIGINT NOT NULL
     )`,
   ],
 ];

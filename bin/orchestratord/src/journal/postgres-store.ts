@@ -1,6 +1,15 @@
 import pg from 'pg';
 import { MIGRATIONS, newerSchema, TASK_COLUMNS, TASK_UPDATES, USAGE_COLUMNS, USAGE_SUM_SQL } from './migrations.ts';
-import type { BudgetDay, JournalStore, ReserveRequest, TaskRecord, UsageQuery, UsageRow, UsageSum } from './records.ts';
+import type {
+  BudgetDay,
+  JournalStore,
+  ReserveRequest,
+  StoredResponse,
+  TaskRecord,
+  UsageQuery,
+  UsageRow,
+  UsageSum,
+} from './records.ts';
 
 /** Any lock id would do: one that only the journal's migrations take, so replicas starting together run them once. */
 const MIGRATION_LOCK = 0x6c6f7263;
@@ -62,7 +71,11 @@ export class PostgresStore implements JournalStore {
     }
   }
 
-  async write(tasks: readonly TaskRecord[], usage: readonly UsageRow[]): Promise<void> {
+  async write(
+    tasks: readonly TaskRecord[],
+    usage: readonly UsageRow[],
+    responses: readonly StoredResponse[] = [],
+  ): Promise<void> {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
@@ -79,6 +92,18 @@ export class PostgresStore implements JournalStore {
            SELECT * FROM unnest(${USAGE_COLUMNS.map((c, i) => `$${i + 1}::${arrayOf(c)}`).join(', ')})`,
           USAGE_COLUMNS.map((c) => usage.map((u) => u[c])),
         );
+      if (responses.length > 0)
+        await client.query(
+          `INSERT INTO responses (task_id, content_type, body, at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+           ON CONFLICT (task_id) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, at = excluded.at`,
+          [
+            responses.map((r) => r.task_id),
+            responses.map((r) => r.content_type),
+            responses.map((r) => r.body),
+            responses.map((r) => r.at),
+          ],
+        );
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -94,6 +119,21 @@ export class PostgresStore implements JournalStore {
     if (row === undefined) return null;
     for (const column of NUMERIC_TASK_COLUMNS) row[column] = asNumber(row[column]);
     return row as unknown as TaskRecord;
+  }
+
+  async response(taskId: string): Promise<StoredResponse | null> {
+    const { rows } = await this.#pool.query<Record<string, unknown>>('SELECT * FROM responses WHERE task_id = $1', [
+      taskId,
+    ]);
+    const row = rows[0];
+    return row === undefined
+      ? null
+      : {
+          task_id: String(row['task_id']),
+          content_type: String(row['content_type']),
+          body: String(row['body']),
+          at: Number(row['at']),
+        };
   }
 
   async endOrphans(replica: string, now: number, message: string): Promise<number> {

@@ -46,6 +46,14 @@ export interface UsageRow {
   readonly corrects: number | null;
 }
 
+/** A /v1 answer kept for its Idempotency-Key: a retry of the same request gets it again instead of a second run. */
+export interface StoredResponse {
+  readonly task_id: string;
+  readonly content_type: string;
+  readonly body: string;
+  readonly at: number;
+}
+
 export interface UsageQuery {
   readonly since: number;
   readonly until: number;
@@ -94,9 +102,10 @@ export interface JournalStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Apply the migrations this build knows, in order; a schema newer than this build stops the start. */
   migrate(): Promise<number>;
-  /** Upsert task records (each the latest of its task) and append ledger rows, in one transaction. */
-  write(tasks: readonly TaskRecord[], usage: readonly UsageRow[]): Promise<void>;
+  /** Upsert task records (each the latest of its task), append ledger rows and keep answers, in one transaction. */
+  write(tasks: readonly TaskRecord[], usage: readonly UsageRow[], responses?: readonly StoredResponse[]): Promise<void>;
   task(id: string): Promise<TaskRecord | null>;
+  response(taskId: string): Promise<StoredResponse | null>;
   /**
    * End every task `replica` left queued or running (it crashed) as failed ORCHESTRATOR_RESTART, returning their
    * budget reservations less what they had produced; how many were ended.

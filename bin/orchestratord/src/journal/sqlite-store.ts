@@ -2,7 +2,16 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATIONS, newerSchema, TASK_COLUMNS, TASK_UPDATES, USAGE_COLUMNS, USAGE_SUM_SQL } from './migrations.ts';
-import type { BudgetDay, JournalStore, ReserveRequest, TaskRecord, UsageQuery, UsageRow, UsageSum } from './records.ts';
+import type {
+  BudgetDay,
+  JournalStore,
+  ReserveRequest,
+  StoredResponse,
+  TaskRecord,
+  UsageQuery,
+  UsageRow,
+  UsageSum,
+} from './records.ts';
 
 /** The result of synchronous work as a promise: a throw becomes a rejection, as from the PostgreSQL store. */
 function settled<T>(work: () => T): Promise<T> {
@@ -79,7 +88,11 @@ export class SqliteStore implements JournalStore {
     return MIGRATIONS.length;
   }
 
-  write(tasks: readonly TaskRecord[], usage: readonly UsageRow[]): Promise<void> {
+  write(
+    tasks: readonly TaskRecord[],
+    usage: readonly UsageRow[],
+    responses: readonly StoredResponse[] = [],
+  ): Promise<void> {
     const upsert = this.#prepare(
       `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}) VALUES (${numbered(TASK_COLUMNS.length)})
        ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}`,
@@ -87,10 +100,15 @@ export class SqliteStore implements JournalStore {
     const append = this.#prepare(
       `INSERT INTO usage (${USAGE_COLUMNS.join(', ')}) VALUES (${numbered(USAGE_COLUMNS.length)})`,
     );
+    const keep = this.#prepare(
+      `INSERT INTO responses (task_id, content_type, body, at) VALUES (?1, ?2, ?3, ?4)
+       ON CONFLICT (task_id) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, at = excluded.at`,
+    );
     return settled(() =>
       this.#transaction(() => {
         for (const task of tasks) upsert.run(...TASK_COLUMNS.map((c): SQLInputValue => task[c]));
         for (const row of usage) append.run(...USAGE_COLUMNS.map((c): SQLInputValue => row[c]));
+        for (const r of responses) keep.run(r.task_id, r.content_type, r.body, r.at);
       }),
     );
   }
@@ -99,6 +117,13 @@ export class SqliteStore implements JournalStore {
     return settled(() => {
       const row = this.#prepare('SELECT * FROM tasks WHERE task_id = ?1').get(id);
       return row === undefined ? null : (row as unknown as TaskRecord);
+    });
+  }
+
+  response(taskId: string): Promise<StoredResponse | null> {
+    return settled(() => {
+      const row = this.#prepare('SELECT * FROM responses WHERE task_id = ?1').get(taskId);
+      return row === undefined ? null : (row as unknown as StoredResponse);
     });
   }
 

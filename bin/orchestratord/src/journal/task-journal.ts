@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { outcomeOf, type Task } from '../tasks/task.ts';
 import { journalState } from './journal-status.ts';
-import type { JournalStore, TaskRecord, UsageQuery, UsageRow, UsageSum } from './records.ts';
+import type { JournalStore, StoredResponse, TaskRecord, UsageQuery, UsageRow, UsageSum } from './records.ts';
 
 /** Writes wait this long at most, or until this many are pending, before they go to the store in one transaction. */
 const FLUSH_MS = 50;
@@ -31,6 +31,7 @@ export class TaskJournal {
   readonly #log: Logger;
   readonly #pending = new Map<string, TaskRecord>();
   #usage: UsageRow[] = [];
+  #responses = new Map<string, StoredResponse>();
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
   #closed = false;
@@ -43,7 +44,7 @@ export class TaskJournal {
     this.#replica = options.replica;
     this.#log = options.log.child({ journal: options.store.kind });
     const registers = [options.registry];
-    const waiting = (): number => this.#pending.size + this.#usage.length;
+    const waiting = (): number => this.#pending.size + this.#usage.length + this.#responses.size;
     new Gauge({
       name: 'orchd_journal_pending',
       help: 'Task records and ledger rows waiting to be written to the journal',
@@ -160,7 +161,7 @@ export class TaskJournal {
 
   #schedule(): void {
     if (this.#closed) return;
-    if (this.#pending.size + this.#usage.length >= FLUSH_AT) {
+    if (this.#pending.size + this.#usage.length + this.#responses.size >= FLUSH_AT) {
       void this.flush();
       return;
     }
@@ -172,13 +173,15 @@ export class TaskJournal {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#flushing !== null) return this.#flushing.then(() => this.flush());
-    if (this.#pending.size === 0 && this.#usage.length === 0) return Promise.resolve();
+    if (this.#pending.size === 0 && this.#usage.length === 0 && this.#responses.size === 0) return Promise.resolve();
     const tasks = [...this.#pending.values()];
     const usage = this.#usage;
+    const responses = [...this.#responses.values()];
     this.#pending.clear();
     this.#usage = [];
+    this.#responses.clear();
     this.#flushing = this.#store
-      .write(tasks, usage)
+      .write(tasks, usage, responses)
       .catch((error: unknown) => {
         this.#failures.inc();
         this.#log.error(
@@ -187,6 +190,7 @@ export class TaskJournal {
         );
         for (const record of tasks) if (!this.#pending.has(record.task_id)) this.#pending.set(record.task_id, record);
         this.#usage = [...usage, ...this.#usage];
+        for (const r of responses) if (!this.#responses.has(r.task_id)) this.#responses.set(r.task_id, r);
         this.#bound();
         if (!this.#closed) this.#timer ??= setTimeout(() => void this.flush(), 1_000);
       })
@@ -197,16 +201,25 @@ export class TaskJournal {
   }
 
   #bound(): void {
-    let over = this.#pending.size + this.#usage.length - MAX_PENDING;
+    const waiting = (): number => this.#pending.size + this.#usage.length + this.#responses.size;
+    const over = waiting() - MAX_PENDING;
     if (over <= 0) return;
     this.#dropped.inc(over);
-    this.#usage.splice(0, Math.min(over, this.#usage.length));
-    over = this.#pending.size + this.#usage.length - MAX_PENDING;
-    for (const id of this.#pending.keys()) {
-      if (over <= 0) break;
-      this.#pending.delete(id);
-      over -= 1;
-    }
+    // Kept answers go first (a retry then runs again), then the oldest ledger rows, then the oldest records.
+    for (const id of this.#responses.keys()) if (waiting() > MAX_PENDING) this.#responses.delete(id);
+    if (waiting() > MAX_PENDING) this.#usage.splice(0, Math.min(waiting() - MAX_PENDING, this.#usage.length));
+    for (const id of this.#pending.keys()) if (waiting() > MAX_PENDING) this.#pending.delete(id);
+  }
+
+  /** Keep a /v1 answer for its Idempotency-Key (written with the next batch). */
+  keepResponse(response: StoredResponse): void {
+    this.#responses.set(response.task_id, response);
+    this.#schedule();
+  }
+
+  /** The answer kept for a task: one still waiting to be written, else the store's. */
+  async response(taskId: string): Promise<StoredResponse | null> {
+    return this.#responses.get(taskId) ?? (await this.#store.response(taskId));
   }
 
   /** A task's record: one still waiting to be written, else the store's. */

@@ -25,6 +25,7 @@ export function taskStatus(task: Task, standing: Standing | undefined, now = Dat
       : {}),
     ...(task.poolId === null ? {} : { pool_id: task.poolId }),
     tokens_out: last?.event === 'end' ? last.data.tokens_out : task.tokensOut(),
+    ...(last?.event === 'end' && last.data.tokens_in !== undefined ? { tokens_in: last.data.tokens_in } : {}),
     ...(ended ? { outcome: outcomeOf(last) } : {}),
   };
 }

@@ -74,6 +74,10 @@ When('I submit a never-ending task {string}', async function (this: ClusterWorld
   await submitTask(this, endless(id));
 });
 
+When('I submit a never-ending task {string} with another prompt', async function (this: ClusterWorld, id: string) {
+  await submitTask(this, { ...endless(id), prompt: 'Something else entirely:' });
+});
+
 Then('the refusal is the error envelope {string}', function (this: ClusterWorld, code: string) {
   const body = lastAnswer<ErrorEnvelope>(this).body;
   assert.equal(body.code, code, JSON.stringify(body));

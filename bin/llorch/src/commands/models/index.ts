@@ -5,7 +5,7 @@ import { modelLocation } from '@llama-orch/provisioning';
 import { request } from 'undici';
 import type { LlorchEnv } from '../../config.ts';
 import { commandEnv, type CommandEnv } from '../command-env.ts';
-import { terminal } from '../output.ts';
+import { table, terminal } from '../output.ts';
 import { authHeaders } from '../status.ts';
 import { cachedModels, cacheSetup, humanBytes, tildePath, type CacheSetup } from './model-cache.ts';
 
@@ -98,18 +98,6 @@ async function poolModels(
     });
   }
   return rows;
-}
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 /**

@@ -7,7 +7,10 @@ import type { AppDeps, AppEnv } from '../deps.ts';
 /** A time bound of the query: ISO 8601 or ms since the epoch; undefined when absent, null when unreadable. */
 function instant(value: string | undefined): number | null | undefined {
   if (value === undefined || value === '') return undefined;
-  const at = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (/^\d+$/.test(value)) return Number(value);
+  // ISO 8601 only: Date.parse alone would read `x 1` as the year 2001.
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return null;
+  const at = Date.parse(value);
   return Number.isFinite(at) && at >= 0 ? at : null;
 }
 
