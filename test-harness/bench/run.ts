@@ -7,8 +7,11 @@
  *   npm run bench -- --out DIR        write RESULTS.md and results.json into DIR instead
  *   npm run bench -- --only admission,streams,startup,large,proxies,floor
  *   npm run bench -- --profile DIR    orchestratord of the stream and admission runs writes a .cpuprofile into DIR
+ *   npm run bench -- --journal        orchestratord keeps its task journal (ORCHD_DATABASE_URL, SQLite), as under
+ *                                     `llorch home`
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     only: { type: 'string' },
     profile: { type: 'string' },
+    journal: { type: 'boolean', default: false },
   },
 });
 const quick = values.quick;
@@ -60,9 +64,18 @@ async function section(name: string, body: () => Promise<void>): Promise<void> {
   log(`  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
-/** orchestratord's environment under --profile: it writes a .cpuprofile when it stops. */
-const profileEnv = (): NodeJS.ProcessEnv =>
-  values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } : {};
+/** Under --journal, the SQLite files of the orchestratords this run starts (one each: a file is held alone). */
+const journalDir = values.journal ? await mkdtemp(join(tmpdir(), 'llorch-bench-journal-')) : null;
+let journals = 0;
+
+/**
+ * orchestratord's environment: under --profile it writes a .cpuprofile when it stops; under --journal it keeps a
+ * task journal.
+ */
+const profileEnv = (): NodeJS.ProcessEnv => ({
+  ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } : {}),
+  ...(journalDir === null ? {} : { ORCHD_DATABASE_URL: `sqlite:${join(journalDir, `tasks-${(journals += 1)}.db`)}` }),
+});
 
 async function withCluster(model: string, body: (cluster: ModelCluster) => Promise<void>): Promise<void> {
   const cluster = await startModelCluster({ id: 'bench', model, ctx: 512, slots: 16 }, profileEnv());
@@ -146,6 +159,7 @@ try {
   });
 } finally {
   await closeClients();
+  if (journalDir !== null) await rm(journalDir, { recursive: true, force: true });
 }
 
 const argv = process.argv.slice(2).join(' ');

@@ -89,16 +89,21 @@ describe('task journal in PostgreSQL, three replicas', { timeout: 20 * 60_000 },
     const produced = accepted.reduce((sum, a) => sum + a.body.usage.completion_tokens, 0);
     assert.equal(produced, 1000);
     const prompts = accepted.reduce((sum, a) => sum + a.body.usage.prompt_tokens, 0);
-    // Every replica reads the one ledger: the metered key sees its own usage from any of them.
+    // Every replica reads the one ledger: the metered key sees its own usage from any of them (each replica writes
+    // its batch within 50 ms of a task's end).
+    const expected = [[label(METERED), 20, prompts, produced]];
     for (const url of urls) {
-      const usage = await jsonRequest<UsageReport>(`${url}/v2/usage`, { headers: as(METERED) });
-      assert.equal(usage.status, 200);
-      assert.deepEqual(
-        usage.body.totals.map((u) => [u.identity, u.tasks, u.tokens_in, u.tokens_out]),
-        [[label(METERED), 20, prompts, produced]],
-        'the ledger sums to the engine’s own counts',
+      const usage = await waitFor(
+        `the whole ledger at ${url}`,
+        async () => {
+          const answer = await jsonRequest<UsageReport>(`${url}/v2/usage`, { headers: as(METERED) });
+          assert.equal(answer.status, 200);
+          const totals = answer.body.totals.map((u) => [u.identity, u.tasks, u.tokens_in, u.tokens_out]);
+          return JSON.stringify(totals) === JSON.stringify(expected) ? answer.body : undefined;
+        },
+        5_000,
       );
-      assert.equal(usage.body.budgets[0]?.tokens, 1000);
+      assert.equal(usage.budgets[0]?.tokens, 1000, 'the budget’s day holds what was produced');
     }
     const forbidden = await jsonRequest<ErrorEnvelope>(`${urls[1] ?? ''}/v2/usage?identity=${label(FREE)}`, {
       headers: as(METERED),
