@@ -132,6 +132,10 @@ describe('orchestratord /v2 tasks against real pools', { timeout: 45 * 60_000 },
     assert.equal(again.status, 409);
     assert.equal(again.body.code, 'CONFLICT');
     assert.equal((await jsonRequest(`${cluster.url}/v2/tasks/dup/cancel`, { method: 'POST' })).status, 204);
+    // A canceled task (like one that failed for a retriable reason) runs again when its client submits it again.
+    const rerun = await submit(cluster.url, endless('dup'));
+    assert.equal(rerun.status, 202, JSON.stringify(rerun.body));
+    assert.equal((await jsonRequest(`${cluster.url}/v2/tasks/dup/cancel`, { method: 'POST' })).status, 204);
   });
 
   test('cancel removes a queued task and stops a streaming one with no token after the cancel; a client that leaves frees the slot', async (t) => {

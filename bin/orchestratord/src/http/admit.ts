@@ -1,4 +1,4 @@
-import { errorEnvelope, type TaskStatus } from '@llama-orch/contracts';
+import { errorCatalogue, errorEnvelope, type TaskStatus } from '@llama-orch/contracts';
 import type { Context } from 'hono';
 import { journalStatus } from '../journal/journal-status.ts';
 import type { Admission } from '../tasks/scheduler.ts';
@@ -20,17 +20,34 @@ function conflict(c: Context<AppEnv>, id: string): Resubmission {
   return { kind: 'conflict', response: c.json(envelope, 409) };
 }
 
-/** The task this id names in memory, if it is the same request: live or finished; else a conflict; else null. */
+/**
+ * A finished task that its client may run again under the same id: one that was canceled, or that failed for a
+ * reason worth retrying (a pool that went away, an engine reset, a crash of orchestratord: ORCHESTRATOR_RESTART).
+ */
+function runsAgain(status: Pick<TaskStatus, 'state' | 'outcome'>): boolean {
+  if (status.state === 'canceled') return true;
+  if (status.state !== 'failed' || status.outcome === undefined) return false;
+  const entry = (errorCatalogue as Record<string, { retriable: boolean } | undefined>)[status.outcome];
+  return entry?.retriable ?? false;
+}
+
+/**
+ * The task this id names in memory, if it is the same request: live or finished; else a conflict; null when it is
+ * unknown here or may run again.
+ */
 export function knownSubmission(c: Context<AppEnv>, deps: AppDeps, id: string, hash: string): Resubmission | null {
   const task = deps.scheduler.task(id);
   if (task === undefined) return null;
   if (task.spec.owner !== c.get('identity').owner || task.spec.requestHash !== hash) return conflict(c, id);
-  return { kind: task.ended ? 'finished' : 'live', status: deps.scheduler.status(task) };
+  const status = deps.scheduler.status(task);
+  if (!task.ended) return { kind: 'live', status };
+  return runsAgain(status) ? null : { kind: 'finished', status };
 }
 
 /**
  * A task_id submitted before, here or (with a journal) before a restart or on another replica: the same request is
- * answered as that task — live: 202 and the same stream; finished: its status — and another request is a 409.
+ * answered as that task — live: 202 and the same stream; finished: its status, unless it may run again — and
+ * another request is a 409.
  */
 export async function resubmission(
   c: Context<AppEnv>,
@@ -39,12 +56,13 @@ export async function resubmission(
   hash: string,
 ): Promise<Resubmission | null> {
   const known = knownSubmission(c, deps, id, hash);
-  if (known !== null || deps.journal === null) return known;
+  if (known !== null || deps.journal === null || deps.scheduler.task(id) !== undefined) return known;
   const record = await deps.journal.task(id);
-  // A task a crash ended (ORCHESTRATOR_RESTART) runs again when its client submits it again, as it was told to.
-  if (record === null || record.outcome === 'ORCHESTRATOR_RESTART') return null;
+  if (record === null) return null;
   if (record.owner !== c.get('identity').owner || record.request_hash !== hash) return conflict(c, id);
-  return { kind: 'finished', status: journalStatus(record) };
+  const status = journalStatus(record);
+  // A task a crash ended (ORCHESTRATOR_RESTART) runs again when its client submits it again, as it was told to.
+  return runsAgain(status) ? null : { kind: 'finished', status };
 }
 
 /**
