@@ -1,15 +1,9 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import {
-  errorEnvelope,
-  type ErrorEnvelope,
-  type PoolKind,
-  type Priority,
-  type TaskStatus,
-} from '@llama-orch/contracts';
+import { errorEnvelope, type ErrorEnvelope, type Priority, type TaskStatus } from '@llama-orch/contracts';
 import type { PoolManagerdClient } from '@llama-orch/pool-managerd-client';
 import type { Logger } from 'pino';
 import { AdmissionQueue, type AdmissionPolicy, type Queued } from '../admission/admission-queue.ts';
-import { admissionPoolLabel, countRefusal, countRejection, UNPLACED, type OrchMetrics } from '../metrics.ts';
+import { admissionPoolLabel, countRejection, UNPLACED, type OrchMetrics } from '../metrics.ts';
 import { place, type Placement, type PoolView } from '../placement/place.ts';
 import type { PoolPoller } from '../pools/pool-poller.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
@@ -18,6 +12,7 @@ import { WarmPlacements } from './warm-placements.ts';
 import { ServiceTimes } from './service-times.ts';
 import type { SessionStore } from './sessions.ts';
 import { OnDemandLoads } from './on-demand-loads.ts';
+import { countAdmitted, placementClass, queueFull, refusal } from './admission-outcomes.ts';
 import { logFinished } from './request-log.ts';
 import { Task, type TaskSpec } from './task.ts';
 import { taskStatus } from './task-status.ts';
@@ -29,19 +24,6 @@ export type Admission =
   | { readonly kind: 'refused'; readonly envelope: ErrorEnvelope };
 
 const tracer = trace.getTracer('orchestratord');
-
-/**
- * Tasks with the same model, placement request, context demand and pool kind are feasible on the same pools: one
- * queue class.
- */
-const placementClass = (spec: Pick<TaskSpec, 'model' | 'placement' | 'hints'>, kind: PoolKind): string =>
-  JSON.stringify([
-    spec.model,
-    spec.placement ?? null,
-    spec.hints?.ctx ?? 0,
-    spec.hints?.determinism === 'strict',
-    kind,
-  ]);
 
 /**
  * Admission and placement. A task runs as soon as a feasible pool has a free slot (the slot ledger counts ours and
@@ -183,42 +165,28 @@ export class Scheduler {
   }
 
   #admit(spec: TaskSpec, task: Task): Admission {
-    if (this.#stopped) {
-      countRefusal(this.#metrics, UNPLACED, 'POOL_UNAVAILABLE');
-      return {
-        kind: 'refused',
-        envelope: errorEnvelope('POOL_UNAVAILABLE', 'orchestratord is stopping', { retry_after_ms: 1000 }),
-      };
-    }
+    const metrics = this.#metrics;
+    if (this.#stopped)
+      return refusal(
+        metrics,
+        UNPLACED,
+        errorEnvelope('POOL_UNAVAILABLE', 'orchestratord is stopping', { retry_after_ms: 1000 }),
+      );
     const conflict = this.#tasks.conflict(spec.id);
     if (conflict !== null) return { kind: 'refused', envelope: conflict };
     const views = this.views();
     const placement = this.#placement(task, views);
-    if (placement.kind === 'impossible') {
-      countRefusal(this.#metrics, UNPLACED, placement.code);
-      return { kind: 'refused', envelope: errorEnvelope(placement.code, placement.message) };
-    }
+    if (placement.kind === 'impossible')
+      return refusal(metrics, UNPLACED, errorEnvelope(placement.code, placement.message));
+    const poolLabel = admissionPoolLabel(spec, views);
     if (placement.kind === 'unavailable') {
-      countRefusal(this.#metrics, admissionPoolLabel(spec, views), 'POOL_UNAVAILABLE');
-      return {
-        kind: 'refused',
-        envelope: errorEnvelope('POOL_UNAVAILABLE', `no pool can serve ${spec.model} now: ${placement.reason}`, {
-          retry_after_ms: 1000,
-        }),
-      };
+      const message = `no pool can serve ${spec.model} now: ${placement.reason}`;
+      return refusal(metrics, poolLabel, errorEnvelope('POOL_UNAVAILABLE', message, { retry_after_ms: 1000 }));
     }
     const outcome = this.#queue.enqueue(this.#entry(task));
     if (outcome.kind === 'rejected') {
-      const retry = this.#eta.retryAfterMs(task);
-      countRefusal(this.#metrics, admissionPoolLabel(spec, views), 'ADMISSION_REJECT');
-      return {
-        kind: 'refused',
-        envelope: errorEnvelope(
-          'ADMISSION_REJECT',
-          `admission queue full (${this.#queue.capacity} tasks, policy ${this.#queue.policy})`,
-          { retry_after_ms: retry, policy_label: this.#queue.policy },
-        ),
-      };
+      const { capacity, policy } = this.#queue;
+      return refusal(metrics, poolLabel, queueFull(capacity, policy, this.#eta.retryAfterMs(task)));
     }
     if (outcome.evicted) this.#evict(outcome.evicted.item);
     this.#tasks.add(task, (expired) => this.#expire(expired));
@@ -233,12 +201,7 @@ export class Scheduler {
       this.#eta.ended(task);
       logFinished(this.#log, task);
     });
-    this.#metrics.enqueued.inc({ priority: spec.priority });
-    this.#metrics.admissionEnqueued.inc({ pool_id: admissionPoolLabel(spec, views), outcome: 'admitted' });
-    this.#admitted[spec.priority] += 1;
-    const total = this.#admitted.interactive + this.#admitted.batch;
-    this.#metrics.admissionShare.set({ priority: 'interactive' }, this.#admitted.interactive / total);
-    this.#metrics.admissionShare.set({ priority: 'batch' }, this.#admitted.batch / total);
+    countAdmitted(metrics, this.#admitted, spec.priority, poolLabel);
     if (spec.sessionId !== undefined) this.#sessions.touch(spec.sessionId);
     // A pool loaded on demand that has to load first adds its last measured load time.
     const loadMs = placement.kind === 'wait' ? (placement.loadMs ?? 0) : 0;

@@ -56,7 +56,7 @@ Then(
 
 When('the never-ending task {string} is canceled', async function (this: ClusterWorld, id: string) {
   const cluster = this.running;
-  const answer = await jsonRequest(`${cluster.url}/v2/tasks/${id}/cancel`, {
+  const answer = await jsonRequest(`${cluster.url}/v2/tasks/${this.wireId(id)}/cancel`, {
     method: 'POST',
     headers: cluster.auth,
     timeoutMs: ANSWER_MS,

@@ -73,7 +73,7 @@ Then(
 Then('task {string} was never admitted', async function (this: ClusterWorld, id: string) {
   const cluster = clusterOf(this);
   // The admin reaches every task (SEC-6105): a 404 means no identity ever had it.
-  const answer = await request(`${cluster.url}/v2/tasks/${id}/events`, {
+  const answer = await request(`${cluster.url}/v2/tasks/${this.wireId(id)}/events`, {
     headers: { authorization: `Bearer ${cluster.adminKey}` },
     signal: AbortSignal.timeout(ANSWER_MS),
   });

@@ -67,7 +67,7 @@ async function submit(world: ClusterWorld, id: string, maxTokens: number, priori
     method: 'POST',
     headers: cluster.auth,
     body: {
-      task_id: id,
+      task_id: world.wireId(id),
       model_ref: 'demo',
       prompt: PROMPT,
       max_tokens: maxTokens,
@@ -105,7 +105,7 @@ function follow(world: ClusterWorld, id: string): TaskRecord {
   if (admission !== undefined)
     assert.equal(admission.status, 202, `task ${id} was not admitted: ${JSON.stringify(admission.body)}`);
   const cluster = world.running;
-  record.followed = followEvents(`${cluster.url}/v2/tasks/${encodeURIComponent(id)}/events`, {
+  record.followed = followEvents(`${cluster.url}/v2/tasks/${encodeURIComponent(world.wireId(id))}/events`, {
     headers: cluster.auth,
     timeoutMs: FOLLOW_BUDGET_MS,
     onEvent: (event) => record.events.push(event),

@@ -90,7 +90,7 @@ When('I submit the long task {string}', async function (this: ClusterWorld, id: 
 
 When('the client of task {string} cancels it', async function (this: ClusterWorld, id: string) {
   const cluster = clusterOf(this);
-  const answer = await jsonRequest(`${cluster.url}/v2/tasks/${id}/cancel`, {
+  const answer = await jsonRequest(`${cluster.url}/v2/tasks/${this.wireId(id)}/cancel`, {
     method: 'POST',
     headers: cluster.auth,
     timeoutMs: ANSWER_MS,

@@ -21,7 +21,7 @@ When(
       method: 'POST',
       headers: cluster.auth,
       body: {
-        task_id: id,
+        task_id: this.wireId(id),
         model_ref: 'demo',
         prompt: 'Once upon a time',
         max_tokens: maxTokens,

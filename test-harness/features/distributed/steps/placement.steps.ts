@@ -53,7 +53,7 @@ function placementOf(text: string): Record<string, unknown> {
   return { mode: 'auto', avoid_pools: [pool], ...fallback };
 }
 
-/** Runs until canceled (no end of text; minutes until its context is full): it holds its slot. */
+/** Runs until canceled (no end of text; minutes until its context is full): it holds its slot. `id` is logical. */
 const endless = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   task_id: id,
   model_ref: 'demo',
@@ -70,17 +70,21 @@ const short = (id: string, extra: Record<string, unknown> = {}): Record<string, 
   ...extra,
 });
 
-/** POST /v2/tasks with the client key; the answer becomes `last` and the task's admission. */
+/**
+ * POST /v2/tasks with the client key, the body's logical task id sent as its wire id; the answer becomes `last` and
+ * the task's admission.
+ */
 async function submit(world: ClusterWorld, body: Record<string, unknown>): Promise<void> {
   const cluster = clusterOf(world);
+  const id = String(body['task_id']);
   const answer = await jsonRequest(`${cluster.url}/v2/tasks`, {
     method: 'POST',
-    body,
+    body: { ...body, task_id: world.wireId(id) },
     headers: cluster.auth,
     timeoutMs: ANSWER_MS,
   });
   world.last = answer;
-  world.task(String(body['task_id'])).admission = answer;
+  world.task(id).admission = answer;
 }
 
 async function submitAdmitted(world: ClusterWorld, body: Record<string, unknown>): Promise<void> {
@@ -96,7 +100,7 @@ function followQuietly(world: ClusterWorld, id: string): void {
   const cluster = clusterOf(world);
   const record = world.task(id);
   assert.equal(record.followed, undefined, `task ${id} is followed already`);
-  record.followed = followEvents(`${cluster.url}/v2/tasks/${id}/events`, {
+  record.followed = followEvents(`${cluster.url}/v2/tasks/${world.wireId(id)}/events`, {
     headers: cluster.auth,
     timeoutMs: FOLLOW_MS,
     onEvent: (event) => record.events.push(event),
@@ -245,7 +249,7 @@ Then('the refusal names pool {string} and may be retried', function (this: Clust
 
 When('I cancel task {string}', async function (this: ClusterWorld, id: string) {
   const cluster = clusterOf(this);
-  this.last = await jsonRequest(`${cluster.url}/v2/tasks/${id}/cancel`, {
+  this.last = await jsonRequest(`${cluster.url}/v2/tasks/${this.wireId(id)}/cancel`, {
     method: 'POST',
     headers: cluster.auth,
     timeoutMs: ANSWER_MS,
@@ -279,7 +283,7 @@ When(
     const cluster = clusterOf(this);
     const leaving = new AbortController();
     const seen: SseEvent[] = [];
-    const followed = followEvents(`${cluster.url}/v2/tasks/${id}/events`, {
+    const followed = followEvents(`${cluster.url}/v2/tasks/${this.wireId(id)}/events`, {
       headers: cluster.auth,
       timeoutMs: FIRST_TOKEN_MS,
       signal: leaving.signal,

@@ -26,9 +26,15 @@ Then(
     const checked = validate(AdmissionResponseSchema, admission.body);
     assert.ok(checked.ok, `the 202 body is an AdmissionResponse: ${JSON.stringify(admission.body)}`);
     const body = admission.body as AdmissionResponse;
-    assert.equal(body.task_id, id);
+    const wire = this.wireId(id);
+    assert.equal(body.task_id, wire);
     assert.equal(body.queue_position, position);
-    assert.equal(body.streams.sse, stream);
+    // The feature names the stream by the logical id; the answer names it by the id that was sent.
+    const sse = stream
+      .split('/')
+      .map((part) => (part === id ? wire : part))
+      .join('/');
+    assert.equal(body.streams.sse, sse);
   },
 );
 
@@ -119,7 +125,7 @@ Then(
 
 When('I ask for the events of task {string}', async function (this: ClusterWorld, id: string) {
   const cluster = this.running;
-  this.last = await jsonRequest(`${cluster.url}/v2/tasks/${id}/events`, {
+  this.last = await jsonRequest(`${cluster.url}/v2/tasks/${this.wireId(id)}/events`, {
     headers: cluster.auth,
     timeoutMs: ANSWER_MS,
   });

@@ -95,16 +95,20 @@ export const taskBody = (
   ...extra,
 });
 
-/** POST /v2/tasks to `url` with `headers`; the answer becomes `last`, and a new task id's admission is kept. */
+/**
+ * POST /v2/tasks to `url` with `headers`, the body's logical task id sent as its wire id; the answer becomes `last`,
+ * and a new task id's admission is kept.
+ */
 export async function submit(
   world: ClusterWorld,
   body: Record<string, unknown>,
   headers: Record<string, string>,
   url = clusterOf(world).url,
 ): Promise<JsonAnswer<unknown>> {
-  const answer = await jsonRequest(`${url}/v2/tasks`, { method: 'POST', body, headers, timeoutMs: ANSWER_MS });
-  world.last = answer;
   const id = body['task_id'];
+  const sent = typeof id === 'string' ? { ...body, task_id: world.wireId(id) } : body;
+  const answer = await jsonRequest(`${url}/v2/tasks`, { method: 'POST', body: sent, headers, timeoutMs: ANSWER_MS });
+  world.last = answer;
   if (typeof id === 'string' && answer.status === 202) world.task(id).admission = answer;
   return answer;
 }
@@ -117,7 +121,7 @@ export function follow(
   url = clusterOf(world).url,
 ): void {
   const record = world.task(id);
-  const followed = followEvents(`${url}/v2/tasks/${id}/events`, {
+  const followed = followEvents(`${url}/v2/tasks/${world.wireId(id)}/events`, {
     headers,
     timeoutMs: LONG_FOLLOW_MS,
     onEvent: (event) => record.events.push(event),

@@ -80,16 +80,17 @@ export async function onlyPoolOf(node: NetNode): Promise<string> {
 }
 
 /**
- * Run one short task to its end and say where it ran; `pin` pins it. Its own events are checked here: started on
+ * Run one short task (`id` is logical) to its end and say where it ran; `pin` pins it. Its own events are checked here: started on
  * some pool, exactly one terminal event, and that one an `end`.
  */
 export async function runShortTask(world: ClusterWorld, id: string, pin?: string): Promise<string> {
   const cluster = world.running;
+  const wire = world.wireId(id);
   const admitted = await jsonRequest<{ streams?: { sse?: string } }>(`${cluster.url}/v2/tasks`, {
     method: 'POST',
     headers: cluster.auth,
     body: {
-      task_id: id,
+      task_id: wire,
       model_ref: 'demo',
       prompt: 'Once upon a time',
       max_tokens: 8,
@@ -99,7 +100,7 @@ export async function runShortTask(world: ClusterWorld, id: string, pin?: string
     timeoutMs: SHORT_TASK_BUDGET_MS,
   });
   assert.equal(admitted.status, 202, `task ${id}: ${JSON.stringify(admitted.body)}`);
-  const { events } = await followEvents(`${cluster.url}/v2/tasks/${id}/events`, {
+  const { events } = await followEvents(`${cluster.url}/v2/tasks/${wire}/events`, {
     headers: cluster.auth,
     timeoutMs: SHORT_TASK_BUDGET_MS,
   });

@@ -44,7 +44,7 @@ After({ timeout: 120_000 }, async function (this: ClusterWorld, { result }) {
     const open = [...this.tasks].filter(([, r]) => !r.events.some((e) => e.event === 'end' || e.event === 'error'));
     await Promise.allSettled(
       open.map(([id]) =>
-        jsonRequest(`${cluster.url}/v2/tasks/${id}/cancel`, {
+        jsonRequest(`${cluster.url}/v2/tasks/${this.wireId(id)}/cancel`, {
           method: 'POST',
           headers: cluster.auth,
           timeoutMs: 10_000,

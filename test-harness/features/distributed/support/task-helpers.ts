@@ -45,7 +45,7 @@ export function lastAnswer<T>(world: ClusterWorld): JsonAnswer<T> {
   return world.last as JsonAnswer<T>;
 }
 
-/** A task that runs until its context is full (minutes with a large context): it holds its slot. */
+/** A task that runs until its context is full (minutes with a large context): it holds its slot. `id` is logical. */
 export const endless = (id: string): Record<string, unknown> => ({
   task_id: id,
   model_ref: 'demo',
@@ -54,17 +54,20 @@ export const endless = (id: string): Record<string, unknown> => ({
   ignore_eos: true,
 });
 
-/** POST /v2/tasks with the client key; the answer becomes `last`, and the first answer for a task id its admission. */
+/**
+ * POST /v2/tasks with the client key, the body's logical task id sent as its wire id; the answer becomes `last`, and
+ * the first answer for a task id its admission.
+ */
 export async function submitTask(world: ClusterWorld, body: Record<string, unknown>): Promise<JsonAnswer<unknown>> {
   const cluster = world.running;
+  const id = body['task_id'];
   const answer = await jsonRequest(`${cluster.url}/v2/tasks`, {
     method: 'POST',
-    body,
+    body: typeof id === 'string' ? { ...body, task_id: world.wireId(id) } : body,
     headers: cluster.auth,
     timeoutMs: ANSWER_MS,
   });
   world.last = answer;
-  const id = body['task_id'];
   if (typeof id === 'string') world.task(id).admission ??= answer;
   return answer;
 }
@@ -79,7 +82,7 @@ export function followOwn(
   const cluster = world.running;
   const events: SseEvent[] = [];
   area(world).streams.set(id, events);
-  followEvents(`${cluster.url}/v2/tasks/${encodeURIComponent(id)}/events`, {
+  followEvents(`${cluster.url}/v2/tasks/${encodeURIComponent(world.wireId(id))}/events`, {
     headers: cluster.auth,
     timeoutMs,
     onEvent: (event) => {

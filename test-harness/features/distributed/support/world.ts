@@ -2,7 +2,12 @@
  * The World of the distributed suite: one netns cluster per scenario (started by a Given step, stopped by the After
  * hook), the tasks a scenario submitted and followed, and the last HTTP answer. Steps that configure the cluster
  * (`orchestratord is configured with …`, `… orchestratord replicas`) come before the step that starts it.
+ *
+ * Steps name tasks by the feature's short logical ids ("hog", "order"), and the World's records are keyed by them;
+ * on the wire (bodies, `/v2/tasks/<id>/…` URLs, ids in answers) a task is `wireId(logical)`, unique per scenario:
+ * orchestratord remembers finished tasks by id (ORCH-4061), and the compose stack outlives scenarios.
  */
+import { randomInt } from 'node:crypto';
 import { World, type IWorldOptions } from '@cucumber/cucumber';
 import type { JsonAnswer } from '../../../src/http-json.ts';
 import { startNetCluster, type NetCluster, type NetClusterOptions, type NodeSpec } from '../../../src/netns/index.ts';
@@ -18,7 +23,13 @@ export interface TaskRecord {
   admission?: JsonAnswer<unknown>;
 }
 
+/** Base36 characters of a scenario's nonce: short, so that every wire id stays well within ClientIdSchema's 128. */
+const NONCE_CHARS = 6;
+const NONCE_RANGE = 36 ** NONCE_CHARS;
+
 export class ClusterWorld extends World {
+  /** This scenario's suffix of every task id it sends (`[0-9a-z]{6}`). */
+  readonly nonce = randomInt(NONCE_RANGE).toString(36).padStart(NONCE_CHARS, '0');
   cluster: NetCluster | undefined = undefined;
   readonly tasks = new Map<string, TaskRecord>();
   last: JsonAnswer<unknown> | undefined = undefined;
@@ -64,7 +75,12 @@ export class ClusterWorld extends World {
     return this.cluster;
   }
 
-  /** The task record of `id`, made on first use. */
+  /** The id a task the steps call `logical` has on the wire in this scenario. */
+  wireId(logical: string): string {
+    return `${logical}-${this.nonce}`;
+  }
+
+  /** The task record of `id` (a logical id), made on first use. */
   task(id: string): TaskRecord {
     let record = this.tasks.get(id);
     if (record === undefined) {
