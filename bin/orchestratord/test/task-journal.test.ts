@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { parseConfig } from '../src/config.ts';
 import { Budgets, parseBudgets, utcDay } from '../src/journal/budgets.ts';
 import type { JournalStore, TaskRecord } from '../src/journal/records.ts';
 import { requestHash } from '../src/journal/request-hash.ts';
@@ -375,5 +376,30 @@ test('the request hash ignores key order and tells owners, routes and bodies apa
   assert.notEqual(
     a,
     requestHash('key:a', '/v2/tasks', { prompt: 'y', max_tokens: 5, placement: { mode: 'auto', x: 1 } }),
+  );
+});
+
+test('the journal and budget variables: a bad value names its variable; budgets need a journal; a bad budgets file stops the start', async (t) => {
+  const bad = parseConfig({ ORCHD_DATABASE_URL: 'mysql://db/llorch' });
+  assert.ok(!bad.ok);
+  assert.match(bad.message, /^ORCHD_DATABASE_URL: must be sqlite:<file> .* or postgres:\/\//);
+  const alone = parseConfig({ ORCHD_BUDGETS_FILE: '/etc/llama-orch/budgets.json' });
+  assert.ok(!alone.ok);
+  assert.match(alone.message, /^ORCHD_BUDGETS_FILE needs ORCHD_DATABASE_URL/);
+  const sqlite = parseConfig({ ORCHD_DATABASE_URL: 'sqlite:state/tasks.db', ORCHD_REPLICA_ID: 'orch-0' });
+  assert.ok(sqlite.ok);
+  assert.deepEqual(sqlite.config.database, { kind: 'sqlite', path: join(process.cwd(), 'state/tasks.db') });
+  assert.equal(sqlite.config.replicaId, 'orch-0');
+  const replica = parseConfig({ ORCHD_REPLICA_ID: '../etc' });
+  assert.ok(!replica.ok);
+  assert.match(replica.message, /^ORCHD_REPLICA_ID: /);
+  const dir = await mkdtemp(join(tmpdir(), 'llorch-budgets-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'budgets.json');
+  await writeFile(file, JSON.stringify({ identities: { 'key:x': { tokens_per_day: 'many' } } }));
+  const budgets = new Budgets({ path: file, store: null, log });
+  await assert.rejects(
+    budgets.start(),
+    /^Error: ORCHD_BUDGETS_FILE: .*budgets\.json identities\.key:x\.tokens_per_day: /,
   );
 });
