@@ -150,6 +150,51 @@ describe('task journal in PostgreSQL, three replicas', { timeout: 20 * 60_000 },
     });
     assert.equal(clash.status, 409);
 
+    // The same task_id at two replicas at once: one claims it and runs it, the other answers as that task.
+    const race = { task_id: 'race', model_ref: 'demo', prompt: 'Count:', max_tokens: 5, ignore_eos: true };
+    const raced = await Promise.all(
+      [urls[1] ?? '', urls[2] ?? ''].map((url) =>
+        jsonRequest<AdmissionResponse & ErrorEnvelope>(`${url}/v2/tasks`, {
+          method: 'POST',
+          body: race,
+          headers: as(FREE),
+        }),
+      ),
+    );
+    assert.deepEqual(
+      raced.map((a) => a.status).sort(),
+      [200, 202],
+      `one replica runs it: ${JSON.stringify(raced.map((a) => a.body))}`,
+    );
+    // An Idempotency-Key answered at one replica is replayed by another, not run again.
+    const keyed = (url: string) =>
+      jsonRequest<ChatAnswer>(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        body: { ...chat, max_tokens: 4 },
+        headers: { ...as(FREE), 'idempotency-key': 'pg-key-1' },
+      });
+    const original = await keyed(urls[0] ?? '');
+    assert.equal(original.status, 200);
+    const elsewhere = await waitFor(
+      'the answer kept for the key at replica 2',
+      async () => {
+        const answer = await keyed(urls[2] ?? '');
+        return answer.headers['idempotent-replayed'] === 'true' ? answer : undefined;
+      },
+      5_000,
+    );
+    assert.deepEqual(elsewhere.body, original.body);
+    const freeUsage = await waitFor(
+      'the free key’s ledger',
+      async () => {
+        const usage = await jsonRequest<UsageReport>(`${urls[0] ?? ''}/v2/usage`, { headers: as(FREE) });
+        const tasks = usage.body.totals[0]?.tasks ?? 0;
+        return tasks >= 3 ? tasks : undefined;
+      },
+      10_000,
+    );
+    assert.equal(freeUsage, 3, 'shared, race and the keyed request each ran once');
+
     // Replica 1 dies with a task running; replica 0's task goes on and is not its to end.
     const endless = (id: string) => ({
       task_id: id,

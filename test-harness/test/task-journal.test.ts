@@ -165,7 +165,6 @@ describe('task journal on real processes', { timeout: 20 * 60_000 }, () => {
     const after = await jsonRequest<UsageReport>(`${url}/v2/usage?since=${since}`);
     assert.equal(after.body.totals[0]?.tasks, engine.tasks, 'a replayed answer is not run or counted again');
     assert.equal(after.body.totals[0]?.tokens_out, engine.tokens_out);
-
     const bad = await jsonRequest<ErrorEnvelope>(`${url}/v2/usage?since=yesterday`);
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /^since: /);
@@ -175,6 +174,30 @@ describe('task journal on real processes', { timeout: 20 * 60_000 }, () => {
       new RegExp(
         `orchd_usage_tokens_total\\{identity="anonymous",model="demo",direction="out"\\} ${engine.tokens_out}\\b`,
       ),
+    );
+    // While the key's first request runs, a retry is told so (409, retriable); one cut off keeps no answer.
+    const running = new AbortController();
+    const long = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'long-1' },
+      body: JSON.stringify({ ...chat(100_000), stream: true }),
+      signal: AbortSignal.any([running.signal, AbortSignal.timeout(30_000)]),
+    });
+    const reader = long.body?.getReader();
+    await reader?.read();
+    const during = await keyed('long-1', { ...chat(100_000), stream: true });
+    assert.equal(during.status, 409);
+    assert.match(during.body.error.message, /still running/);
+    assert.equal(during.body.error.code, 'conflict');
+    running.abort();
+    await reader?.cancel().catch(() => undefined);
+    await waitFor(
+      'the cut-off request to end',
+      async () =>
+        (await jsonRequest<{ pools: { slots_free: number }[] }>(`${url}/v2/pools`)).body.pools[0]?.slots_free === 1
+          ? true
+          : undefined,
+      10_000,
     );
   });
 

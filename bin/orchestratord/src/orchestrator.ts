@@ -10,6 +10,7 @@ import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
 import { Budgets } from './journal/budgets.ts';
 import { PostgresStore } from './journal/postgres-store.ts';
+import type { Settlement } from './journal/records.ts';
 import { SqliteStore } from './journal/sqlite-store.ts';
 import { TaskJournal } from './journal/task-journal.ts';
 import { Activity } from './overview/activity.ts';
@@ -92,7 +93,12 @@ export class Orchestrator {
       // The journal closes last (deferred first): the records of tasks the stop ends are written before it closes.
       const journal = await openJournal(config, log, metrics);
       if (journal !== null) scope.defer(() => journal.close());
-      const budgets = new Budgets({ path: config.budgetsFile, store: journal?.store ?? null, log });
+      const budgets = new Budgets({
+        path: config.budgetsFile,
+        store: journal?.store ?? null,
+        log,
+        ...(journal === null ? {} : { settle: (settlement: Settlement) => journal.settle(settlement) }),
+      });
       await budgets.start();
       scope.defer(() => budgets.stop());
       const orchMetrics = createMetrics(metrics);

@@ -65,37 +65,69 @@ export async function resubmission(
   return runsAgain(status) ? null : { kind: 'finished', status };
 }
 
+/** An admission, or word that the task id was claimed first by another submission (here or on another replica). */
+export type Admitted = Admission | { readonly kind: 'taken' };
+
 /**
- * Admit a task for the calling identity: reserve its max_tokens against the identity's daily budget (if it has one),
- * then submit; a refusal gives the reservation back, the task's end settles it.
+ * Admit a task for the calling identity: reserve its output limit against the identity's daily budget (if it has one;
+ * the engine is then held to that limit, whatever else the request says), claim a client-chosen id in the journal
+ * (`claim`), then submit. A refusal gives the reservation and the claim back; the task's end settles the reservation.
  */
 export async function admitTask(
   c: Context<AppEnv>,
   deps: AppDeps,
   spec: Omit<TaskSpec, 'owner' | 'identity' | 'budget'>,
-): Promise<Admission> {
+  options: { readonly claim: boolean } = { claim: false },
+): Promise<Admitted> {
   const identity = c.get('identity');
-  let held: Awaited<ReturnType<AppDeps['budgets']['reserve']>>;
-  try {
-    held = await deps.budgets.reserve(identity, workOf(spec.engine).maxTokens ?? 0);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+  const unavailable = (what: string, error: unknown): Admission => {
+    c.get('log').error({ err: error }, `the journal failed: ${what}`);
     return {
       kind: 'refused',
-      envelope: errorEnvelope('JOURNAL_UNAVAILABLE', `the budget of ${identity.label} cannot be checked: ${reason}`, {
+      envelope: errorEnvelope('JOURNAL_UNAVAILABLE', `the task journal cannot be reached to ${what}`, {
         retry_after_ms: 1000,
       }),
     };
+  };
+  const limit = workOf(spec.engine).maxTokens ?? 0;
+  let held: Awaited<ReturnType<AppDeps['budgets']['reserve']>>;
+  try {
+    held = await deps.budgets.reserve(identity, limit);
+  } catch (error) {
+    return unavailable(`check the budget of ${identity.label}`, error);
   }
   if (!held.ok) return { kind: 'refused', envelope: held.envelope };
   const { reservation } = held;
-  const admission = deps.scheduler.submit({
+  const budgeted = reservation.budget !== undefined && limit > 0;
+  const full: TaskSpec = {
     ...spec,
+    // n_predict outranks max_tokens in llama-server: under a budget it is set to what was reserved.
+    ...(budgeted ? { engine: { ...spec.engine, body: { ...spec.engine.body, n_predict: limit } } } : {}),
     owner: identity.owner,
     identity: identity.label,
     ...(reservation.budget === undefined ? {} : { budget: reservation.budget }),
-  });
-  if (admission.kind === 'refused') reservation.release();
-  else admission.task.onEnd(() => reservation.settle(admission.task));
+  };
+  const admittedAt = Date.now();
+  const journal = deps.journal;
+  const claim = options.claim && journal !== null ? journal.admissionRecord({ ...full, admittedAt }) : null;
+  if (claim !== null && journal !== null) {
+    let mine: boolean;
+    try {
+      mine = await journal.claim(claim);
+    } catch (error) {
+      reservation.release();
+      return unavailable(`claim task_id ${spec.id}`, error);
+    }
+    if (!mine) {
+      reservation.release();
+      return { kind: 'taken' };
+    }
+  }
+  const admission = deps.scheduler.submit(full, admittedAt);
+  if (admission.kind === 'refused') {
+    reservation.release();
+    if (claim !== null)
+      journal?.unclaim(claim).catch((error: unknown) => c.get('log').error({ err: error }, 'unclaim failed'));
+  } else admission.task.onEnd(() => reservation.settle(admission.task));
   return admission;
 }

@@ -6,8 +6,10 @@ import { requestHash } from '../journal/request-hash.ts';
 import type { Task } from '../tasks/task.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
-/** Answers larger than this are not kept: a retry of such a request runs again. */
-const MAX_KEPT_CHARS = 4 * 1024 * 1024;
+/** Answers larger than this (UTF-16 characters) are not kept: a retry of such a request runs again. */
+const MAX_KEPT_CHARS = 1024 * 1024;
+/** How long a kept answer is replayed; a retry later runs again. */
+const KEPT_FOR_MS = 24 * 3_600_000;
 
 /** A /v1 request sent with an Idempotency-Key: its task id (from the caller and the key) and its request hash. */
 export interface Idempotent {
@@ -49,17 +51,29 @@ export async function replayed(c: Context<AppEnv>, deps: AppDeps, request: Idemp
   if (live === undefined && (record === null || record === undefined)) return null;
   if (hash !== request.hash)
     return sendError(c, errorEnvelope('CONFLICT', 'Idempotency-Key was used for another request; use a new key'));
-  if (live !== undefined && !live.ended)
-    return sendError(
-      c,
-      errorEnvelope('CONFLICT', 'a request with this Idempotency-Key is still running; retry when it has ended', {
-        retriable: true,
-        retry_after_ms: 1000,
-      }),
-    );
+  const running = live !== undefined ? !live.ended : record?.state === 'queued' || record?.state === 'running';
+  if (running) return sendError(c, stillRunning());
   const kept = await deps.journal?.response(request.id);
-  if (kept === null || kept === undefined) return null;
+  if (kept === null || kept === undefined || Date.now() - kept.at > KEPT_FOR_MS) return null;
   return c.body(kept.body, 200, { 'content-type': kept.content_type, 'idempotent-replayed': 'true' });
+}
+
+/** A retry while the key's first request runs (here or on another replica). */
+export const stillRunning = (): ErrorEnvelope =>
+  errorEnvelope('CONFLICT', 'a request with this Idempotency-Key is still running; retry when it has ended', {
+    retriable: true,
+    retry_after_ms: 1000,
+  });
+
+/** The journal failed while a key was looked up: a 503, the driver's words logged, not sent. */
+export function journalDown(c: Context<AppEnv>, error: unknown): Response {
+  c.get('log').error({ err: error }, 'the journal failed: look up an Idempotency-Key');
+  return sendError(
+    c,
+    errorEnvelope('JOURNAL_UNAVAILABLE', 'the task journal cannot be reached to look up the Idempotency-Key', {
+      retry_after_ms: 1000,
+    }),
+  );
 }
 
 /** The answer a relayed request sent, collected to be kept for its Idempotency-Key. */

@@ -11,7 +11,7 @@ import type { EngineFrame } from '@llama-orch/pool-managerd-client';
 import { rawStream, sendError } from '@llama-orch/http';
 import type { Task } from '../tasks/task.ts';
 import { admitTask } from './admit.ts';
-import { idempotencyOf, KeptAnswer, replayed } from './idempotency.ts';
+import { idempotencyOf, journalDown, KeptAnswer, replayed, stillRunning } from './idempotency.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
 /** How one API family's answers are relayed: which engine route, and how its errors look inside a stream. */
@@ -107,7 +107,7 @@ export async function relayTask(
   if (!idempotent.ok) return sendError(c, idempotent.envelope);
   const key = idempotent.value;
   if (key !== null) {
-    const answered = await replayed(c, deps, key);
+    const answered = await replayed(c, deps, key).catch((error: unknown) => journalDown(c, error));
     if (answered !== null) return answered;
   }
   const id = key?.id ?? `${api.idPrefix}-${randomUUID()}`;
@@ -115,20 +115,30 @@ export async function relayTask(
   // A streamed answer holds one of the client's open streams from admission to its end.
   const held = request.stream ? deps.streams.open(c.get('identity')) : { ok: true as const, release: () => undefined };
   if (!held.ok) return sendError(c, held.envelope);
-  const admission = await admitTask(c, deps, {
-    id,
-    ...(key === null ? {} : { requestHash: key.hash }),
-    model: request.model,
-    priority: 'interactive',
-    sessionId: undefined,
-    deadlineMs: undefined,
-    placement: undefined,
-    engine: { endpoint: api.endpoint, body: request.body },
-    relay: true,
-  });
-  if (admission.kind === 'refused') {
+  const admission = await admitTask(
+    c,
+    deps,
+    {
+      id,
+      ...(key === null ? {} : { requestHash: key.hash }),
+      model: request.model,
+      priority: 'interactive',
+      sessionId: undefined,
+      deadlineMs: undefined,
+      placement: undefined,
+      engine: { endpoint: api.endpoint, body: request.body },
+      relay: true,
+    },
+    { claim: key !== null },
+  );
+  if (admission.kind !== 'admitted') {
     held.release();
-    return sendError(c, admission.envelope);
+    // The key's first request got there first (here, or on another replica): answer as a retry of it.
+    if (key !== null && (admission.kind === 'taken' || admission.envelope.code === 'CONFLICT'))
+      return (
+        (await replayed(c, deps, key).catch((error: unknown) => journalDown(c, error))) ?? sendError(c, stillRunning())
+      );
+    return sendError(c, admission.kind === 'taken' ? stillRunning() : admission.envelope);
   }
   const task = admission.task;
   const rewriter = new Rewriter(request.model, api.rewriteId ? id : null);
@@ -202,6 +212,8 @@ export async function relayTask(
   void (async () => {
     const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), deps.sseKeepAliveMs);
     let engineFailed = false;
+    /** The client was sent every frame and the end: only such an answer is kept for its Idempotency-Key. */
+    let whole = false;
     try {
       for (let item: Item | null = first; item !== null && !stream.closed; item = await next()) {
         if (item.kind === 'frame') {
@@ -224,6 +236,7 @@ export async function relayTask(
           await stream.write(loadingComment(item.event.data));
           continue;
         }
+        if (item.event.event === 'end' && !stream.closed) whole = true;
         if (item.event.event === 'error' && !engineFailed) {
           const { event, data } = api.streamError(errorEnvelope(item.event.data.code, item.event.data.message));
           await stream.write(`${event === undefined ? '' : `event: ${event}\n`}data: ${JSON.stringify(data)}\n\n`);
@@ -231,7 +244,7 @@ export async function relayTask(
         return;
       }
     } finally {
-      kept?.keep(deps, task, 'text/event-stream');
+      if (whole && !engineFailed) kept?.keep(deps, task, 'text/event-stream');
       clearInterval(keepAlive);
       held.release();
       signal.removeEventListener('abort', leave);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Identity } from '../http/auth/identity.ts';
 import type { Task } from '../tasks/task.ts';
 import { WatchedFile, type Parsed } from '../watched-file.ts';
-import type { JournalStore } from './records.ts';
+import type { JournalStore, Settlement } from './records.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -66,10 +66,21 @@ export class Budgets {
   readonly #file: WatchedFile<BudgetRules> | null;
   readonly #store: JournalStore | null;
   readonly #log: Logger;
+  readonly #settle: ((settlement: Settlement) => void) | null;
 
-  constructor(options: { path: string | undefined; store: JournalStore | null; log: Logger }) {
+  /**
+   * `settle` queues a settlement with the journal's next batch (with the task's terminal record); without it a
+   * settlement goes to the store at once.
+   */
+  constructor(options: {
+    path: string | undefined;
+    store: JournalStore | null;
+    log: Logger;
+    settle?: (settlement: Settlement) => void;
+  }) {
     this.#store = options.store;
     this.#log = options.log;
+    this.#settle = options.settle ?? null;
     this.#file =
       options.path === undefined
         ? null
@@ -140,8 +151,13 @@ export class Budgets {
     const giveBack = (tokensBack: number, gpuMs: number): void => {
       if (settled) return;
       settled = true;
-      if (tokensBack <= 0 && gpuMs <= 0) return;
-      store.settle(identity.owner, day, Math.max(0, tokensBack), gpuMs).catch((error: unknown) => {
+      if (tokensBack === 0 && gpuMs <= 0) return;
+      const settlement: Settlement = { owner: identity.owner, day, tokens_back: tokensBack, gpu_ms: gpuMs };
+      if (this.#settle !== null) {
+        this.#settle(settlement);
+        return;
+      }
+      store.settle(settlement).catch((error: unknown) => {
         this.#log.error({ err: error, identity: identity.label, day }, 'budget settlement failed');
       });
     };
@@ -150,9 +166,10 @@ export class Budgets {
       reservation: {
         budget: { day, tokens },
         release: () => giveBack(tokens, 0),
+        // What it did not produce goes back; what it produced past the reservation (an engine that overran) is charged.
         settle: (task) => {
           const engineMs = task.startedAt === null ? 0 : Date.now() - task.startedAt;
-          giveBack(tokens - Math.min(tokens, producedTokens(task)), engineMs * (task.placedOn?.gpus ?? 0));
+          giveBack(tokens - producedTokens(task), engineMs * (task.placedOn?.gpus ?? 0));
         },
       },
     };

@@ -1,13 +1,14 @@
 import pg from 'pg';
 import { MIGRATIONS, newerSchema, TASK_COLUMNS, TASK_UPDATES, USAGE_COLUMNS, USAGE_SUM_SQL } from './migrations.ts';
 import type {
+  Batch,
   BudgetDay,
   JournalStore,
   ReserveRequest,
+  Settlement,
   StoredResponse,
   TaskRecord,
   UsageQuery,
-  UsageRow,
   UsageSum,
 } from './records.ts';
 
@@ -29,6 +30,7 @@ const PG_TYPES: Record<string, string> = {
   corrects: 'bigint',
 };
 const arrayOf = (column: string): string => `${PG_TYPES[column] ?? 'text'}[]`;
+const settleValues = (s: Settlement): unknown[] => [s.owner, s.day, s.tokens_back, s.gpu_ms];
 
 /**
  * The journal in PostgreSQL (CLOUD): every orchestratord replica shares it. A batch is one statement per table
@@ -40,7 +42,15 @@ export class PostgresStore implements JournalStore {
   readonly #pool: pg.Pool;
 
   constructor(url: string) {
-    this.#pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5_000 });
+    // A server that stops answering (a half-open connection) fails a query after 10 s instead of holding admission.
+    this.#pool = new pg.Pool({
+      connectionString: url,
+      max: 8,
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 10_000,
+      statement_timeout: 10_000,
+      keepAlive: true,
+    });
     // A connection that breaks while idle is dropped by the pool; the next query opens another.
     this.#pool.on('error', () => undefined);
   }
@@ -71,11 +81,8 @@ export class PostgresStore implements JournalStore {
     }
   }
 
-  async write(
-    tasks: readonly TaskRecord[],
-    usage: readonly UsageRow[],
-    responses: readonly StoredResponse[] = [],
-  ): Promise<void> {
+  async write(batch: Batch): Promise<void> {
+    const { tasks, usage, responses } = batch;
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
@@ -83,7 +90,8 @@ export class PostgresStore implements JournalStore {
         await client.query(
           `INSERT INTO tasks (${TASK_COLUMNS.join(', ')})
            SELECT * FROM unnest(${TASK_COLUMNS.map((c, i) => `$${i + 1}::${arrayOf(c)}`).join(', ')})
-           ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}`,
+           ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}
+           WHERE tasks.owner = excluded.owner AND tasks.request_hash IS NOT DISTINCT FROM excluded.request_hash`,
           TASK_COLUMNS.map((c) => tasks.map((t) => t[c])),
         );
       if (usage.length > 0)
@@ -104,6 +112,7 @@ export class PostgresStore implements JournalStore {
             responses.map((r) => r.at),
           ],
         );
+      for (const settlement of batch.settlements) await client.query(this.#settleSql, settleValues(settlement));
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -111,6 +120,24 @@ export class PostgresStore implements JournalStore {
     } finally {
       client.release();
     }
+  }
+
+  async claim(record: TaskRecord): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(
+      `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}) VALUES (${TASK_COLUMNS.map((c, i) => `$${i + 1}::${PG_TYPES[c] ?? 'text'}`).join(', ')})
+       ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}
+       WHERE tasks.owner = excluded.owner AND tasks.request_hash IS NOT DISTINCT FROM excluded.request_hash
+         AND tasks.state IN ('failed', 'canceled')`,
+      TASK_COLUMNS.map((c) => record[c]),
+    );
+    return rowCount === 1;
+  }
+
+  async unclaim(taskId: string, admittedAt: number): Promise<void> {
+    await this.#pool.query("DELETE FROM tasks WHERE task_id = $1 AND admitted_at = $2 AND state = 'queued'", [
+      taskId,
+      admittedAt,
+    ]);
   }
 
   async task(id: string): Promise<TaskRecord | null> {
@@ -148,7 +175,10 @@ export class PostgresStore implements JournalStore {
       );
       for (const row of rows)
         if (row.budget_day !== null && Number(row.back) > 0)
-          await client.query(this.#settleSql, [row.owner, row.budget_day, Number(row.back), 0]);
+          await client.query(
+            this.#settleSql,
+            settleValues({ owner: row.owner, day: row.budget_day, tokens_back: Number(row.back), gpu_ms: 0 }),
+          );
       await client.query('COMMIT');
       return rows.length;
     } catch (error) {
@@ -185,29 +215,38 @@ export class PostgresStore implements JournalStore {
 
   async reserve(request: ReserveRequest): Promise<BudgetDay | null> {
     const { owner, day, tokens, tokenLimit, gpuMsLimit } = request;
-    await this.#pool.query(
-      `INSERT INTO budget_days (owner, day, tokens, gpu_ms)
-       SELECT $1, $2, COALESCE(SUM(tokens_out), 0), COALESCE(SUM(gpu_ms), 0) FROM usage
-       WHERE owner = $1 AND at >= $3::bigint AND at < $4::bigint
-       ON CONFLICT DO NOTHING`,
-      [owner, day, request.dayStart, request.dayEnd],
-    );
-    const { rows } = await this.#pool.query<{ tokens: string; gpu_ms: string }>(
-      `UPDATE budget_days SET tokens = tokens + $3
-       WHERE owner = $1 AND day = $2 AND ($4::bigint IS NULL OR tokens + $3 <= $4::bigint)
-         AND ($5::bigint IS NULL OR gpu_ms < $5::bigint)
-       RETURNING tokens, gpu_ms`,
-      [owner, day, tokens, tokenLimit, gpuMsLimit],
-    );
-    const row = rows[0];
+    const reserve = (): Promise<pg.QueryResult<{ tokens: string; gpu_ms: string }>> =>
+      this.#pool.query<{ tokens: string; gpu_ms: string }>(
+        `UPDATE budget_days SET tokens = tokens + $3
+         WHERE owner = $1 AND day = $2 AND ($4::bigint IS NULL OR tokens + $3 <= $4::bigint)
+           AND ($5::bigint IS NULL OR gpu_ms < $5::bigint)
+         RETURNING tokens, gpu_ms`,
+        [owner, day, tokens, tokenLimit, gpuMsLimit],
+      );
+    let answer = await reserve();
+    if (
+      answer.rowCount === 0 &&
+      (await this.#pool.query('SELECT 1 FROM budget_days WHERE owner = $1 AND day = $2', [owner, day])).rowCount === 0
+    ) {
+      // The first reservation of a day starts from what the ledger holds of it (summed once, not per reservation).
+      await this.#pool.query(
+        `INSERT INTO budget_days (owner, day, tokens, gpu_ms)
+         SELECT $1, $2, COALESCE(SUM(tokens_out), 0), COALESCE(SUM(gpu_ms), 0) FROM usage
+         WHERE owner = $1 AND at >= $3::bigint AND at < $4::bigint
+         ON CONFLICT DO NOTHING`,
+        [owner, day, request.dayStart, request.dayEnd],
+      );
+      answer = await reserve();
+    }
+    const row = answer.rows[0];
     return row === undefined ? null : { tokens: Number(row.tokens), gpu_ms: Number(row.gpu_ms) };
   }
 
   readonly #settleSql =
     'UPDATE budget_days SET tokens = GREATEST(0, tokens - $3), gpu_ms = gpu_ms + $4 WHERE owner = $1 AND day = $2';
 
-  async settle(owner: string, day: string, tokensBack: number, gpuMs: number): Promise<void> {
-    await this.#pool.query(this.#settleSql, [owner, day, tokensBack, gpuMs]);
+  async settle(settlement: Settlement): Promise<void> {
+    await this.#pool.query(this.#settleSql, settleValues(settlement));
   }
 
   async budgetDay(owner: string, day: string): Promise<BudgetDay> {

@@ -54,6 +54,22 @@ export interface StoredResponse {
   readonly at: number;
 }
 
+/** Output tokens a task's reservation gives back (negative: it produced more and is charged), and GPU time used. */
+export interface Settlement {
+  readonly owner: string;
+  readonly day: string;
+  readonly tokens_back: number;
+  readonly gpu_ms: number;
+}
+
+/** What one transaction writes: task records (upserted), ledger rows, kept answers, budget settlements. */
+export interface Batch {
+  readonly tasks: readonly TaskRecord[];
+  readonly usage: readonly UsageRow[];
+  readonly responses: readonly StoredResponse[];
+  readonly settlements: readonly Settlement[];
+}
+
 export interface UsageQuery {
   readonly since: number;
   readonly until: number;
@@ -102,8 +118,18 @@ export interface JournalStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Apply the migrations this build knows, in order; a schema newer than this build stops the start. */
   migrate(): Promise<number>;
-  /** Upsert task records (each the latest of its task), append ledger rows and keep answers, in one transaction. */
-  write(tasks: readonly TaskRecord[], usage: readonly UsageRow[], responses?: readonly StoredResponse[]): Promise<void>;
+  /**
+   * Upsert task records (each the latest of its task; a record of another owner or request never overwrites one),
+   * append ledger rows, keep answers and settle budgets, in one transaction.
+   */
+  write(batch: Batch): Promise<void>;
+  /**
+   * Claim a client-chosen task id for a new run: insert its record, or take over a finished record of the same owner
+   * and request that may run again (failed or canceled). False when the id is held (live anywhere, or another's).
+   */
+  claim(record: TaskRecord): Promise<boolean>;
+  /** Drop a claim whose task was refused after all (still queued, admitted at `admittedAt`): as if never made. */
+  unclaim(taskId: string, admittedAt: number): Promise<void>;
   task(id: string): Promise<TaskRecord | null>;
   response(taskId: string): Promise<StoredResponse | null>;
   /**
@@ -114,8 +140,8 @@ export interface JournalStore {
   usage(query: UsageQuery): Promise<UsageSum[]>;
   /** Atomically add `tokens` to the day's committed tokens unless a limit forbids it; null when refused. */
   reserve(request: ReserveRequest): Promise<BudgetDay | null>;
-  /** Give back `tokensBack` of a reservation and add GPU time used. */
-  settle(owner: string, day: string, tokensBack: number, gpuMs: number): Promise<void>;
+  /** Give back `tokens_back` of a reservation (negative: charge more) and add GPU time used. */
+  settle(settlement: Settlement): Promise<void>;
   budgetDay(owner: string, day: string): Promise<BudgetDay>;
   close(): Promise<void>;
 }

@@ -3,13 +3,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATIONS, newerSchema, TASK_COLUMNS, TASK_UPDATES, USAGE_COLUMNS, USAGE_SUM_SQL } from './migrations.ts';
 import type {
+  Batch,
   BudgetDay,
   JournalStore,
   ReserveRequest,
+  Settlement,
   StoredResponse,
   TaskRecord,
   UsageQuery,
-  UsageRow,
   UsageSum,
 } from './records.ts';
 
@@ -88,14 +89,12 @@ export class SqliteStore implements JournalStore {
     return MIGRATIONS.length;
   }
 
-  write(
-    tasks: readonly TaskRecord[],
-    usage: readonly UsageRow[],
-    responses: readonly StoredResponse[] = [],
-  ): Promise<void> {
+  write(batch: Batch): Promise<void> {
+    // A record of another owner or request never overwrites one (a client-chosen id is claimed first; see claim).
     const upsert = this.#prepare(
       `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}) VALUES (${numbered(TASK_COLUMNS.length)})
-       ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}`,
+       ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}
+       WHERE tasks.owner = excluded.owner AND tasks.request_hash IS excluded.request_hash`,
     );
     const append = this.#prepare(
       `INSERT INTO usage (${USAGE_COLUMNS.join(', ')}) VALUES (${numbered(USAGE_COLUMNS.length)})`,
@@ -106,11 +105,34 @@ export class SqliteStore implements JournalStore {
     );
     return settled(() =>
       this.#transaction(() => {
-        for (const task of tasks) upsert.run(...TASK_COLUMNS.map((c): SQLInputValue => task[c]));
-        for (const row of usage) append.run(...USAGE_COLUMNS.map((c): SQLInputValue => row[c]));
-        for (const r of responses) keep.run(r.task_id, r.content_type, r.body, r.at);
+        for (const task of batch.tasks) upsert.run(...TASK_COLUMNS.map((c): SQLInputValue => task[c]));
+        for (const row of batch.usage) append.run(...USAGE_COLUMNS.map((c): SQLInputValue => row[c]));
+        for (const r of batch.responses) keep.run(r.task_id, r.content_type, r.body, r.at);
+        for (const settlement of batch.settlements) this.#settle(settlement);
       }),
     );
+  }
+
+  claim(record: TaskRecord): Promise<boolean> {
+    return settled(() => {
+      const row = this.#prepare(
+        `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}) VALUES (${numbered(TASK_COLUMNS.length)})
+         ON CONFLICT (task_id) DO UPDATE SET ${TASK_UPDATES}
+         WHERE tasks.owner = excluded.owner AND tasks.request_hash IS excluded.request_hash
+           AND tasks.state IN ('failed', 'canceled')
+         RETURNING task_id`,
+      ).get(...TASK_COLUMNS.map((c): SQLInputValue => record[c]));
+      return row !== undefined;
+    });
+  }
+
+  unclaim(taskId: string, admittedAt: number): Promise<void> {
+    return settled(() => {
+      this.#prepare("DELETE FROM tasks WHERE task_id = ?1 AND admitted_at = ?2 AND state = 'queued'").run(
+        taskId,
+        admittedAt,
+      );
+    });
   }
 
   task(id: string): Promise<TaskRecord | null> {
@@ -136,7 +158,12 @@ export class SqliteStore implements JournalStore {
         ).all(replica) as unknown as Pick<TaskRecord, 'owner' | 'budget_day' | 'reserved_tokens' | 'tokens_out'>[];
         for (const o of orphans)
           if (o.budget_day !== null && o.reserved_tokens > o.tokens_out)
-            this.#settle(o.owner, o.budget_day, o.reserved_tokens - o.tokens_out, 0);
+            this.#settle({
+              owner: o.owner,
+              day: o.budget_day,
+              tokens_back: o.reserved_tokens - o.tokens_out,
+              gpu_ms: 0,
+            });
         this.#prepare(
           `UPDATE tasks SET state = 'failed', outcome = 'ORCHESTRATOR_RESTART', message = ?2, ended_at = ?3
            WHERE replica = ?1 AND state IN ('queued', 'running')`,
@@ -171,12 +198,14 @@ export class SqliteStore implements JournalStore {
 
   #reserve(request: ReserveRequest): BudgetDay | null {
     const { owner, day, tokens, tokenLimit, gpuMsLimit } = request;
-    this.#prepare(
-      `INSERT INTO budget_days (owner, day, tokens, gpu_ms)
-       SELECT ?1, ?2, COALESCE(SUM(tokens_out), 0), COALESCE(SUM(gpu_ms), 0) FROM usage
-       WHERE owner = ?1 AND at >= ?3 AND at < ?4
-       ON CONFLICT DO NOTHING`,
-    ).run(owner, day, request.dayStart, request.dayEnd);
+    // The first reservation of a day starts from what the ledger holds of it (summed once, not per reservation).
+    if (this.#prepare('SELECT 1 FROM budget_days WHERE owner = ?1 AND day = ?2').get(owner, day) === undefined)
+      this.#prepare(
+        `INSERT INTO budget_days (owner, day, tokens, gpu_ms)
+         SELECT ?1, ?2, COALESCE(SUM(tokens_out), 0), COALESCE(SUM(gpu_ms), 0) FROM usage
+         WHERE owner = ?1 AND at >= ?3 AND at < ?4
+         ON CONFLICT DO NOTHING`,
+      ).run(owner, day, request.dayStart, request.dayEnd);
     const row = this.#prepare(
       `UPDATE budget_days SET tokens = tokens + ?3
        WHERE owner = ?1 AND day = ?2 AND (?4 IS NULL OR tokens + ?3 <= ?4) AND (?5 IS NULL OR gpu_ms < ?5)
@@ -185,14 +214,14 @@ export class SqliteStore implements JournalStore {
     return row === undefined ? null : (row as unknown as BudgetDay);
   }
 
-  #settle(owner: string, day: string, tokensBack: number, gpuMs: number): void {
+  #settle(settlement: Settlement): void {
     this.#prepare(
       'UPDATE budget_days SET tokens = MAX(0, tokens - ?3), gpu_ms = gpu_ms + ?4 WHERE owner = ?1 AND day = ?2',
-    ).run(owner, day, tokensBack, gpuMs);
+    ).run(settlement.owner, settlement.day, settlement.tokens_back, settlement.gpu_ms);
   }
 
-  settle(owner: string, day: string, tokensBack: number, gpuMs: number): Promise<void> {
-    return settled(() => this.#settle(owner, day, tokensBack, gpuMs));
+  settle(settlement: Settlement): Promise<void> {
+    return settled(() => this.#settle(settlement));
   }
 
   budgetDay(owner: string, day: string): Promise<BudgetDay> {

@@ -3,13 +3,29 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { outcomeOf, type Task } from '../tasks/task.ts';
 import { journalState } from './journal-status.ts';
-import type { JournalStore, StoredResponse, TaskRecord, UsageQuery, UsageRow, UsageSum } from './records.ts';
+import type {
+  Batch,
+  JournalStore,
+  Settlement,
+  StoredResponse,
+  TaskRecord,
+  UsageQuery,
+  UsageRow,
+  UsageSum,
+} from './records.ts';
 
 /** Writes wait this long at most, or until this many are pending, before they go to the store in one transaction. */
 const FLUSH_MS = 50;
 const FLUSH_AT = 512;
 /** Past this many records waiting (the store is down or slow), the oldest are dropped and counted: memory is bounded. */
 const MAX_PENDING = 100_000;
+/** Kept answers waiting at most (each up to 1 Mi characters): past it the oldest go, and their retries run again. */
+const MAX_KEPT_WAITING = 64;
+/** After a failed write, the next waits this long (not the next batch's turn). */
+const RETRY_MS = 1_000;
+
+/** PostgreSQL's text refuses U+0000; a message that echoes client text may carry one. */
+const storable = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
 
 export interface JournalOptions {
   readonly store: JournalStore;
@@ -32,8 +48,14 @@ export class TaskJournal {
   readonly #pending = new Map<string, TaskRecord>();
   #usage: UsageRow[] = [];
   #responses = new Map<string, StoredResponse>();
+  #settlements: Settlement[] = [];
+  /** The batch being written: still answered from memory until the store has it. */
+  #writing: Batch | null = null;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
+  /** More came while a write was in flight, or a flush was asked for: write again when it settles. */
+  #again = false;
+  #failedAt = 0;
   #closed = false;
   readonly #dropped: Counter;
   readonly #failures: Counter;
@@ -44,7 +66,7 @@ export class TaskJournal {
     this.#replica = options.replica;
     this.#log = options.log.child({ journal: options.store.kind });
     const registers = [options.registry];
-    const waiting = (): number => this.#pending.size + this.#usage.length + this.#responses.size;
+    const waiting = (): number => this.#waiting();
     new Gauge({
       name: 'orchd_journal_pending',
       help: 'Task records and ledger rows waiting to be written to the journal',
@@ -144,7 +166,7 @@ export class TaskJournal {
       tokens_in: endData?.tokens_in ?? null,
       tokens_out: endData?.tokens_out ?? task.tokensOut(),
       outcome: end === null ? null : outcomeOf(end),
-      message: end?.event === 'error' ? end.data.message : null,
+      message: end?.event === 'error' ? storable(end.data.message) : null,
       reserved_tokens: task.spec.budget?.tokens ?? 0,
       budget_day: task.spec.budget?.day ?? null,
       admitted_at: task.admittedAt,
@@ -159,72 +181,160 @@ export class TaskJournal {
     this.#schedule();
   }
 
+  #waiting(): number {
+    return this.#pending.size + this.#usage.length + this.#responses.size + this.#settlements.length;
+  }
+
   #schedule(): void {
     if (this.#closed) return;
-    if (this.#pending.size + this.#usage.length + this.#responses.size >= FLUSH_AT) {
+    if (this.#flushing !== null) {
+      this.#again = true;
+      return;
+    }
+    const backoff = this.#failedAt + RETRY_MS - Date.now();
+    if (this.#waiting() >= FLUSH_AT && backoff <= 0) {
       void this.flush();
       return;
     }
-    this.#timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+    this.#timer ??= setTimeout(() => void this.flush(), Math.max(FLUSH_MS, backoff));
   }
 
-  /** Write everything waiting now (one transaction); a failed write keeps it for the next, up to MAX_PENDING. */
-  flush(): Promise<void> {
+  /**
+   * Write everything waiting now, in one transaction; resolves once it is written (or has failed: a failed batch
+   * is kept for the next write, after RETRY_MS, up to MAX_PENDING waiting).
+   */
+  async flush(): Promise<void> {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#flushing !== null) return this.#flushing.then(() => this.flush());
-    if (this.#pending.size === 0 && this.#usage.length === 0 && this.#responses.size === 0) return Promise.resolve();
-    const tasks = [...this.#pending.values()];
-    const usage = this.#usage;
-    const responses = [...this.#responses.values()];
+    if (this.#flushing !== null) {
+      this.#again = true;
+      await this.#flushing;
+      return;
+    }
+    if (this.#waiting() === 0) return;
+    const batch: Batch = {
+      tasks: [...this.#pending.values()],
+      usage: this.#usage,
+      responses: [...this.#responses.values()],
+      settlements: this.#settlements,
+    };
     this.#pending.clear();
     this.#usage = [];
     this.#responses.clear();
-    this.#flushing = this.#store
-      .write(tasks, usage, responses)
-      .catch((error: unknown) => {
-        this.#failures.inc();
-        this.#log.error(
-          { err: error, tasks: tasks.length, usage: usage.length },
-          'journal write failed; kept for the next',
-        );
-        for (const record of tasks) if (!this.#pending.has(record.task_id)) this.#pending.set(record.task_id, record);
-        this.#usage = [...usage, ...this.#usage];
-        for (const r of responses) if (!this.#responses.has(r.task_id)) this.#responses.set(r.task_id, r);
-        this.#bound();
-        if (!this.#closed) this.#timer ??= setTimeout(() => void this.flush(), 1_000);
-      })
-      .finally(() => {
-        this.#flushing = null;
-      });
-    return this.#flushing;
+    this.#settlements = [];
+    this.#writing = batch;
+    this.#flushing = this.#write(batch);
+    await this.#flushing;
+  }
+
+  async #write(batch: Batch): Promise<void> {
+    try {
+      await this.#store.write(batch);
+    } catch (error) {
+      this.#failures.inc();
+      this.#failedAt = Date.now();
+      this.#log.error(
+        { err: error, tasks: batch.tasks.length, usage: batch.usage.length },
+        'journal write failed; kept for the next',
+      );
+      // Put it back before what came since (which is newer, and wins for the same task).
+      for (const record of batch.tasks)
+        if (!this.#pending.has(record.task_id)) this.#pending.set(record.task_id, record);
+      this.#usage = [...batch.usage, ...this.#usage];
+      for (const r of batch.responses) if (!this.#responses.has(r.task_id)) this.#responses.set(r.task_id, r);
+      this.#settlements = [...batch.settlements, ...this.#settlements];
+      this.#bound();
+      this.#again = true;
+    } finally {
+      this.#writing = null;
+      this.#flushing = null;
+    }
+    if (this.#again && !this.#closed) {
+      this.#again = false;
+      this.#schedule();
+    }
   }
 
   #bound(): void {
-    const waiting = (): number => this.#pending.size + this.#usage.length + this.#responses.size;
-    const over = waiting() - MAX_PENDING;
+    while (this.#responses.size > MAX_KEPT_WAITING) {
+      const oldest = this.#responses.keys().next();
+      if (oldest.done === true) break;
+      this.#responses.delete(oldest.value);
+      this.#dropped.inc();
+    }
+    const over = this.#waiting() - MAX_PENDING;
     if (over <= 0) return;
     this.#dropped.inc(over);
     // Kept answers go first (a retry then runs again), then the oldest ledger rows, then the oldest records.
-    for (const id of this.#responses.keys()) if (waiting() > MAX_PENDING) this.#responses.delete(id);
-    if (waiting() > MAX_PENDING) this.#usage.splice(0, Math.min(waiting() - MAX_PENDING, this.#usage.length));
-    for (const id of this.#pending.keys()) if (waiting() > MAX_PENDING) this.#pending.delete(id);
+    for (const id of this.#responses.keys()) if (this.#waiting() > MAX_PENDING) this.#responses.delete(id);
+    if (this.#waiting() > MAX_PENDING)
+      this.#usage.splice(0, Math.min(this.#waiting() - MAX_PENDING, this.#usage.length));
+    for (const id of this.#pending.keys()) if (this.#waiting() > MAX_PENDING) this.#pending.delete(id);
+  }
+
+  /**
+   * Settle a budget reservation in the same transaction as the task's terminal record, so a crash never leaves one
+   * settled and the other not (the next start gives back the reservations of tasks still recorded live).
+   */
+  settle(settlement: Settlement): void {
+    this.#settlements.push(settlement);
+    this.#schedule();
+  }
+
+  /**
+   * Claim a client-chosen task id in the store before the task is admitted (see JournalStore.claim): written at once,
+   * so two replicas given the same id at the same moment cannot both run it.
+   */
+  claim(record: TaskRecord): Promise<boolean> {
+    return this.#store.claim(record);
+  }
+
+  unclaim(record: TaskRecord): Promise<void> {
+    return this.#store.unclaim(record.task_id, record.admitted_at);
+  }
+
+  /** The record a task would have at admission, for claim. */
+  admissionRecord(spec: Task['spec'] & { readonly admittedAt: number }): TaskRecord {
+    return {
+      task_id: spec.id,
+      owner: spec.owner ?? 'anonymous',
+      identity: spec.identity ?? spec.owner ?? 'anonymous',
+      request_hash: spec.requestHash ?? null,
+      model: spec.model,
+      priority: spec.priority,
+      replica: this.#replica,
+      state: 'queued',
+      pool_id: null,
+      node: null,
+      tokens_in: null,
+      tokens_out: 0,
+      outcome: null,
+      message: null,
+      reserved_tokens: 0,
+      budget_day: null,
+      admitted_at: spec.admittedAt,
+      started_at: null,
+      ended_at: null,
+    };
   }
 
   /** Keep a /v1 answer for its Idempotency-Key (written with the next batch). */
   keepResponse(response: StoredResponse): void {
-    this.#responses.set(response.task_id, response);
+    this.#responses.set(response.task_id, { ...response, body: storable(response.body) });
+    this.#bound();
     this.#schedule();
   }
 
   /** The answer kept for a task: one still waiting to be written, else the store's. */
   async response(taskId: string): Promise<StoredResponse | null> {
-    return this.#responses.get(taskId) ?? (await this.#store.response(taskId));
+    const waiting = this.#responses.get(taskId) ?? this.#writing?.responses.find((r) => r.task_id === taskId) ?? null;
+    return waiting ?? (await this.#store.response(taskId));
   }
 
   /** A task's record: one still waiting to be written, else the store's. */
   async task(id: string): Promise<TaskRecord | null> {
-    return this.#pending.get(id) ?? (await this.#store.task(id));
+    const waiting = this.#pending.get(id) ?? this.#writing?.tasks.find((t) => t.task_id === id) ?? null;
+    return waiting ?? (await this.#store.task(id));
   }
 
   /** Usage per identity and model (what is waiting is written first, so a task that just ended counts). */

@@ -148,8 +148,8 @@ export class Scheduler {
   }
 
   /** Validate placement, then place at once or queue; a full queue answers with computed backoff. */
-  submit(spec: TaskSpec): Admission {
-    const task = new Task(spec);
+  submit(spec: TaskSpec, admittedAt = Date.now()): Admission {
+    const task = new Task(spec, admittedAt);
     task.span = tracer.startSpan('task', {
       attributes: { 'task.id': spec.id, 'task.priority': spec.priority, 'task.model': spec.model },
     });

@@ -66,7 +66,7 @@ export class Task {
   readonly spec: Omit<TaskSpec, 'engine'>;
   /** The kind of pool that can run it, from the engine route it asks for (embeddings, rerank, else completion). */
   readonly kind: PoolKind;
-  readonly admittedAt = Date.now();
+  readonly admittedAt: number;
   /** What it asks of a slot (prompt size, output limit and hint): the basis of every predicted start. */
   readonly work: TaskWork;
   /** When its latest dispatch began (a slot was taken for it); null while it has not been placed. */
@@ -97,7 +97,8 @@ export class Task {
   /** The HTTP status of an engine that refused the request as the client's error (4xx); null otherwise. */
   engineStatus: number | null = null;
 
-  constructor(spec: TaskSpec) {
+  constructor(spec: TaskSpec, admittedAt = Date.now()) {
+    this.admittedAt = admittedAt;
     const { engine, ...rest } = spec;
     this.spec = rest;
     this.kind = kindOfEndpoint(engine.endpoint);

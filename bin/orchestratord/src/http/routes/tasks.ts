@@ -3,6 +3,7 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { errorEnvelope, TaskRequestSchema, type AdmissionResponse } from '@llama-orch/contracts';
 import { journalStatus } from '../../journal/journal-status.ts';
+import type { TaskRecord } from '../../journal/records.ts';
 import { requestHash } from '../../journal/request-hash.ts';
 import { admitTask, knownSubmission, resubmission, type Resubmission } from '../admit.ts';
 import { followTask } from '../follow-task.ts';
@@ -92,10 +93,10 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       try {
         seen = await resubmission(c, deps, id, hash);
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        c.get('log').error({ err: error }, 'the journal failed: check a task_id');
         return sendError(
           c,
-          errorEnvelope('JOURNAL_UNAVAILABLE', `cannot check task_id ${id} in the journal: ${reason}`),
+          errorEnvelope('JOURNAL_UNAVAILABLE', `the task journal cannot be reached to check task_id ${id}`),
         );
       }
       if (seen !== null) return answerResubmission(c, seen, id);
@@ -110,19 +111,38 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       if (admitted.kind === 'refused') return sendError(c, admitted.envelope);
       turn = admitted.turn;
     }
-    const admission = await admitTask(c, deps, {
-      id,
-      requestHash: hash,
-      model: request.model_ref,
-      priority: request.priority,
-      sessionId,
-      deadlineMs: request.deadline_ms,
-      placement: request.placement,
-      engine: nativeEngineRequest(request),
-      hints: taskHints(request),
-    });
-    if (admission.kind === 'refused') {
+    const admission = await admitTask(
+      c,
+      deps,
+      {
+        id,
+        requestHash: hash,
+        model: request.model_ref,
+        priority: request.priority,
+        sessionId,
+        deadlineMs: request.deadline_ms,
+        placement: request.placement,
+        engine: nativeEngineRequest(request),
+        hints: taskHints(request),
+      },
+      { claim: request.task_id !== undefined },
+    );
+    if (admission.kind !== 'admitted') {
       turn?.cancel();
+      // Another submission of the same id got there first (here, or on another replica): answer as that one.
+      const first =
+        admission.kind === 'taken' || admission.envelope.code === 'CONFLICT'
+          ? await resubmission(c, deps, id, hash).catch(() => null)
+          : null;
+      if (first !== null) return answerResubmission(c, first, id);
+      if (admission.kind === 'taken')
+        return sendError(
+          c,
+          errorEnvelope('CONFLICT', `task_id ${id} is being admitted by another request; retry`, {
+            retriable: true,
+            retry_after_ms: 1000,
+          }),
+        );
       return sendError(c, admission.envelope);
     }
     if (turn !== null) {
@@ -141,7 +161,16 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const task = reachableTask(c, deps, id);
     if (task !== undefined) return c.json(deps.scheduler.status(task), 200);
     // A task this orchestratord no longer holds (finished long ago, before a restart, on another replica).
-    const record = deps.journal === null ? null : await deps.journal.task(id).catch(() => null);
+    let record: TaskRecord | null;
+    try {
+      record = deps.journal === null ? null : await deps.journal.task(id);
+    } catch (error) {
+      c.get('log').error({ err: error }, 'the journal failed: read a task');
+      return sendError(
+        c,
+        errorEnvelope('JOURNAL_UNAVAILABLE', `the task journal cannot be reached to read task ${id}`),
+      );
+    }
     if (record !== null && mayAccess(c.get('identity'), record.owner)) return c.json(journalStatus(record), 200);
     return sendError(c, errorEnvelope('NOT_FOUND', `no task ${id}`));
   });

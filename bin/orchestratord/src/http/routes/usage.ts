@@ -7,7 +7,8 @@ import type { AppDeps, AppEnv } from '../deps.ts';
 /** A time bound of the query: ISO 8601 or ms since the epoch; undefined when absent, null when unreadable. */
 function instant(value: string | undefined): number | null | undefined {
   if (value === undefined || value === '') return undefined;
-  if (/^\d+$/.test(value)) return Number(value);
+  // Dates are defined to ±8.64e15 ms (year 275760); past that toISOString throws.
+  if (/^\d+$/.test(value)) return Number(value) <= 8.64e15 ? Number(value) : null;
   // ISO 8601 only: Date.parse alone would read `x 1` as the year 2001.
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return null;
   const at = Date.parse(value);
@@ -49,8 +50,8 @@ export function usageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
         identity: asked === '' ? undefined : asked,
       });
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      return sendError(c, errorEnvelope('JOURNAL_UNAVAILABLE', `the usage ledger cannot be read: ${reason}`));
+      c.get('log').error({ err: error }, 'the journal failed: read the usage ledger');
+      return sendError(c, errorEnvelope('JOURNAL_UNAVAILABLE', 'the usage ledger cannot be read now'));
     }
     // The budget of each identity in the report, and the caller's own even before it has used anything.
     const owners = new Map(sums.map((s) => [s.identity, s.owner]));
