@@ -9,9 +9,7 @@ import { createApp } from './http/app.ts';
 import { Authenticator } from './http/auth/index.ts';
 import { createMetrics } from './metrics.ts';
 import { Budgets } from './journal/budgets.ts';
-import { PostgresStore } from './journal/postgres-store.ts';
 import type { Settlement } from './journal/records.ts';
-import { SqliteStore } from './journal/sqlite-store.ts';
 import { TaskJournal } from './journal/task-journal.ts';
 import { Activity } from './overview/activity.ts';
 import { Overviews } from './overview/overview.ts';
@@ -36,7 +34,11 @@ const OVERVIEW_STREAMS_PER_CLIENT = 8;
 async function openJournal(config: OrchestratordConfig, log: Logger, registry: Registry): Promise<TaskJournal | null> {
   const { database } = config;
   if (database === null) return null;
-  const store = database.kind === 'sqlite' ? new SqliteStore(database.path) : new PostgresStore(database.url);
+  // Loaded only when configured: a deployment without a journal carries neither driver.
+  const store =
+    database.kind === 'sqlite'
+      ? new (await import('./journal/sqlite-store.ts')).SqliteStore(database.path)
+      : new (await import('./journal/postgres-store.ts')).PostgresStore(database.url);
   try {
     return await TaskJournal.open({ store, replica: config.replicaId, log, registry });
   } catch (error) {

@@ -73,11 +73,24 @@ export type Admitted = Admission | { readonly kind: 'taken' };
  * the engine is then held to that limit, whatever else the request says), claim a client-chosen id in the journal
  * (`claim`), then submit. A refusal gives the reservation and the claim back; the task's end settles the reservation.
  */
-export async function admitTask(
+export function admitTask(
   c: Context<AppEnv>,
   deps: AppDeps,
   spec: Omit<TaskSpec, 'owner' | 'identity' | 'budget'>,
   options: { readonly claim: boolean } = { claim: false },
+): Admitted | Promise<Admitted> {
+  const identity = c.get('identity');
+  // Most submissions have no budget and no id to claim: admitted at once, with nothing awaited.
+  if (deps.budgets.limitsOf(identity.label) === null && !(options.claim && deps.journal !== null))
+    return deps.scheduler.submit({ ...spec, owner: identity.owner, identity: identity.label });
+  return admitChecked(c, deps, spec, options);
+}
+
+async function admitChecked(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  spec: Omit<TaskSpec, 'owner' | 'identity' | 'budget'>,
+  options: { readonly claim: boolean },
 ): Promise<Admitted> {
   const identity = c.get('identity');
   const unavailable = (what: string, error: unknown): Admission => {

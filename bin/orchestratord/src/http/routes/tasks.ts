@@ -87,11 +87,12 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     if (problem !== null) return sendError(c, problem);
     const id = request.task_id ?? randomUUID();
     const owner = c.get('identity').owner;
-    const hash = requestHash(owner, '/v2/tasks', request);
-    if (request.task_id !== undefined) {
+    // Only a client-chosen id can be submitted again: only then is the request's hash needed.
+    const hash = request.task_id === undefined ? null : requestHash(owner, '/v2/tasks', request);
+    if (hash !== null) {
       let seen: Resubmission | null;
       try {
-        seen = await resubmission(c, deps, id, hash);
+        seen = deps.journal === null ? knownSubmission(c, deps, id, hash) : await resubmission(c, deps, id, hash);
       } catch (error) {
         c.get('log').error({ err: error }, 'the journal failed: check a task_id');
         return sendError(
@@ -116,7 +117,7 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       deps,
       {
         id,
-        requestHash: hash,
+        ...(hash === null ? {} : { requestHash: hash }),
         model: request.model_ref,
         priority: request.priority,
         sessionId,
@@ -131,7 +132,7 @@ export function taskRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       turn?.cancel();
       // Another submission of the same id got there first (here, or on another replica): answer as that one.
       const first =
-        admission.kind === 'taken' || admission.envelope.code === 'CONFLICT'
+        hash !== null && (admission.kind === 'taken' || admission.envelope.code === 'CONFLICT')
           ? await resubmission(c, deps, id, hash).catch(() => null)
           : null;
       if (first !== null) return answerResubmission(c, first, id);
