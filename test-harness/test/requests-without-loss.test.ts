@@ -200,11 +200,16 @@ describe('requests without loss', { timeout: 45 * 60_000 }, () => {
       reconnected.events.every((e) => e.event !== 'end' && e.event !== 'error'),
       `the task still ran when its client came back: ${summarize(reconnected.events)}`,
     );
-    // Nobody follows now: the slot comes free once the grace has passed and the task is canceled.
-    await waitFor('the abandoned task to free its slot', async () => {
-      const health = await jsonRequest<{ metrics: { slots_free: number } }>(`${cluster.url}/v2/pools/demo/health`);
-      return health.body.metrics.slots_free === 1 ? true : undefined;
-    });
+    // Nobody follows now: the task is canceled once the grace has passed (asked of the task itself: following its
+    // events would make a viewer again).
+    await waitFor(
+      'the abandoned task to be canceled',
+      async () => {
+        const status = await jsonRequest<{ state: string }>(`${cluster.url}/v2/tasks/abandoned`);
+        return status.body.state === 'canceled' ? true : undefined;
+      },
+      10_000,
+    );
     const after = await followEvents(`${cluster.url}/v2/tasks/abandoned/events`, { timeoutMs: 10_000 });
     assert.equal(after.events.at(-1)?.data['finish_reason'], 'canceled', 'canceled once nobody came back');
   });
