@@ -55,10 +55,24 @@ export class PostgresStore implements JournalStore {
     this.#pool.on('error', () => undefined);
   }
 
-  async migrate(): Promise<number> {
+  /** Run `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<number> {
+    return this.#transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await client.query('CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL)');
       const { rows } = await client.query<{ version: number | null }>(
@@ -71,21 +85,13 @@ export class PostgresStore implements JournalStore {
           await client.query(sql.replaceAll('{id}', 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY'));
         await client.query('INSERT INTO journal_schema (version) VALUES ($1)', [version]);
       }
-      await client.query('COMMIT');
       return MIGRATIONS.length;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async write(batch: Batch): Promise<void> {
     const { tasks, usage, responses } = batch;
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
+    await this.#transaction(async (client) => {
       if (tasks.length > 0)
         await client.query(
           `INSERT INTO tasks (${TASK_COLUMNS.join(', ')})
@@ -113,13 +119,7 @@ export class PostgresStore implements JournalStore {
           ],
         );
       for (const settlement of batch.settlements) await client.query(this.#settleSql, settleValues(settlement));
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async claim(record: TaskRecord): Promise<boolean> {
@@ -164,9 +164,7 @@ export class PostgresStore implements JournalStore {
   }
 
   async endOrphans(replica: string, now: number, message: string): Promise<number> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
+    return this.#transaction(async (client) => {
       const { rows } = await client.query<{ owner: string; budget_day: string; back: string }>(
         `UPDATE tasks SET state = 'failed', outcome = 'ORCHESTRATOR_RESTART', message = $2, ended_at = $3
          WHERE replica = $1 AND state IN ('queued', 'running')
@@ -179,14 +177,8 @@ export class PostgresStore implements JournalStore {
             this.#settleSql,
             settleValues({ owner: row.owner, day: row.budget_day, tokens_back: Number(row.back), gpu_ms: 0 }),
           );
-      await client.query('COMMIT');
       return rows.length;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async usage(query: UsageQuery): Promise<UsageSum[]> {
