@@ -169,7 +169,7 @@ export class Budgets {
         // What it did not produce goes back; what it produced past the reservation (an engine that overran) is charged.
         settle: (task) => {
           const engineMs = task.startedAt === null ? 0 : Date.now() - task.startedAt;
-          giveBack(tokens - producedTokens(task), engineMs * (task.placedOn?.gpus ?? 0));
+          giveBack(tokens - task.tokensProduced(), engineMs * (task.placedOn?.gpus ?? 0));
         },
       },
     };
@@ -191,10 +191,4 @@ export class Budgets {
       resets_at: new Date(end).toISOString(),
     };
   }
-}
-
-/** Output tokens a task produced: its end's count (the engine's own for relayed answers), else those counted. */
-function producedTokens(task: Task): number {
-  const last = task.events.at(-1);
-  return last?.event === 'end' ? last.data.tokens_out : task.tokensOut();
 }

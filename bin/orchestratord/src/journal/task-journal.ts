@@ -153,23 +153,16 @@ export class TaskJournal {
   #record(task: Task, end: TaskEvent | null): TaskRecord {
     const endData = end?.event === 'end' ? end.data : null;
     return {
-      task_id: task.id,
-      owner: task.spec.owner ?? 'anonymous',
-      identity: task.spec.identity ?? task.spec.owner ?? 'anonymous',
-      request_hash: task.spec.requestHash ?? null,
-      model: task.spec.model,
-      priority: task.spec.priority,
-      replica: this.#replica,
+      ...this.admissionRecord({ ...task.spec, admittedAt: task.admittedAt }),
       state: end === null ? (task.startedAt === null ? 'queued' : 'running') : journalState(end),
       pool_id: task.poolId,
       node: task.placedOn?.node ?? null,
       tokens_in: endData?.tokens_in ?? null,
-      tokens_out: endData?.tokens_out ?? task.tokensOut(),
+      tokens_out: task.tokensProduced(),
       outcome: end === null ? null : outcomeOf(end),
       message: end?.event === 'error' ? storable(end.data.message) : null,
       reserved_tokens: task.spec.budget?.tokens ?? 0,
       budget_day: task.spec.budget?.day ?? null,
-      admitted_at: task.admittedAt,
       started_at: task.startedAt,
       ended_at: end === null ? null : Date.now(),
     };

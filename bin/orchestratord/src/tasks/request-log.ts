@@ -16,8 +16,7 @@ export function logFinished(log: Logger, task: Task): void {
       ...(last?.event === 'end' ? { finish_reason: last.data.finish_reason ?? 'stop' } : {}),
       ...(last?.event === 'error' ? { code: last.data.code } : {}),
       tokens_in: end?.tokens_in ?? null,
-      // The engine's count where it gave one (a relayed non-streamed answer is one frame, not one token).
-      tokens_out: end?.tokens_out ?? task.tokensOut(),
+      tokens_out: task.tokensProduced(),
       queue_ms: (task.startedAt ?? now) - task.admittedAt,
       first_token_ms: task.firstTokenAt === null ? null : task.firstTokenAt - task.admittedAt,
       decode_ms: end?.decode_ms ?? null,

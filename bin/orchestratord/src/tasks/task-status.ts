@@ -24,7 +24,7 @@ export function taskStatus(task: Task, standing: Standing | undefined, now = Dat
       ? { position: standing.position, predicted_start_ms: Math.max(0, Math.round(standing.startAt - now)) }
       : {}),
     ...(task.poolId === null ? {} : { pool_id: task.poolId }),
-    tokens_out: last?.event === 'end' ? last.data.tokens_out : task.tokensOut(),
+    tokens_out: task.tokensProduced(),
     ...(last?.event === 'end' && last.data.tokens_in !== undefined ? { tokens_in: last.data.tokens_in } : {}),
     ...(ended ? { outcome: outcomeOf(last) } : {}),
   };

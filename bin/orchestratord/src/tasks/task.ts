@@ -239,6 +239,15 @@ export class Task {
     return this.#tokens;
   }
 
+  /**
+   * Output tokens it produced: its end's count once it ended with one (the engine's own for a relayed answer, where a
+   * non-streamed answer is one frame, not one token), else those counted so far.
+   */
+  tokensProduced(): number {
+    const last = this.#events.at(-1);
+    return last?.event === 'end' ? last.data.tokens_out : this.#tokens;
+  }
+
   /** End the task with an `error` event carrying the catalogue's retriability for `code`. */
   fail(code: ErrorCode, message: string, extra: Partial<ErrorEnvelope> = {}): boolean {
     const envelope = errorEnvelope(code, message, extra);

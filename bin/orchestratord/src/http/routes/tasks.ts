@@ -39,7 +39,7 @@ function turnOutcome(task: Task): TurnOutcome {
   const end = last?.event === 'end' ? last.data : null;
   return {
     ran: task.startedAt !== null,
-    tokensOut: end?.tokens_out ?? task.tokensOut(),
+    tokensOut: task.tokensProduced(),
     tokensIn: end?.tokens_in ?? null,
     runMs: task.startedAt === null ? 0 : Date.now() - task.startedAt,
   };
