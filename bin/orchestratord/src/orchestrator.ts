@@ -112,8 +112,8 @@ export class Orchestrator {
         intervalMs: config.pollIntervalMs,
         log,
         onChange: () => scheduler?.pump(),
-        // A stream through an unreachable node that has been silent as long as a poll may take is dead, not slow.
-        onUnreachable: (node, reason) => scheduler?.nodeLost(node, reason, config.poolRequestTimeoutMs),
+        // A stream through a lost node that has been silent as long as a poll may take is dead, not slow.
+        onLost: (node, reason) => scheduler?.nodeLost(node, reason, config.poolRequestTimeoutMs),
         metrics: orchMetrics,
       });
       const tasks = new Scheduler({

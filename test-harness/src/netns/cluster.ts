@@ -23,7 +23,12 @@ import type { NetCluster, NetClusterOptions, NodeSpec } from './types.ts';
 export const READY_BUDGET_MS = 180_000;
 const NODE_ID = /^[a-z0-9-]{1,20}$/;
 const DEFAULT_POLL_MS = 500;
-const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
+/**
+ * orchestratord's own default. At 1000 ms a CI run on a loaded 2-core machine once saw a node stall that long (poll and
+ * stream both silent, on a node nothing was done to), and the stream through it was cut as a lost node's
+ * (cancel.feature:53).
+ */
+const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 
 function checkOptions(options: NetClusterOptions): void {
   const orchestrators = options.orchestrators ?? 1;

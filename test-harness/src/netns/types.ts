@@ -81,7 +81,7 @@ export interface NetCluster {
   readonly caDir: string;
   /** ORCHD_POOL_POLL_INTERVAL_MS used (default 500). */
   readonly pollIntervalMs: number;
-  /** ORCHD_POOL_REQUEST_TIMEOUT_MS used (default 1000). */
+  /** ORCHD_POOL_REQUEST_TIMEOUT_MS used (default 2000, orchestratord's own). */
   readonly requestTimeoutMs: number;
   node(id: string): NetNode;
   /** Polls GET /v2/pools of a replica (default 0) until `predicate` holds; fails after `budgetMs` naming `what`. */

@@ -6,6 +6,9 @@ import type { PoolView } from '../placement/place.ts';
 import type { SlotLedger } from '../slots/slot-ledger.ts';
 import { nodeIdOf, nodeOwners, usedAddress, type NodeSnapshot } from './node-identity.ts';
 
+/** Failed polls in a row after which a node is lost: the streams through it that carry nothing are cut. */
+export const LOST_AFTER_FAILED_POLLS = 2;
+
 /**
  * Polls every pool-managerd's GET /v2/pools. A failed or timed-out poll marks that node's pools unavailable
  * (out of placement) until its next good poll. The node set may change while it runs (discovery): a node that
@@ -18,7 +21,7 @@ export class PoolPoller {
   readonly #ledger: SlotLedger;
   readonly #log: LifecycleLog;
   readonly #onChange: () => void;
-  readonly #onUnreachable: (node: string, reason: string) => void;
+  readonly #onLost: (node: string, reason: string) => void;
   readonly #metrics: OrchMetrics | undefined;
   readonly #snapshots = new Map<string, NodeSnapshot>();
   /** Addresses already reported as a second address of a node id (warned once each). */
@@ -27,6 +30,8 @@ export class PoolPoller {
   readonly #intervalMs: number;
   /** The poll in flight per node: a node slow to answer is not asked again until it has answered or timed out. */
   readonly #polling = new Map<string, Promise<void>>();
+  /** Polls each node has failed since it last answered. */
+  readonly #failedInARow = new Map<string, number>();
 
   constructor(
     nodes: readonly string[],
@@ -36,8 +41,12 @@ export class PoolPoller {
       intervalMs: number;
       log: LifecycleLog;
       onChange: () => void;
-      /** Each failed poll of a node (the first and every one after, until it answers again). */
-      onUnreachable?: (node: string, reason: string) => void;
+      /**
+       * A node that failed LOST_AFTER_FAILED_POLLS polls in a row, and each failed poll after, until it answers again:
+       * lost, not slow. One failed poll takes its pools out of placement, but a node whose host stalled for as long
+       * as a poll may take (a loaded machine's CPU engine starves its neighbours) answers the next one.
+       */
+      onLost?: (node: string, reason: string) => void;
       metrics?: OrchMetrics;
     },
   ) {
@@ -46,7 +55,7 @@ export class PoolPoller {
     this.#ledger = ledger;
     this.#log = options.log;
     this.#onChange = options.onChange;
-    this.#onUnreachable = options.onUnreachable ?? (() => undefined);
+    this.#onLost = options.onLost ?? (() => undefined);
     this.#metrics = options.metrics;
     this.#intervalMs = options.intervalMs;
     this.#loop = new Periodic({
@@ -78,7 +87,9 @@ export class PoolPoller {
         );
     }
     this.#snapshots.set(node, next);
-    if (answer.kind !== 'listed') this.#onUnreachable(node, answer.reason);
+    const failed = answer.kind === 'listed' ? 0 : (this.#failedInARow.get(node) ?? 0) + 1;
+    this.#failedInARow.set(node, failed);
+    if (answer.kind !== 'listed' && failed >= LOST_AFTER_FAILED_POLLS) this.#onLost(node, answer.reason);
     if (this.#metrics) countPoolPoll(this.#metrics, next, performance.now() - began);
   }
 
@@ -151,6 +162,7 @@ export class PoolPoller {
       const nodeId = nodeIdOf(this.#snapshots.get(node));
       this.#snapshots.delete(node);
       this.#duplicates.delete(node);
+      this.#failedInARow.delete(node);
       this.#log.warn({ node, node_id: nodeId }, 'pool-managerd no longer discovered; its pools leave placement');
     }
     this.#reportDuplicates();

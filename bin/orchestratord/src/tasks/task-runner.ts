@@ -62,10 +62,10 @@ export class TaskRunner {
   }
 
   /**
-   * A pool-managerd stopped answering its polls (partitioned, hung, gone): a stream through it that has carried no
-   * frame for `silentForMs` is cut, so its task ends with one error (or, before its first token, goes back to the
-   * queue) instead of waiting for the stream timeout. A stream still carrying frames is left alone: the poll failed,
-   * the stream did not.
+   * A pool-managerd failed two polls in a row (partitioned, hung, gone; PoolPoller's onLost): a stream through it that
+   * has carried no frame for `silentForMs` is cut, so its task ends with one error (or, before its first token, goes
+   * back to the queue) instead of waiting for the stream timeout. A stream still carrying frames is left alone: the
+   * polls failed, the stream did not.
    */
   nodeLost(nodeUrl: string, reason: string, silentForMs: number): void {
     const now = Date.now();
