@@ -65,6 +65,21 @@ async function superuserSql(dataDir: string, port: number, sql: string): Promise
   await run(psql, [...args, '-d', 'postgres', '-c', sql], { env: env(), timeout: PSQL_BUDGET_MS });
 }
 
+/**
+ * Run SQL as the superuser on `server`'s database (the one its URL names): the rows it returns, one string per row,
+ * columns joined by `|`.
+ */
+export async function query(server: PostgresServer, sql: string): Promise<string[]> {
+  const psql = join(await serverBin(), 'psql');
+  const database = new URL(server.url).pathname.slice(1);
+  const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', server.dataDir, '-p', String(server.port)];
+  const { stdout } = await run(psql, [...args, '-U', 'postgres', '-d', database, '-c', sql], {
+    env: env(),
+    timeout: PSQL_BUDGET_MS,
+  });
+  return stdout.split('\n').filter((line) => line !== '');
+}
+
 const identifier = (name: string): string => {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain SQL identifier: ${JSON.stringify(name)}`);
   return name;

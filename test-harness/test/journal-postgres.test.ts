@@ -14,7 +14,7 @@ import type { AdmissionResponse, ErrorEnvelope, TaskStatus, UsageReport } from '
 import { startCluster } from '../src/cluster.ts';
 import { jsonRequest } from '../src/http-json.ts';
 import { startOrchestratord, type Orchestratord } from '../src/orchestratord-process.ts';
-import { startPostgres } from '../src/postgres.ts';
+import { query, startPostgres } from '../src/postgres.ts';
 import { waitFor } from '../src/processes.ts';
 import { followEvents } from '../src/sse.ts';
 
@@ -237,5 +237,34 @@ describe('task journal in PostgreSQL, three replicas', { timeout: 20 * 60_000 },
       (await jsonRequest(`${urls[0] ?? ''}/v2/tasks/on-0/cancel`, { method: 'POST', headers: as(FREE) })).status,
       204,
     );
+  });
+
+  test('a version 1 journal is migrated to 2; a replica that opens it deletes the answers kept past replay', async (t) => {
+    const postgres = await startPostgres();
+    t.after(() => postgres.stop());
+    const env = { ORCHD_DATABASE_URL: postgres.url, ORCHD_POOL_MANAGERS: 'http://127.0.0.1:9' };
+    const first = await startOrchestratord(env);
+    await first.stop();
+    assert.deepEqual(await query(postgres, 'SELECT version FROM journal_schema ORDER BY version'), ['1', '2']);
+    // Back to how version 1 left it, with two kept answers: one past replay, one still replayable.
+    await query(postgres, 'DROP INDEX responses_at; DELETE FROM journal_schema WHERE version = 2');
+    const now = Date.now();
+    await query(
+      postgres,
+      `INSERT INTO responses (task_id, content_type, body, at) VALUES
+         ('day-old', 'application/json', '{}', ${now - 25 * 3_600_000}),
+         ('hour-old', 'application/json', '{}', ${now - 3_600_000})`,
+    );
+    const second = await startOrchestratord(env);
+    t.after(() => second.stop());
+    await waitFor('the journal open', () => (/"task journal open"/.test(second.proc.output()) ? true : undefined));
+    assert.deepEqual(await query(postgres, 'SELECT version FROM journal_schema ORDER BY version'), ['1', '2']);
+    assert.deepEqual(await query(postgres, "SELECT indexname FROM pg_indexes WHERE indexname = 'responses_at'"), [
+      'responses_at',
+    ]);
+    await waitFor('the old answer deleted', () =>
+      /"deleted":1,.*"kept answers past replay deleted"/.test(second.proc.output()) ? true : undefined,
+    );
+    assert.deepEqual(await query(postgres, 'SELECT task_id FROM responses'), ['hour-old']);
   });
 });

@@ -4,7 +4,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { Registry } from 'prom-client';
 import type { Identity } from '../src/http/auth/identity.ts';
 import { utcDay } from '../src/journal/budgets.ts';
-import type { JournalStore, TaskRecord } from '../src/journal/records.ts';
+import { MIGRATIONS } from '../src/journal/migrations.ts';
+import { ANSWER_KEPT_MS, type JournalStore, type TaskRecord } from '../src/journal/records.ts';
 import { requestHash } from '../src/journal/request-hash.ts';
 import { SqliteStore } from '../src/journal/sqlite-store.ts';
 import { TaskJournal } from '../src/journal/task-journal.ts';
@@ -21,8 +22,8 @@ describe('task journal (SQLite)', () => {
   test('migrates a new file, keeps an up-to-date one, and refuses a schema newer than this build', async (t) => {
     const path = await tempDb(t);
     const store = new SqliteStore(path);
-    assert.equal(await store.migrate(), 1);
-    assert.equal(await store.migrate(), 1, 'a second run changes nothing');
+    assert.equal(await store.migrate(), 2);
+    assert.equal(await store.migrate(), 2, 'a second run changes nothing');
     await store.close();
     const db = new DatabaseSync(path);
     assert.deepEqual(
@@ -30,13 +31,51 @@ describe('task journal (SQLite)', () => {
         .prepare('SELECT version FROM journal_schema')
         .all()
         .map((r) => r['version']),
-      [1],
+      [1, 2],
     );
     db.prepare('INSERT INTO journal_schema (version) VALUES (7)').run();
     db.close();
     const newer = new SqliteStore(path);
     t.after(() => newer.close());
-    await assert.rejects(newer.migrate(), /schema is version 7, newer than this orchestratord's 1/);
+    await assert.rejects(newer.migrate(), /schema is version 7, newer than this orchestratord's 2/);
+  });
+
+  test('migrates a version 1 journal to version 2 and keeps what it holds', async (t) => {
+    const path = await tempDb(t);
+    const v1 = new DatabaseSync(path);
+    v1.exec('CREATE TABLE journal_schema (version INTEGER NOT NULL)');
+    for (const sql of MIGRATIONS[0] ?? []) v1.exec(sql.replaceAll('{id}', 'INTEGER PRIMARY KEY AUTOINCREMENT'));
+    v1.prepare('INSERT INTO journal_schema (version) VALUES (1)').run();
+    v1.prepare(
+      "INSERT INTO responses (task_id, content_type, body, at) VALUES ('old', 'application/json', '{}', 1)",
+    ).run();
+    v1.close();
+    const store = new SqliteStore(path);
+    t.after(() => store.close());
+    assert.equal(await store.migrate(), 2);
+    assert.equal((await store.response('old'))?.body, '{}', 'the rows of version 1 are still there');
+    assert.equal(await store.forgetAnswers(2), 1, "version 2's index serves the deletion by age");
+  });
+
+  test('deletes the answers kept past replay when it opens, and keeps younger ones', async (t) => {
+    const path = await tempDb(t);
+    const first = await TaskJournal.open({
+      store: new SqliteStore(path),
+      replica: 'r1',
+      log,
+      registry: new Registry(),
+    });
+    const now = Date.now();
+    const answer = { content_type: 'application/json', body: '{"id":"x"}' };
+    first.keepResponse({ ...answer, task_id: 'day-old', at: now - ANSWER_KEPT_MS - 60_000 });
+    first.keepResponse({ ...answer, task_id: 'hour-old', at: now - 3_600_000 });
+    await first.close();
+    const store = new SqliteStore(path);
+    assert.ok((await store.response('day-old')) !== null, 'both were written');
+    await store.close();
+    const journal = await openJournal(t, path);
+    assert.equal(await journal.response('day-old'), null, 'past replay: deleted at open');
+    assert.equal((await journal.response('hour-old'))?.body, '{"id":"x"}', 'still replayable: kept');
   });
 
   test('holds its file alone: a second orchestratord on it fails at start, naming the variable', async (t) => {
@@ -212,6 +251,7 @@ describe('task journal (SQLite)', () => {
       unclaim: (...args) => real.unclaim(...args),
       task: (id) => real.task(id),
       response: (id) => real.response(id),
+      forgetAnswers: (before) => real.forgetAnswers(before),
       endOrphans: (...args) => real.endOrphans(...args),
       usage: (query) => real.usage(query),
       reserve: (request) => real.reserve(request),

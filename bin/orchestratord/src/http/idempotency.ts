@@ -2,14 +2,13 @@ import { createHash } from 'node:crypto';
 import { errorEnvelope, type ErrorEnvelope } from '@llama-orch/contracts';
 import { sendError } from '@llama-orch/http';
 import type { Context } from 'hono';
+import { ANSWER_KEPT_MS } from '../journal/records.ts';
 import { requestHash } from '../journal/request-hash.ts';
 import type { Task } from '../tasks/task.ts';
 import type { AppDeps, AppEnv } from './deps.ts';
 
 /** Answers larger than this (UTF-16 characters) are not kept: a retry of such a request runs again. */
 const MAX_KEPT_CHARS = 1024 * 1024;
-/** How long a kept answer is replayed; a retry later runs again. */
-const KEPT_FOR_MS = 24 * 3_600_000;
 
 /** A /v1 request sent with an Idempotency-Key: its task id (from the caller and the key) and its request hash. */
 export interface Idempotent {
@@ -54,7 +53,7 @@ export async function replayed(c: Context<AppEnv>, deps: AppDeps, request: Idemp
   const running = live !== undefined ? !live.ended : record?.state === 'queued' || record?.state === 'running';
   if (running) return sendError(c, stillRunning());
   const kept = await deps.journal?.response(request.id);
-  if (kept === null || kept === undefined || Date.now() - kept.at > KEPT_FOR_MS) return null;
+  if (kept === null || kept === undefined || Date.now() - kept.at > ANSWER_KEPT_MS) return null;
   return c.body(kept.body, 200, { 'content-type': kept.content_type, 'idempotent-replayed': 'true' });
 }
 

@@ -59,6 +59,8 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
       at BIGINT NOT NULL
     )`,
   ],
+  // 2: kept answers are deleted by age once past replay (TaskJournal), so they are indexed by it.
+  [`CREATE INDEX responses_at ON responses (at)`],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

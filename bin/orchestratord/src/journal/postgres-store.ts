@@ -163,6 +163,11 @@ export class PostgresStore implements JournalStore {
         };
   }
 
+  async forgetAnswers(before: number): Promise<number> {
+    const { rowCount } = await this.#pool.query('DELETE FROM responses WHERE at < $1', [before]);
+    return rowCount ?? 0;
+  }
+
   async endOrphans(replica: string, now: number, message: string): Promise<number> {
     return this.#transaction(async (client) => {
       const { rows } = await client.query<{ owner: string; budget_day: string; back: string }>(

@@ -47,6 +47,9 @@ export interface UsageRow {
 }
 
 /** A /v1 answer kept for its Idempotency-Key: a retry of the same request gets it again instead of a second run. */
+/** How long a kept /v1 answer is replayed for its Idempotency-Key; a retry later runs again, and the answer goes. */
+export const ANSWER_KEPT_MS = 24 * 3_600_000;
+
 export interface StoredResponse {
   readonly task_id: string;
   readonly content_type: string;
@@ -132,6 +135,8 @@ export interface JournalStore {
   unclaim(taskId: string, admittedAt: number): Promise<void>;
   task(id: string): Promise<TaskRecord | null>;
   response(taskId: string): Promise<StoredResponse | null>;
+  /** Delete the answers kept before `before` (ms since the epoch; past replay): how many. */
+  forgetAnswers(before: number): Promise<number>;
   /**
    * End every task `replica` left queued or running (it crashed) as failed ORCHESTRATOR_RESTART, returning their
    * budget reservations less what they had produced; how many were ended.

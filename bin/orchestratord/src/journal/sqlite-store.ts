@@ -149,6 +149,10 @@ export class SqliteStore implements JournalStore {
     });
   }
 
+  forgetAnswers(before: number): Promise<number> {
+    return settled(() => Number(this.#prepare('DELETE FROM responses WHERE at < ?1').run(before).changes));
+  }
+
   endOrphans(replica: string, now: number, message: string): Promise<number> {
     return settled(() =>
       this.#transaction(() => {

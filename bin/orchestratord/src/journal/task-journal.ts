@@ -3,15 +3,16 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { outcomeOf, type Task } from '../tasks/task.ts';
 import { journalState } from './journal-status.ts';
-import type {
-  Batch,
-  JournalStore,
-  Settlement,
-  StoredResponse,
-  TaskRecord,
-  UsageQuery,
-  UsageRow,
-  UsageSum,
+import {
+  ANSWER_KEPT_MS,
+  type Batch,
+  type JournalStore,
+  type Settlement,
+  type StoredResponse,
+  type TaskRecord,
+  type UsageQuery,
+  type UsageRow,
+  type UsageSum,
 } from './records.ts';
 
 /** Writes wait this long at most, or until this many are pending, before they go to the store in one transaction. */
@@ -23,6 +24,9 @@ const MAX_PENDING = 100_000;
 const MAX_KEPT_WAITING = 64;
 /** After a failed write, the next waits this long (not the next batch's turn). */
 const RETRY_MS = 1_000;
+
+/** Kept answers past replay (ANSWER_KEPT_MS) are deleted at open and this often after. */
+const FORGET_EVERY_MS = 3_600_000;
 
 /** PostgreSQL's text refuses U+0000; a message that echoes client text may carry one. */
 const storable = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
@@ -52,6 +56,7 @@ export class TaskJournal {
   /** The batch being written: still answered from memory until the store has it. */
   #writing: Batch | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #forgetting: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
   /** More came while a write was in flight, or a flush was asked for: write again when it settles. */
   #again = false;
@@ -106,7 +111,22 @@ export class TaskJournal {
       'orchestratord stopped while this task was queued or running; submit it again',
     );
     journal.#log.info({ schema_version: version, replica: options.replica, orphans_ended: ended }, 'task journal open');
+    await journal.forgetAnswers();
+    journal.#forgetting = setInterval(() => void journal.forgetAnswers(), FORGET_EVERY_MS).unref();
     return journal;
+  }
+
+  /**
+   * Delete the kept answers past replay, so that the table holds a day of them, not every answer ever kept. A failure
+   * is logged; the next round tries again.
+   */
+  async forgetAnswers(): Promise<void> {
+    try {
+      const deleted = await this.#store.forgetAnswers(Date.now() - ANSWER_KEPT_MS);
+      if (deleted > 0) this.#log.info({ deleted }, 'kept answers past replay deleted');
+    } catch (error) {
+      this.#log.warn({ err: error }, 'kept answers past replay could not be deleted; trying again later');
+    }
   }
 
   get kind(): JournalStore['kind'] {
@@ -345,6 +365,7 @@ export class TaskJournal {
     await this.flush();
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#forgetting !== null) clearInterval(this.#forgetting);
     await this.#store.close();
   }
 }
