@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AdmissionQueue } from '../src/admission/admission-queue.ts';
-import { EXACT_AHEAD, QueueEta } from '../src/tasks/queue-eta.ts';
+import { EXACT_AHEAD, QUEUED_EVENT_MS, QueueEta } from '../src/tasks/queue-eta.ts';
 import { PoolServiceModel, ServiceTimes, WorkSum, workOf, type TaskWork } from '../src/tasks/service-times.ts';
 import { StartForecast } from '../src/tasks/start-forecast.ts';
 import { Task, type TaskSpec } from '../src/tasks/task.ts';
@@ -219,5 +219,27 @@ describe('queued events on a task', () => {
     const after: string[] = [];
     task.subscribe((e) => after.push(e.event));
     assert.deepEqual(after, ['started']);
+  });
+
+  test('come about QUEUED_EVENT_MS apart: a tick passes over a task told where it stands less than 0.8 of that ago', () => {
+    const { queue, eta } = world(1);
+    const told = (task: Task): number[] => {
+      const at: number[] = [];
+      task.subscribe((e) => {
+        if (e.event === 'queued') at.push(e.data.position);
+      });
+      return at;
+    };
+    const first = new Task(spec('first'));
+    const heard = told(first);
+    const outcome = queue.enqueue({ id: first.id, priority: 'interactive', item: first });
+    assert.equal(outcome.kind, 'queued');
+    eta.enqueued(first, { position: 0, predicted_start_ms: 0 });
+    eta.announce(); // the ticker's next round, right after the admission's own event
+    assert.equal(heard.length, 1, 'the admission told it; the tick right after does not tell it again');
+    first.queuedAnnouncedAt = Date.now() - 0.8 * QUEUED_EVENT_MS;
+    eta.announce();
+    assert.equal(heard.length, 2, 'once 0.8 of the period has passed, the tick tells it');
+    eta.stop();
   });
 });

@@ -9,6 +9,11 @@ import type { Task } from './task.ts';
 export const EXACT_AHEAD = 64;
 /** How often a waiting task hears where it stands. */
 export const QUEUED_EVENT_MS = 2_000;
+/**
+ * A tick passes over a task told less than this ago (at its admission, when the ticker already ran for others), so
+ * its events come QUEUED_EVENT_MS apart give or take a fifth, never at the next tick's whim.
+ */
+const QUEUED_EVENT_MIN_GAP_MS = 0.8 * QUEUED_EVENT_MS;
 /** How long one walk of the queue answers GET /v2/tasks/{id} (a walk costs O(queue)). */
 const STANDINGS_TTL_MS = 250;
 /** Bounds of the advised retry delay of a refusal. */
@@ -236,7 +241,7 @@ export class QueueEta {
     const standings = this.standings(true);
     for (const task of this.#queued) {
       const standing = standings.get(task.id);
-      if (standing === undefined) continue;
+      if (standing === undefined || now - (task.queuedAnnouncedAt ?? 0) < QUEUED_EVENT_MIN_GAP_MS) continue;
       task.announceQueued({
         position: standing.position,
         predicted_start_ms: Math.max(0, Math.round(standing.startAt - now)),

@@ -74,6 +74,8 @@ export class Task {
   /** When a pool accepted it (`started`), and when its first token was sent; null until then. */
   startedAt: number | null = null;
   firstTokenAt: number | null = null;
+  /** When it was last told where it stands in the queue (a `queued` event); null before. */
+  queuedAnnouncedAt: number | null = null;
   readonly abort = new AbortController();
   state: TaskState = 'queued';
   poolId: string | null = null;
@@ -149,6 +151,7 @@ export class Task {
     if (this.#ended || this.startedAt !== null) return false;
     const event = { event: 'queued' as const, data };
     this.#queued = event;
+    this.queuedAnnouncedAt = Date.now();
     for (const listener of [...this.#listeners]) listener(event);
     return true;
   }
