@@ -77,7 +77,7 @@ describe('certificates that rotate in the CLOUD profile', { timeout: 45 * 60_000
     const probe = await orch('probe');
     await writeFile(
       join(dir, 'node.yaml'),
-      `runtime_dir: ${dir}/run\ncache_dir: ${fixture.cacheDir}\nengine: { device: cpu }\npools: [{ id: demo, model: demo, ctx: 32768, slots: 2 }]\n`,
+      `runtime_dir: ${dir}/run\ncache_dir: ${fixture.cacheDir}\nengine: { device: cpu }\npools: [{ id: demo, model: demo, ctx: 65536, slots: 2 }]\n`,
     );
     const pm = await startPoolManagerd({
       LLORCH_CONFIG: join(dir, 'node.yaml'),
@@ -116,16 +116,23 @@ describe('certificates that rotate in the CLOUD profile', { timeout: 45 * 60_000
       assert.equal(admitted.status, 202, JSON.stringify(admitted.body));
     };
 
-    // A long stream through orchestratord → pool-managerd; rotate both sides' certificates once it has tokens.
-    await run('long', 2_000);
+    // A stream through orchestratord → pool-managerd longer than any rotation may take (at the engine's fastest, about
+    // 20 s); both sides' certificates rotate once it has tokens, and it is canceled once it has gone on past them.
+    await run('long', 30_000);
     let firstToken: () => void = () => undefined;
     const streaming = new Promise<void>((resolve) => (firstToken = resolve));
     let ended = false;
+    let tokens = 0;
+    let onToken: () => void = () => undefined;
     const long = followEvents(`${orchestrator.url}/v2/tasks/long/events`, {
       headers: AUTH,
       timeoutMs: 180_000,
       onEvent: (event) => {
-        if (event.event === 'token') firstToken();
+        if (event.event === 'token') {
+          tokens += 1;
+          firstToken();
+          onToken();
+        }
         if (event.event === 'end' || event.event === 'error') ended = true;
       },
     });
@@ -154,10 +161,21 @@ describe('certificates that rotate in the CLOUD profile', { timeout: 45 * 60_000
       1,
       ROTATION_BUDGET_MS,
     );
+    // The stream in flight goes on over its old connection, then ends as a cancel ends it.
+    const tokensAtRotation = tokens;
+    await new Promise<void>((resolve) => {
+      onToken = () => {
+        if (tokens >= tokensAtRotation + 100) resolve();
+      };
+      onToken();
+    });
+    const cancel = await jsonRequest(`${orchestrator.url}/v2/tasks/long/cancel`, { method: 'POST', headers: AUTH });
+    assert.equal(cancel.status, 204);
     const { events } = await long;
     const last = events.at(-1);
-    assert.equal(last?.event, 'end', `the stream in flight finished: ${summarize(events)}`);
-    assert.equal(last.data['tokens_out'], 2_000);
+    assert.equal(last?.event, 'end', `the stream in flight went on and ended at the cancel: ${summarize(events)}`);
+    assert.equal(events.filter((e) => e.event === 'error').length, 0, summarize(events));
+    assert.ok(Number(last.data['tokens_out']) >= tokensAtRotation + 100, JSON.stringify(last.data));
 
     // New dispatches: orchestratord's new agent (new client certificate) to pool-managerd's new certificate.
     const short = async (taskId: string): Promise<void> => {
