@@ -93,7 +93,9 @@ const cancel = (url: string, id: string, key?: string) =>
 
 describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 60_000 }, () => {
   test('HOME: the demo pool shows ready; a playground chat streams; a curl task goes from live to finished; the queue and its 429s show; a drain shows the pool draining', async (t) => {
-    const cluster = await startCluster([[{ id: 'demo', slots: 2, ctx: 32_768 }]], { ORCHD_ADMISSION_CAPACITY: '1' });
+    // 65,536 tokens a slot: the long tasks below run for most of a minute at the engine's fastest, past every step that
+    // needs them running (with 16,384 a fast run saw them end before the third task could wait for one).
+    const cluster = await startCluster([[{ id: 'demo', slots: 2, ctx: 131_072 }]], { ORCHD_ADMISSION_CAPACITY: '1' });
     t.after(cluster.cleanup);
     const url = cluster.url;
 
@@ -147,7 +149,7 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
         task_id: 'curl-1',
         model_ref: 'demo',
         prompt: 'Go on:',
-        max_tokens: 1800,
+        max_tokens: 6000,
         ignore_eos: true,
       }),
     ) as { task_id?: string };
@@ -165,7 +167,7 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
     const finished = page.getByTestId('finished-tasks').locator('tr[data-task="curl-1"]');
     await finished.waitFor({ timeout: 60_000 });
     assert.match((await finished.textContent()) ?? '', /length/, 'its outcome: it ran to max_tokens');
-    assert.match((await finished.getByTestId('tokens').textContent()) ?? '', /^1800$/);
+    assert.match((await finished.getByTestId('tokens').textContent()) ?? '', /^6000$/);
     // The charts drew, from seconds that counted those tokens.
     assert.equal(await page.getByTestId('chart-throughput').locator('canvas').count(), 1);
     assert.equal(await page.getByTestId('chart-latency').locator('canvas').count(), 1);
@@ -182,16 +184,42 @@ describe('the operator page (issue 20), in headless Chromium', { timeout: 10 * 6
       ignore_eos: true,
     });
     for (const id of ['hog-1', 'hog-2']) await curlTask(url, hog(id));
+    // Both running by orchestratord's account, not only the page's: a dispatch that pool-managerd found busy (its
+    // slot still finishing curl-1) comes back to the queue, and the queue's one place would then refuse `waits`.
+    const states = (): Promise<string[]> =>
+      Promise.all(
+        ['hog-1', 'hog-2'].map(
+          async (id) => (await jsonRequest<{ state: string }>(`${url}/v2/tasks/${id}`)).body.state,
+        ),
+      );
+    let hogStates: string[] = [];
+    await waitFor(
+      'both long tasks running',
+      async () => {
+        hogStates = await states();
+        return hogStates.every((state) => state === 'running') ? true : undefined;
+      },
+      STEP_MS,
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; they were ${hogStates.join(', ')}`);
+    });
     await page.getByTestId('live-tasks').locator('tr[data-state="running"]').nth(1).waitFor({ timeout: STEP_MS });
-    await curlTask(url, hog('waits'));
+    const waiting = JSON.parse(await curlTask(url, hog('waits'))) as { task_id?: string };
+    assert.equal(waiting.task_id, 'waits', `admitted to the queue: ${JSON.stringify(waiting)}`);
     // Only once it holds the queue's one place is the next refused (a dispatch orchestratord tried while the pool's
     // report of its slots was a poll behind comes back to the queue).
+    let waits: unknown = null;
     await waitFor(
       'waits to hold the queue',
-      async () =>
-        (await jsonRequest<{ state: string }>(`${url}/v2/tasks/waits`)).body.state === 'queued' ? true : undefined,
+      async () => {
+        const answer = await jsonRequest<{ state: string }>(`${url}/v2/tasks/waits`);
+        waits = answer.body;
+        return answer.body.state === 'queued' ? true : undefined;
+      },
       STEP_MS,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; it was ${JSON.stringify(waits)}`);
+    });
     const refused = JSON.parse(await curlTask(url, hog('refused'))) as { code?: string };
     assert.equal(refused.code, 'ADMISSION_REJECT');
     await page.getByTestId('queue-depth').filter({ hasText: '1 / 1' }).waitFor({ timeout: STEP_MS });
