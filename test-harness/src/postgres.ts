@@ -58,26 +58,20 @@ function asPostgres(command: string, args: readonly string[]): [string, string[]
 
 const env = (): NodeJS.ProcessEnv => ({ PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' });
 
-/** Run SQL as the superuser over the unix socket in `dataDir` (trusted); fails with psql's stderr. */
-async function superuserSql(dataDir: string, port: number, sql: string): Promise<void> {
+/**
+ * Run SQL as the superuser over the unix socket in `dataDir` (trusted) on `database`: the rows it returns, one string
+ * per row, columns joined by `|`; fails with psql's stderr.
+ */
+async function superuserSql(dataDir: string, port: number, database: string, sql: string): Promise<string[]> {
   const psql = join(await serverBin(), 'psql');
-  const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', dataDir, '-p', String(port), '-U', 'postgres'];
-  await run(psql, [...args, '-d', 'postgres', '-c', sql], { env: env(), timeout: PSQL_BUDGET_MS });
+  const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dataDir, '-p', String(port), '-U', 'postgres'];
+  const { stdout } = await run(psql, [...args, '-d', database, '-c', sql], { env: env(), timeout: PSQL_BUDGET_MS });
+  return stdout.split('\n').filter((line) => line !== '');
 }
 
-/**
- * Run SQL as the superuser on `server`'s database (the one its URL names): the rows it returns, one string per row,
- * columns joined by `|`.
- */
-export async function query(server: PostgresServer, sql: string): Promise<string[]> {
-  const psql = join(await serverBin(), 'psql');
-  const database = new URL(server.url).pathname.slice(1);
-  const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', server.dataDir, '-p', String(server.port)];
-  const { stdout } = await run(psql, [...args, '-U', 'postgres', '-d', database, '-c', sql], {
-    env: env(),
-    timeout: PSQL_BUDGET_MS,
-  });
-  return stdout.split('\n').filter((line) => line !== '');
+/** Run SQL as the superuser on `server`'s database (the one its URL names): the rows it returns (see superuserSql). */
+export function query(server: PostgresServer, sql: string): Promise<string[]> {
+  return superuserSql(server.dataDir, server.port, new URL(server.url).pathname.slice(1), sql);
 }
 
 const identifier = (name: string): string => {
@@ -87,7 +81,7 @@ const identifier = (name: string): string => {
 
 /** A new database on `server`, owned by the same role; resolves to its URL. */
 export async function createDatabase(server: PostgresServer, name: string): Promise<string> {
-  await superuserSql(server.dataDir, server.port, `CREATE DATABASE ${identifier(name)} OWNER ${ROLE}`);
+  await superuserSql(server.dataDir, server.port, 'postgres', `CREATE DATABASE ${identifier(name)} OWNER ${ROLE}`);
   const url = new URL(server.url);
   url.pathname = `/${name}`;
   return url.toString();
@@ -133,7 +127,7 @@ export async function startPostgres(options: { database?: string } = {}): Promis
       () => {
         if (started.child.exitCode !== null || started.child.signalCode !== null)
           throw new Error('postgres exited before it accepted connections');
-        return superuserSql(dataDir, port, 'SELECT 1').then(
+        return superuserSql(dataDir, port, 'postgres', 'SELECT 1').then(
           () => true,
           () => undefined,
         );
@@ -144,8 +138,8 @@ export async function startPostgres(options: { database?: string } = {}): Promis
       throw new Error(`${e instanceof Error ? e.message : String(e)}\npostgres output:\n${started.output()}`);
     });
     const password = randomBytes(16).toString('hex');
-    await superuserSql(dataDir, port, `CREATE ROLE ${ROLE} LOGIN PASSWORD '${password}'`);
-    await superuserSql(dataDir, port, `CREATE DATABASE ${database} OWNER ${ROLE}`);
+    await superuserSql(dataDir, port, 'postgres', `CREATE ROLE ${ROLE} LOGIN PASSWORD '${password}'`);
+    await superuserSql(dataDir, port, 'postgres', `CREATE DATABASE ${database} OWNER ${ROLE}`);
     const pid = started.child.pid;
     if (pid === undefined) throw new Error('postgres has no pid');
     return { url: `postgres://${ROLE}:${password}@127.0.0.1:${port}/${database}`, port, pid, dataDir, stop };

@@ -46,10 +46,10 @@ export interface UsageRow {
   readonly corrects: number | null;
 }
 
-/** A /v1 answer kept for its Idempotency-Key: a retry of the same request gets it again instead of a second run. */
 /** How long a kept /v1 answer is replayed for its Idempotency-Key; a retry later runs again, and the answer goes. */
 export const ANSWER_KEPT_MS = 24 * 3_600_000;
 
+/** A /v1 answer kept for its Idempotency-Key: a retry of the same request gets it again instead of a second run. */
 export interface StoredResponse {
   readonly task_id: string;
   readonly content_type: string;

@@ -11,7 +11,7 @@ export const EXACT_AHEAD = 64;
 export const QUEUED_EVENT_MS = 2_000;
 /**
  * A tick passes over a task told less than this ago (at its admission, when the ticker already ran for others), so
- * its events come QUEUED_EVENT_MS apart give or take a fifth, never at the next tick's whim.
+ * its events come 0.8 to 1.8 QUEUED_EVENT_MS apart, never at the next tick's whim.
  */
 const QUEUED_EVENT_MIN_GAP_MS = 0.8 * QUEUED_EVENT_MS;
 /** How long one walk of the queue answers GET /v2/tasks/{id} (a walk costs O(queue)). */
