@@ -26,7 +26,7 @@ Feature: Only orchestratord, with a certificate from the cluster CA, talks to a 
     And task "long" streams 20 more tokens within 30 seconds after the new certificate was served
     When the client of task "long" cancels it
     Then task "long" ends with "end" within 30 seconds
-    When I submit task "after-rotation" with 8 max tokens
+    When I submit task "after-rotation" with 8 max tokens, retrying a retriable refusal after the time it names
     And I follow the events of task "after-rotation"
     Then task "after-rotation" ends with "end" within 30 seconds
 

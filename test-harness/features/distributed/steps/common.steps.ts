@@ -83,6 +83,24 @@ When('I submit task {string} with {int} max tokens', async function (this: Clust
   await submit(this, id, max);
 });
 
+/** Refusals a client that follows the contract tries again (a retriable 503 names how long to wait), at most. */
+const CLIENT_RETRIES = 5;
+
+When(
+  'I submit task {string} with {int} max tokens, retrying a retriable refusal after the time it names',
+  async function (this: ClusterWorld, id: string, max: number) {
+    // A pool whose node missed one poll (a loaded machine) is out of placement for a round: the 503 says so and
+    // when to come back, and a client does.
+    for (let attempt = 0; attempt < CLIENT_RETRIES; attempt += 1) {
+      await submit(this, id, max);
+      const { status, body } = this.last ?? { status: 0, body: null };
+      const refusal = body as { retriable?: boolean; retry_after_ms?: number } | null;
+      if (status !== 503 || refusal?.retriable !== true) return;
+      await new Promise((resolve) => setTimeout(resolve, refusal.retry_after_ms ?? 1_000));
+    }
+  },
+);
+
 When(
   'I submit task {string} with {int} max tokens and priority {string}',
   async function (this: ClusterWorld, id: string, max: number, priority: string) {
