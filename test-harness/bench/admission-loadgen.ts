@@ -22,6 +22,8 @@ const pool = new Pool(plan.url, { connections: plan.connections });
 let next = 0;
 let refused = 0;
 const refusals = new Map<string, number>();
+/** The first refusal's message of each code, so that a run with refusals says why. */
+const reasons = new Map<string, string>();
 
 async function post(): Promise<void> {
   const i = next;
@@ -44,6 +46,7 @@ async function post(): Promise<void> {
     refused += 1;
     const code = /"code":"([A-Z_]+)"/.exec(text)?.[1] ?? String(answer.statusCode);
     refusals.set(code, (refusals.get(code) ?? 0) + 1);
+    if (!reasons.has(code)) reasons.set(code, /"message":"((?:[^"\\]|\\.)*)"/.exec(text)?.[1] ?? text.slice(0, 200));
   }
 }
 
@@ -59,6 +62,7 @@ async function burst(count: number, deadline: number): Promise<{ posted: number;
   return { posted: next - before, ms: performance.now() - started };
 }
 
+const cpuStart = process.cpuUsage();
 const deadline = performance.now() + plan.deadlineMs;
 const fill = await burst(plan.fill, deadline);
 const probeMs: number[] = [];
@@ -69,6 +73,8 @@ for (let i = 0; i < plan.probes && performance.now() < deadline; i += 1) {
 }
 const rest = await burst(plan.rest, deadline);
 await pool.close();
+const cpu = process.cpuUsage(cpuStart);
+const cpuMs = (cpu.user + cpu.system) / 1000;
 process.stdout.write(
-  `${JSON.stringify({ fill, rest, probeMs, refused, refusals: Object.fromEntries(refusals), posted: next })}\n`,
+  `${JSON.stringify({ fill, rest, probeMs, refused, refusals: Object.fromEntries(refusals), reasons: Object.fromEntries(reasons), posted: next, cpuMs })}\n`,
 );

@@ -2,7 +2,8 @@
  * Admission into a deep queue: `POST /v2/tasks` → 202 throughput from a load generator in another process,
  * POST latency with 1,000 tasks queued, and orchestratord's RSS idle and with the queue full. One pool of one slot
  * holds one long task; its engine runs at nice 19, so the queue does not drain and the engine takes no CPU from
- * orchestratord or the load generator.
+ * orchestratord or the load generator. The same load then goes to the floor: a bare `node:http` server that only
+ * parses and keeps each body (floor-proc.ts `admit`), run beside the same cluster, so both see the same machine.
  */
 import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
@@ -10,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { engineHandoff } from '../src/handoff-of.ts';
+import { freePort } from '../src/free-port.ts';
 import { cpuMs, rssMb } from '../src/proc-usage.ts';
+import { stopProcess } from '../src/processes.ts';
+import { startFloorProcess } from './floor.ts';
 import { startModelCluster } from './model-cluster.ts';
 import { percentile } from './stats.ts';
 
@@ -21,19 +25,29 @@ export interface AdmissionPlan {
   readonly deadlineMs: number;
 }
 
-export interface AdmissionResult {
+/** One server under the load generator. */
+export interface AdmissionRun {
   readonly tasksPerSecond: number;
   readonly posted: number;
   readonly refused: number;
   readonly refusals: Record<string, number>;
+  /** The first refusal's message of each code. */
+  readonly reasons: Record<string, string>;
   readonly probeQueued: number;
   readonly postP50Ms: number;
   readonly postP99Ms: number;
+  /** The server's CPU time (user + system) over the load generator's run, per task posted (µs). */
+  readonly cpuPerTaskUs: number;
+  /** The load generator's own CPU time per task posted (µs). */
+  readonly loadgenCpuPerTaskUs: number;
+}
+
+export interface AdmissionResult extends AdmissionRun {
   readonly idleRssMb: number;
   readonly fullRssMb: number;
   readonly queued: number;
-  /** orchestratord's CPU time (user + system) over the load generator's run, per task posted (µs). */
-  readonly cpuPerTaskUs: number;
+  /** The same load against a bare node:http server that parses and keeps each task: what this machine allows. */
+  readonly floor: AdmissionRun;
 }
 
 interface LoadgenOutput {
@@ -42,7 +56,9 @@ interface LoadgenOutput {
   readonly probeMs: number[];
   readonly refused: number;
   readonly refusals: Record<string, number>;
+  readonly reasons: Record<string, string>;
   readonly posted: number;
+  readonly cpuMs: number;
 }
 
 const LOADGEN = fileURLToPath(new URL('./admission-loadgen.ts', import.meta.url));
@@ -52,6 +68,36 @@ async function niceAll(pid: number): Promise<void> {
   const threads = await readdir(`/proc/${pid}/task`);
   await promisify(execFile)('renice', ['-n', '19', '-p', ...threads]);
 }
+
+/** The load generator's run against `url`, with the CPU the server (`pid`) spent over it. */
+async function load(url: string, pid: number, plan: AdmissionPlan): Promise<AdmissionRun> {
+  const cpuBefore = await cpuMs(pid);
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [LOADGEN, JSON.stringify({ url, connections: 64, ...plan })],
+    { maxBuffer: 64 << 20, timeout: plan.deadlineMs + 120_000 },
+  );
+  const cpuAfter = await cpuMs(pid);
+  const out = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as LoadgenOutput;
+  return {
+    tasksPerSecond: (out.fill.posted + out.rest.posted) / ((out.fill.ms + out.rest.ms) / 1000),
+    posted: out.posted,
+    refused: out.refused,
+    refusals: out.refusals,
+    reasons: out.reasons,
+    probeQueued: out.fill.posted,
+    postP50Ms: percentile(out.probeMs, 50),
+    postP99Ms: percentile(out.probeMs, 99),
+    cpuPerTaskUs: ((cpuAfter - cpuBefore) * 1000) / out.posted,
+    loadgenCpuPerTaskUs: (out.cpuMs * 1000) / out.posted,
+  };
+}
+
+const summary = (run: AdmissionRun): string =>
+  `${Math.round(run.tasksPerSecond)} tasks/s (${run.posted} posted, ${run.refused} refused` +
+  `${run.refused > 0 ? ` ${JSON.stringify(run.refusals)}: ${JSON.stringify(run.reasons)}` : ''}); ` +
+  `POST p50 ${run.postP50Ms.toFixed(2)} ms, p99 ${run.postP99Ms.toFixed(2)} ms at ${run.probeQueued} queued; ` +
+  `CPU per task: server ${run.cpuPerTaskUs.toFixed(0)} µs, load generator ${run.loadgenCpuPerTaskUs.toFixed(0)} µs`;
 
 /** `orchestratorEnv` goes to orchestratord's environment (the runner's --profile). */
 export async function measureAdmission(
@@ -65,7 +111,7 @@ export async function measureAdmission(
     { ORCHD_ADMISSION_CAPACITY: String(total + 1), ...orchestratorEnv },
   );
   try {
-    const pid = cluster.orchestrator.proc.child.pid;
+    const pid = cluster.orchestrator.proc.child.pid ?? 0;
     const handoff = await engineHandoff(cluster.node.proc.output(), 'bench-r0.json');
     await niceAll(handoff.pid);
     const idleRssMb = await rssMb(pid);
@@ -76,37 +122,22 @@ export async function measureAdmission(
     });
     await hold.body.dump();
     if (hold.statusCode !== 202) throw new Error(`the holding task was refused: ${hold.statusCode}`);
-    const cpuBefore = await cpuMs(pid);
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [LOADGEN, JSON.stringify({ url: cluster.url, connections: 64, ...plan })],
-      { maxBuffer: 64 << 20, timeout: plan.deadlineMs + 120_000 },
-    );
-    const out = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as LoadgenOutput;
+    const run = await load(cluster.url, pid, plan);
     const fullRssMb = await rssMb(pid);
-    const cpuAfter = await cpuMs(pid);
-    const bursts = out.fill.posted + out.rest.posted;
-    const result: AdmissionResult = {
-      tasksPerSecond: bursts / ((out.fill.ms + out.rest.ms) / 1000),
-      posted: out.posted,
-      refused: out.refused,
-      refusals: out.refusals,
-      probeQueued: out.fill.posted,
-      postP50Ms: percentile(out.probeMs, 50),
-      postP99Ms: percentile(out.probeMs, 99),
-      idleRssMb,
-      fullRssMb,
-      queued: out.posted - out.refused,
-      cpuPerTaskUs: ((cpuAfter - cpuBefore) * 1000) / out.posted,
-    };
+    log(`  orchestratord: ${summary(run)}`);
     log(
-      `  ${Math.round(result.tasksPerSecond)} tasks/s (${result.posted} posted, ${result.refused} refused` +
-        `${result.refused > 0 ? ` ${JSON.stringify(result.refusals)}` : ''}); ` +
-        `POST p50 ${result.postP50Ms.toFixed(2)} ms, p99 ${result.postP99Ms.toFixed(2)} ms at ${result.probeQueued} queued; ` +
-        `RSS ${idleRssMb.toFixed(0)} MB idle, ${fullRssMb.toFixed(0)} MB with ${result.queued} queued; ` +
-        `orchestratord CPU ${result.cpuPerTaskUs.toFixed(0)} µs per task`,
+      `  orchestratord RSS ${idleRssMb.toFixed(0)} MB idle, ${fullRssMb.toFixed(0)} MB with ${run.posted - run.refused} queued`,
     );
-    return result;
+    const port = await freePort();
+    const bare = await startFloorProcess(['admit', String(port)]);
+    let floor: AdmissionRun;
+    try {
+      floor = await load(`http://127.0.0.1:${port}`, bare.child.pid ?? 0, plan);
+    } finally {
+      await stopProcess(bare);
+    }
+    log(`  bare node:http: ${summary(floor)}`);
+    return { ...run, idleRssMb, fullRssMb, queued: run.posted - run.refused, floor };
   } finally {
     await cluster.cleanup();
   }

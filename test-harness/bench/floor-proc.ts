@@ -3,6 +3,8 @@
  *   source PORT N          an HTTP server answering each GET with N SSE chunks of ~300 bytes, one per millisecond
  *   pipe PORT SOURCE       a TCP proxy: each accepted socket piped both ways to SOURCE (no HTTP)
  *   relay PORT SOURCE      an HTTP relay: undici request to SOURCE, its body piped to the response
+ *   admit PORT             the least an admission can do: each POST's JSON body read, parsed and kept (a queue
+ *                          that never drains), answered 202 with a body the size of orchestratord's
  * Each prints `listening` once it listens; the parent stops it by pid.
  */
 import { createServer } from 'node:http';
@@ -50,6 +52,25 @@ if (role === 'source') {
     void request(`http://127.0.0.1:${other}/`, { dispatcher: agent }).then((answer) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       answer.body.pipe(res);
+    });
+  }).listen(port, '127.0.0.1', listening);
+} else if (role === 'admit') {
+  const queue: unknown[] = [];
+  createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (data: string) => (body += data));
+    req.on('end', () => {
+      const task = JSON.parse(body) as { task_id: string };
+      queue.push(task);
+      const answer = JSON.stringify({
+        task_id: task.task_id,
+        queue_position: queue.length - 1,
+        predicted_start_ms: 0,
+        streams: { sse: `/v2/tasks/${task.task_id}/events` },
+      });
+      res.writeHead(202, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
     });
   }).listen(port, '127.0.0.1', listening);
 } else {

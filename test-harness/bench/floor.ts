@@ -22,7 +22,8 @@ export interface FloorResult {
   readonly runs: number;
 }
 
-async function start(args: readonly string[]): Promise<RunningProcess> {
+/** Start one role of floor-proc.ts and wait until it listens. */
+export async function startFloorProcess(args: readonly string[]): Promise<RunningProcess> {
   const proc = startProcess(process.execPath, [PROC, ...args], process.env);
   try {
     await waitFor(`floor ${args[0]}`, () => (proc.output().includes('listening') ? true : undefined), 30_000);
@@ -45,11 +46,11 @@ export async function measureFloor(events: number, runs: number): Promise<FloorR
   const [sourcePort, pipePort, relayPort] = [await freePort(), await freePort(), await freePort()];
   const procs: RunningProcess[] = [];
   try {
-    const source = await start(['source', String(sourcePort), String(events)]);
+    const source = await startFloorProcess(['source', String(sourcePort), String(events)]);
     procs.push(source);
-    const pipe = await start(['pipe', String(pipePort), String(sourcePort)]);
+    const pipe = await startFloorProcess(['pipe', String(pipePort), String(sourcePort)]);
     procs.push(pipe);
-    const relay = await start(['relay', String(relayPort), String(sourcePort)]);
+    const relay = await startFloorProcess(['relay', String(relayPort), String(sourcePort)]);
     procs.push(relay);
     const perEvent = { pipe: [] as number[], relay: [] as number[], source: [] as number[] };
     // One warm-up of each, then alternating runs.

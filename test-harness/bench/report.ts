@@ -71,13 +71,13 @@ function verdicts(results: Results): Verdict[] {
     out.push({
       figure: `admission + placement p99 (POST /v2/tasks → 202, one connection, ${a.probeQueued} queued)`,
       target: '≤ 2 ms',
-      measured: `${fmt(a.postP99Ms, 2)} ms (p50 ${fmt(a.postP50Ms, 2)})`,
+      measured: `${fmt(a.postP99Ms, 2)} ms (p50 ${fmt(a.postP50Ms, 2)}; bare node:http p99 ${fmt(a.floor.postP99Ms, 2)})`,
       met: a.postP99Ms <= 2,
     });
     out.push({
       figure: 'POST /v2/tasks → 202 throughput, 64 connections, another process',
       target: '≥ 10,000/s',
-      measured: `${fmt(a.tasksPerSecond, 0)}/s`,
+      measured: `${fmt(a.tasksPerSecond, 0)}/s (bare node:http ${fmt(a.floor.tasksPerSecond, 0)}/s)`,
       met: a.tasksPerSecond >= 10_000,
     });
     out.push({
@@ -141,11 +141,18 @@ export function renderReport(results: Results, keptChanges: string | null): stri
             '(its engine at nice 19), so the queue does not drain.',
           '',
           `- Throughput: ${fmt(a.tasksPerSecond, 0)} tasks/s (both 64-connection bursts, probes excluded)`,
-          `- orchestratord CPU (user + system) over the load generator's run: ${fmt(a.cpuPerTaskUs, 0)} µs per task posted`,
+          `- CPU (user + system) over the load generator's run, per task posted: orchestratord ${fmt(a.cpuPerTaskUs, 0)} µs, ` +
+            `the load generator ${fmt(a.loadgenCpuPerTaskUs, 0)} µs`,
           `- POST /v2/tasks → 202 latency, one connection, ${a.probeQueued} queued: p50 ${fmt(a.postP50Ms, 2)} ms, ` +
             `p99 ${fmt(a.postP99Ms, 2)} ms. orchestratord exposes no admission timing of its own, so this is client-side ` +
             'and includes loopback HTTP, body parsing and validation, admission, placement and the answer.',
           `- orchestratord RSS: ${fmt(a.idleRssMb, 0)} MB idle, ${fmt(a.fullRssMb, 0)} MB with ${a.queued.toLocaleString('en-US')} queued`,
+          `- **The floor:** the same load against a bare \`node:http\` server that only reads, parses and keeps each body and ` +
+            `answers 202 (\`floor-proc.ts admit\`), beside the same cluster: ${fmt(a.floor.tasksPerSecond, 0)} tasks/s ` +
+            `(${a.floor.refused} refused); its CPU ${fmt(a.floor.cpuPerTaskUs, 0)} µs per task, the load generator's ` +
+            `${fmt(a.floor.loadgenCpuPerTaskUs, 0)} µs; POST p50 ${fmt(a.floor.postP50Ms, 2)} ms, p99 ` +
+            `${fmt(a.floor.postP99Ms, 2)} ms. orchestratord ÷ floor: ${fmt(a.tasksPerSecond / a.floor.tasksPerSecond, 2)} ` +
+            'of the throughput.',
         ].join('\n'),
     '',
     '## The floor of a Node hop',

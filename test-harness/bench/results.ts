@@ -84,6 +84,10 @@ export function figures(results: Results): Record<string, number> {
     out['admission.idle_rss_mb'] = a.idleRssMb;
     out['admission.full_rss_mb'] = a.fullRssMb;
     out['admission.cpu_us_per_task'] = a.cpuPerTaskUs;
+    out['admission.loadgen_cpu_us_per_task'] = a.loadgenCpuPerTaskUs;
+    out['admission.floor.tasks_per_second'] = a.floor.tasksPerSecond;
+    out['admission.floor.post_p99_ms'] = a.floor.postP99Ms;
+    out['admission.floor.cpu_us_per_task'] = a.floor.cpuPerTaskUs;
   }
   if (results.floor) {
     out['floor.pipe_us_per_event'] = results.floor.pipeUs;
