@@ -3,7 +3,9 @@
  * turns go back to the engine slot that holds its conversation, as the engine's own /slots shows (the slot's
  * `n_prompt_tokens_cache`: the prompt tokens it reused); a prompt without a session that shares a long prefix with
  * one already served finds it too; when that slot is busy, or its engine died, the turn still ends with `end`
- * elsewhere; deleting the session frees its slot's cache.
+ * elsewhere; deleting the session frees its slot's cache. And on a pool of one slot: a conversation another pushed out
+ * of the slot comes back from the engine's RAM prompt cache on its next turn, which is why pool-managerd sends a
+ * displaced prompt's turn back to its replica.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -200,5 +202,54 @@ describe('KV-warm slots (issue 19)', { timeout: 10 * 60_000 }, () => {
     assert.equal(deleted.status, 204);
     const after = (await engineSlots(aHome.engine.url)).find((slot) => slot.id === aHome.slot.id);
     assert.equal(after?.n_prompt_tokens ?? 0, 0, `the slot that held a: ${JSON.stringify(after)}`);
+  });
+
+  test("a conversation another pushed out of the engine's only slot comes back from its RAM prompt cache, not computed again", async (t) => {
+    const cluster = await startCluster([[{ id: 'chat', slots: 1, replicas: 1, ctx: 4096 }]]);
+    t.after(cluster.cleanup);
+    const node = cluster.nodes[0];
+    assert.ok(node !== undefined);
+    const engine = await waitFor(
+      'the engine answering /slots',
+      async () => {
+        const [found] = await enginesOf(node.proc.child.pid ?? 0);
+        return found !== undefined && (await engineSlots(found.url).catch(() => null)) !== null ? found : undefined;
+      },
+      60_000,
+    );
+    /** One turn, alone; the prompt tokens the engine computed for it, of those it was sent. */
+    const turn = async (session: string, messages: readonly Message[]): Promise<{ computed: number; sent: number }> => {
+      const before = await promptTokensComputed(engine.url);
+      const id = `kv-${Math.random().toString(36).slice(2, 10)}`;
+      const admitted = await jsonRequest(`${cluster.url}/v2/tasks`, {
+        method: 'POST',
+        body: { task_id: id, model_ref: 'chat', messages, max_tokens: 8, ignore_eos: true, session_id: session },
+      });
+      assert.equal(admitted.status, 202, JSON.stringify(admitted.body));
+      const followed = await followEvents(`${cluster.url}/v2/tasks/${id}/events`, { timeoutMs: 120_000 });
+      const end = followed.events.at(-1);
+      assert.equal(end?.event, 'end', summarize(followed.events));
+      return { computed: (await promptTokensComputed(engine.url)) - before, sent: Number(end?.data['tokens_in']) };
+    };
+    const a: Message[] = [
+      { role: 'system', content: systemPrompt('a') },
+      { role: 'user', content: 'First question of a.' },
+    ];
+    await turn('sess-a', a);
+    // b takes the only slot: a's conversation leaves it for the engine's RAM prompt cache.
+    const b = await turn('sess-b', [
+      { role: 'system', content: systemPrompt('b') },
+      { role: 'user', content: 'First question of b.' },
+    ]);
+    assert.ok(b.computed > 0.9 * b.sent, `b had nothing to reuse: computed ${b.computed} of ${b.sent}`);
+    const again = await turn('sess-a', [
+      ...a,
+      { role: 'assistant', content: 'Noted.' },
+      { role: 'user', content: 'Second question of a.' },
+    ]);
+    assert.ok(
+      again.computed < 0.2 * again.sent,
+      `a's second turn computed ${again.computed} of ${again.sent} prompt tokens: it was not restored from RAM`,
+    );
   });
 });
