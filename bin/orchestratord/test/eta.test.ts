@@ -234,12 +234,35 @@ describe('queued events on a task', () => {
     const heard = told(first);
     const outcome = queue.enqueue({ id: first.id, priority: 'interactive', item: first });
     assert.equal(outcome.kind, 'queued');
-    eta.enqueued(first, { position: 0, predicted_start_ms: 0 });
-    eta.announce(); // the ticker's next round, right after the admission's own event
-    assert.equal(heard.length, 1, 'the admission told it; the tick right after does not tell it again');
+    eta.enqueued(first);
+    eta.announceTo(first); // its follower came
+    eta.announce(); // the ticker's next round, right after
+    assert.equal(heard.length, 1, 'the follower was told at once; the tick right after does not tell it again');
     first.queuedAnnouncedAt = Date.now() - 0.8 * QUEUED_EVENT_MS;
     eta.announce();
     assert.equal(heard.length, 2, 'once 0.8 of the period has passed, the tick tells it');
+    eta.stop();
+  });
+
+  test('go only to tasks someone follows: a forgotten task gets none, and a late follower hears at once', () => {
+    const { queue, eta } = world(1);
+    const [watched, forgotten] = [new Task(spec('watched')), new Task(spec('forgotten'))];
+    const heard: number[] = [];
+    watched.subscribe((e) => {
+      if (e.event === 'queued') heard.push(e.data.position);
+    });
+    for (const task of [watched, forgotten]) {
+      assert.equal(queue.enqueue({ id: task.id, priority: 'interactive', item: task }).kind, 'queued');
+      eta.enqueued(task);
+    }
+    eta.announce();
+    assert.deepEqual(heard, [0], 'the followed task heard where it stands');
+    const replayed: string[] = [];
+    const leave = forgotten.subscribe((e) => replayed.push(e.event));
+    assert.deepEqual(replayed, [], 'nothing was worked out for the task nobody followed');
+    eta.announceTo(forgotten);
+    assert.deepEqual(replayed, ['queued'], 'its follower hears at once');
+    leave();
     eta.stop();
   });
 });

@@ -74,13 +74,8 @@ export class QueueEta {
     return sums;
   }
 
-  /**
-   * The task entered the queue (admitted, or back from a dispatch that sent nothing). An admitted task hears at once
-   * where it stands (`queued`: position and predicted start, as its 202 says); if it is placed at once, that is
-   * dropped before anyone sees it.
-   */
-  enqueued(task: Task, admitted?: { readonly position: number; readonly predicted_start_ms: number }): void {
-    if (admitted !== undefined) task.announceQueued({ ...admitted, queue_depth: this.#queue.size });
+  /** The task entered the queue (admitted, or back from a dispatch that sent nothing). */
+  enqueued(task: Task): void {
     this.#running.delete(task);
     if (this.#queued.has(task)) return;
     this.#queued.add(task);
@@ -230,7 +225,11 @@ export class QueueEta {
     return byId;
   }
 
-  /** Tell every waiting task where it stands (the `queued` event); stops ticking once the queue is empty. */
+  /**
+   * Tell every waiting task someone follows where it stands (the `queued` event); stops ticking once the queue is
+   * empty. A task nobody follows is passed over, and the queue is not walked when nobody follows any: a deep queue
+   * of submitted-and-forgotten tasks costs nothing here.
+   */
   announce(): void {
     const depth = this.#queue.size;
     if (depth === 0) {
@@ -238,16 +237,32 @@ export class QueueEta {
       return;
     }
     const now = Date.now();
-    const standings = this.standings(true);
+    let standings: ReadonlyMap<string, Standing> | null = null;
     for (const task of this.#queued) {
-      const standing = standings.get(task.id);
-      if (standing === undefined || now - (task.queuedAnnouncedAt ?? 0) < QUEUED_EVENT_MIN_GAP_MS) continue;
-      task.announceQueued({
-        position: standing.position,
-        predicted_start_ms: Math.max(0, Math.round(standing.startAt - now)),
-        queue_depth: depth,
-      });
+      if (!task.followed || now - (task.queuedAnnouncedAt ?? 0) < QUEUED_EVENT_MIN_GAP_MS) continue;
+      standings ??= this.standings(true);
+      this.#tell(task, standings, now, depth);
     }
+  }
+
+  /**
+   * A client begins to follow a waiting task: it hears at once where the task stands, worked out now unless the task
+   * was told less than QUEUED_EVENT_MIN_GAP_MS ago (its followers are not told twice; the newcomer gets that event).
+   */
+  announceTo(task: Task): void {
+    const now = Date.now();
+    if (!this.#queued.has(task) || now - (task.queuedAnnouncedAt ?? 0) < QUEUED_EVENT_MIN_GAP_MS) return;
+    this.#tell(task, this.standings(), now, this.#queue.size);
+  }
+
+  #tell(task: Task, standings: ReadonlyMap<string, Standing>, now: number, depth: number): void {
+    const standing = standings.get(task.id);
+    if (standing === undefined) return;
+    task.announceQueued({
+      position: standing.position,
+      predicted_start_ms: Math.max(0, Math.round(standing.startAt - now)),
+      queue_depth: depth,
+    });
   }
 
   stop(): void {

@@ -209,7 +209,7 @@ export class Scheduler {
       outcome.position === 0 && placement.kind === 'assigned'
         ? 0
         : this.#eta.atAdmission(task, outcome.position, loadMs);
-    this.#eta.enqueued(task, { position: outcome.position, predicted_start_ms: predictedStartMs });
+    this.#eta.enqueued(task);
     this.#updateGauges();
     this.pump();
     return { kind: 'admitted', task, position: outcome.position, predictedStartMs };
@@ -239,6 +239,7 @@ export class Scheduler {
    */
   follow(task: Task): () => void {
     const leave = task.addViewer();
+    if (task.state === 'queued') this.#eta.announceTo(task);
     return () => {
       leave();
       if (task.ended || task.viewers > 0) return;

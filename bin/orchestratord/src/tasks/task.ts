@@ -85,6 +85,8 @@ export class Task {
   span: Span | null = null;
   readonly #events: TaskEvent[] = [];
   readonly #listeners = new Set<(event: TaskEvent) => void>();
+  /** What runs once when it ends (onEnd), apart from the listeners: every task has a few, and most no listener. */
+  #endCallbacks: (() => void)[] | null = null;
   #tokens = 0;
   #ended = false;
   #engine: TaskSpec['engine'] | null;
@@ -184,6 +186,12 @@ export class Task {
     }
     this.#events.push(event);
     if (this.#ended && (this.#viewers > 0 || this.#relay !== null)) this.#terminalShown = true;
+    // The end's own work (settlements, the request log) first, as before anyone following hears of it.
+    if (this.#ended) {
+      const callbacks = this.#endCallbacks ?? [];
+      this.#endCallbacks = null;
+      for (const callback of callbacks) callback();
+    }
     for (const listener of [...this.#listeners]) listener(event);
     return true;
   }
@@ -199,11 +207,12 @@ export class Task {
       callback();
       return;
     }
-    const unsubscribe = this.subscribe((event) => {
-      if (!terminalEvents.has(event.event)) return;
-      unsubscribe();
-      callback();
-    });
+    (this.#endCallbacks ??= []).push(callback);
+  }
+
+  /** Whether anyone follows its events now (a `queued` event is worked out only for a task someone follows). */
+  get followed(): boolean {
+    return this.#listeners.size > 0;
   }
 
   /** Replay what happened so far, then follow; returns the unsubscribe function. */
