@@ -7,7 +7,7 @@
  * route's error envelope. Requests are made one at a time from (seed, route, index), so memory stays bounded and a
  * run is reproducible; a task that is admitted (202) is canceled at once.
  */
-import { Pool, request } from 'undici';
+import { Client, Pool, request } from 'undici';
 import { AnthropicErrorResponseSchema, ErrorEnvelopeSchema, OpenAIErrorResponseSchema } from '@llama-orch/contracts';
 import { type Hostile, type Route, ROUTES, type Shape } from './hostile-routes.ts';
 import { requestAt } from './hostile-requests.ts';
@@ -76,21 +76,29 @@ async function send(pool: Pool, url: string, path: string, hostile: Hostile | nu
   const headers: Record<string, string> = {};
   if (hostile?.contentType != null) headers['content-type'] = hostile.contentType;
   const body = hostile === null ? null : typeof hostile.body === 'function' ? hostile.body() : hostile.body;
-  const answer = await request(`${url}${path}`, {
-    method: 'POST',
-    headers,
-    body,
-    dispatcher: pool,
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-    parts.push(chunk);
-    size += chunk.length;
-    if (size > 64 * 1024) break;
+  // An oversized body is answered (413) while the client still sends it; on a connection of its own, no other request
+  // is handed to that connection while the client finishes the body (undici's race, not the server's: the server
+  // reads and drops the rest, or closes a chunked one with `Connection: close`, as body-limit.test shows).
+  const own = hostile?.oversized === true ? new Client(url) : null;
+  try {
+    const answer = await request(`${url}${path}`, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: own ?? pool,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size > 64 * 1024) break;
+    }
+    return { status: answer.statusCode, body: Buffer.concat(parts).toString('utf8') };
+  } finally {
+    await own?.destroy();
   }
-  return { status: answer.statusCode, body: Buffer.concat(parts).toString('utf8') };
 }
 
 const failureCode = (error: unknown): string =>

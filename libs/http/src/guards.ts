@@ -68,14 +68,22 @@ const hasBody = (headers: Headers): boolean =>
 /**
  * Bodies past `maxBytes` are answered 413 before they are read whole. A body with a Content-Length is judged by
  * that header alone (Node's parser never delivers more than it says), so the route reads it through
- * @hono/node-server's direct path; a chunked one goes through hono's bodyLimit, which counts as it reads. Reading
- * `c.req.raw.body` first, as bodyLimit does, builds a web Request and stream per request: a third of admission's
- * CPU in the benchmark.
+ * @hono/node-server's direct path; Node reads and drops the rest of that body, and the connection serves the next
+ * request. A chunked one goes through hono's bodyLimit, which counts as it reads and stops reading at the limit: the
+ * rest of that body is never read, so that 413 says `Connection: close` and the connection ends with it (kept alive,
+ * a client's next request on it would go unanswered). Reading `c.req.raw.body` first, as bodyLimit does, builds a
+ * web Request and stream per request: a third of admission's CPU in the benchmark.
  */
 export function bodySizeLimit(maxBytes: number): MiddlewareHandler<EdgeEnv> {
   const tooLarge = (c: Context<EdgeEnv>): Response =>
     sendError(c, errorEnvelope('PAYLOAD_TOO_LARGE', `body: larger than the limit of ${maxBytes} bytes`));
-  const counting = bodyLimit({ maxSize: maxBytes, onError: tooLarge }) as MiddlewareHandler<EdgeEnv>;
+  const counting = bodyLimit({
+    maxSize: maxBytes,
+    onError: (c: Context<EdgeEnv>) => {
+      c.header('Connection', 'close');
+      return tooLarge(c);
+    },
+  }) as MiddlewareHandler<EdgeEnv>;
   return async (c, next) => {
     const length = c.req.header('content-length');
     if (length === undefined || c.req.header('transfer-encoding') !== undefined) return counting(c, next);

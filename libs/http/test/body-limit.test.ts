@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -71,4 +72,61 @@ describe('bodySizeLimit: bodies past the limit are refused with 413, the rest ar
     assert.equal(tooMany.status, 413, JSON.stringify(tooMany));
     assert.equal(tooMany.body['code'], 'PAYLOAD_TOO_LARGE');
   });
+
+  test(
+    'a 413 to a chunked body closes its connection (its rest is never read); after one to a declared length, the connection answers the next request',
+    { timeout: 15_000 },
+    async (t) => {
+      const server = await served();
+      t.after(() => server.close(100));
+      const { port } = new URL(server.url);
+      /** Send `head` and `pieces` on one socket and read until the server closes it (or 5 s pass). */
+      const exchange = (head: string, pieces: readonly string[]) =>
+        new Promise<{ answer: string; closed: boolean }>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1');
+          let answer = '';
+          const timer = setTimeout(() => {
+            socket.destroy();
+            resolve({ answer, closed: false });
+          }, 5_000);
+          socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+          socket.on('end', () => {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve({ answer, closed: true });
+          });
+          socket.on('error', (error: NodeJS.ErrnoException) => {
+            if (error.code === 'EPIPE' || error.code === 'ECONNRESET') return; // it may close before we are done
+            clearTimeout(timer);
+            reject(error);
+          });
+          socket.write(head);
+          for (const piece of pieces) socket.write(piece);
+        });
+      const head = (framing: string): string =>
+        `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n${framing}\r\n\r\n`;
+
+      const big = json(3 * LIMIT);
+      const chunks = [big.slice(0, 700), big.slice(700, 1400), big.slice(1400)].map(
+        (piece) => `${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`,
+      );
+      const chunked = await exchange(head('Transfer-Encoding: chunked'), chunks);
+      assert.match(chunked.answer, /^HTTP\/1\.1 413 /, chunked.answer);
+      assert.match(chunked.answer, /\r\nconnection: close\r\n/i, chunked.answer);
+      assert.ok(chunked.closed, 'the server closed the connection after its 413');
+
+      // A declared length: Node reads and drops the rest of the body, and the connection answers the next request.
+      const small = json(10);
+      const declared = await exchange(head(`Content-Length: ${LIMIT + 1}`), [
+        'x'.repeat(LIMIT + 1),
+        `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(small)}\r\n\r\n${small}`,
+      ]);
+      assert.match(declared.answer, /^HTTP\/1\.1 413 /, declared.answer);
+      assert.match(
+        declared.answer,
+        /\r\n\r\n\{"length":10\}$/,
+        `the next request on it was answered: ${declared.answer}`,
+      );
+    },
+  );
 });

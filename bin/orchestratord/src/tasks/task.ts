@@ -76,7 +76,8 @@ export class Task {
   firstTokenAt: number | null = null;
   /** When it was last told where it stands in the queue (a `queued` event); null before. */
   queuedAnnouncedAt: number | null = null;
-  readonly abort = new AbortController();
+  /** Made when first asked for (a dispatch listens to it; a cancel or stop aborts it): a queued task holds none. */
+  #abort: AbortController | null = null;
   state: TaskState = 'queued';
   poolId: string | null = null;
   /** The node and GPUs of the pool that runs it (set when it starts): the ledger's node and GPU-seconds. */
@@ -108,6 +109,11 @@ export class Task {
     this.kind = kindOfEndpoint(engine.endpoint);
     this.#engine = engine;
     this.work = workOf(engine, spec.hints?.expected_tokens);
+  }
+
+  /** Aborted when the task is canceled or orchestratord stops: its dispatch, if any, stops. */
+  get abort(): AbortController {
+    return (this.#abort ??= new AbortController());
   }
 
   /** The engine request; dropped once the task ends, so finished tasks kept for replay hold no prompt. */
