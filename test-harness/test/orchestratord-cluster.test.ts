@@ -49,9 +49,15 @@ describe('orchestratord placing across two nodes', { timeout: 45 * 60_000 }, () 
         (await jsonRequest(`${url}/v2/tasks`, { method: 'POST', body: { task_id: id, ...long } })).status,
         202,
       );
-    await waitFor('both pools busy', async () => {
+    // Both streaming, not only both pools busy: a slot is taken at dispatch, before the pool has accepted the task
+    // (`started`), and a task canceled in between ends without having started.
+    await waitFor('both pools busy and both tasks streaming', async () => {
       const list = (await jsonRequest<PoolList>(`${url}/v2/pools`)).body.pools;
-      return list.length === 2 && list.every((p) => p.slots_free === 0) ? true : undefined;
+      if (list.length !== 2 || list.some((p) => p.slots_free !== 0)) return undefined;
+      const tasks = await Promise.all(
+        ['l1', 'l2'].map(async (id) => (await jsonRequest<{ tokens_out: number }>(`${url}/v2/tasks/${id}`)).body),
+      );
+      return tasks.every((task) => task.tokens_out > 0) ? true : undefined;
     });
     const ranOn: string[] = [];
     for (const id of ['l1', 'l2']) {
